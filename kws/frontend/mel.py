@@ -1,0 +1,179 @@
+"""Mel filterbanks built in-repo, and a (log-)Mel spectrogram layer whose basis can train.
+
+The filterbank follows the triangular construction librosa and torchaudio share (HTK or Slaney
+mel scale, optional Slaney area normalisation), computed in float64 and stored as float32.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import nn
+
+from kws.frontend.stft import SQRT_EPS, STFT, Implementation
+
+MelScale = Literal["htk", "slaney"]
+LogMode = Literal["log", "db"] | None
+
+# Slaney's scale is linear below 1 kHz (3 mels per 200 Hz) and logarithmic above.
+_SLANEY_F_BREAK = 1000.0
+_SLANEY_HZ_PER_MEL = 200.0 / 3
+_SLANEY_MEL_BREAK = _SLANEY_F_BREAK / _SLANEY_HZ_PER_MEL
+_SLANEY_LOG_STEP = math.log(6.4) / 27.0
+
+
+def hz_to_mel(hz: torch.Tensor, scale: MelScale = "htk") -> torch.Tensor:
+    """Frequency in Hz to mels on the HTK or Slaney scale."""
+    if scale == "htk":
+        return 2595.0 * torch.log10(1.0 + hz / 700.0)
+    linear = hz / _SLANEY_HZ_PER_MEL
+    log = _SLANEY_MEL_BREAK + torch.log(hz.clamp(min=_SLANEY_F_BREAK) / _SLANEY_F_BREAK) / (
+        _SLANEY_LOG_STEP
+    )
+    return torch.where(hz >= _SLANEY_F_BREAK, log, linear)
+
+
+def mel_to_hz(mel: torch.Tensor, scale: MelScale = "htk") -> torch.Tensor:
+    """Mels on the HTK or Slaney scale to frequency in Hz."""
+    if scale == "htk":
+        return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+    linear = mel * _SLANEY_HZ_PER_MEL
+    log = _SLANEY_F_BREAK * torch.exp(_SLANEY_LOG_STEP * (mel - _SLANEY_MEL_BREAK))
+    return torch.where(mel >= _SLANEY_MEL_BREAK, log, linear)
+
+
+def mel_filterbank(
+    sample_rate: int,
+    n_fft: int,
+    n_mels: int = 40,
+    f_min: float = 0.0,
+    f_max: float | None = None,
+    scale: MelScale = "htk",
+    norm: Literal["slaney"] | None = None,
+) -> torch.Tensor:
+    """Triangular mel filters ``(n_mels, n_fft // 2 + 1)`` in float64.
+
+    Filter ``i`` rises from mel point ``i`` to ``i + 1`` and falls to ``i + 2``, the points
+    spaced evenly in mels between ``f_min`` and ``f_max``; ``norm="slaney"`` scales each filter
+    to unit area in Hz (``2 / bandwidth``).
+    """
+    if scale not in ("htk", "slaney"):
+        raise ValueError(f"mel_scale must be 'htk' or 'slaney', got {scale!r}")
+    if norm not in (None, "slaney"):
+        raise ValueError(f"norm must be None or 'slaney', got {norm!r}")
+    f_max = sample_rate / 2 if f_max is None else f_max
+    if not 0 <= f_min < f_max <= sample_rate / 2:
+        raise ValueError(f"need 0 <= f_min < f_max <= {sample_rate / 2}, got {f_min}, {f_max}")
+    fft_freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
+    mel_range = hz_to_mel(torch.tensor([f_min, f_max], dtype=torch.float64), scale)
+    edges = mel_to_hz(torch.linspace(*mel_range.tolist(), n_mels + 2, dtype=torch.float64), scale)
+    widths = edges.diff()  # (n_mels + 1,)
+    offsets = edges[:, None] - fft_freqs[None, :]  # (n_mels + 2, freq)
+    rising = -offsets[:-2] / widths[:-1, None]
+    falling = offsets[2:] / widths[1:, None]
+    filters = torch.clamp(torch.minimum(rising, falling), min=0.0)
+    if norm == "slaney":
+        filters *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return filters
+
+
+class MelSpectrogram(nn.Module):
+    """Waveform ``(batch, samples)`` to (log-)Mel spectrogram ``(batch, n_mels, frames)``.
+
+    ``trainable_stft`` trains the Fourier kernels, ``trainable_mel`` the filterbank. A trained
+    filterbank is used through ``filterbank()``, which clamps it at zero in the forward pass and
+    passes gradients straight through: the mel energies can never go negative (so ``log`` never
+    sees a negative sum and never returns NaN), while an entry pushed below zero still receives
+    gradient and can return, which a plain ReLU (zero gradient there) would forbid. This needs no
+    cooperation from the optimiser, so it holds wherever the layer is used.
+
+    ``log="log"`` gives ``log(mel + log_eps)`` (BC-ResNet), ``"db"`` gives
+    ``10 * log10(max(mel, log_eps))`` (librosa's ``power_to_db`` without ``top_db``), ``None``
+    the linear energies.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_fft: int = 512,
+        win_length: int | None = 480,
+        hop_length: int = 160,
+        n_mels: int = 40,
+        f_min: float = 0.0,
+        f_max: float | None = None,
+        mel_scale: MelScale = "htk",
+        norm: Literal["slaney"] | None = None,
+        power: float = 2.0,
+        window: str = "hann",
+        center: bool = True,
+        pad_mode: str = "reflect",
+        trainable_stft: bool = False,
+        trainable_mel: bool = False,
+        log: LogMode = "log",
+        log_eps: float = 1e-6,
+        implementation: Implementation = "auto",
+    ) -> None:
+        super().__init__()
+        if log not in ("log", "db", None):
+            raise ValueError(f"log must be 'log', 'db' or None, got {log!r}")
+        if power <= 0:
+            raise ValueError(f"power must be positive, got {power}")
+        self.sample_rate = sample_rate
+        self.n_mels = n_mels
+        self.power = power
+        self.log = log
+        self.log_eps = log_eps
+        self.trainable_mel = trainable_mel
+        self.stft = STFT(
+            n_fft=n_fft,
+            win_length=win_length,
+            hop_length=hop_length,
+            window=window,
+            center=center,
+            pad_mode=pad_mode,
+            output="power",
+            trainable=trainable_stft,
+            implementation=implementation,
+        )
+        basis = mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max, mel_scale, norm).float()
+        self.register_buffer("initial_mel_basis", basis.clone())
+        fft_freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+        self.register_buffer("fft_freqs", fft_freqs, persistent=False)
+        if trainable_mel:
+            self.mel_basis = nn.Parameter(basis)
+        else:
+            self.register_buffer("mel_basis", basis)
+
+    def filterbank(self) -> torch.Tensor:
+        """The mel basis as applied: non-negative, with straight-through gradients when trained."""
+        if not self.trainable_mel:
+            return self.mel_basis
+        clamped = self.mel_basis.clamp(min=0.0)
+        return self.mel_basis + (clamped - self.mel_basis).detach()
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        power = self.stft(waveform)  # (batch, freq, frames), float32 even under autocast
+        with torch.autocast(device_type=power.device.type, enabled=False):
+            if self.power != 2.0:
+                power = (power + SQRT_EPS) ** (self.power / 2)
+            mel = torch.matmul(self.filterbank(), power)  # (batch, n_mels, frames)
+            if self.log == "log":
+                return torch.log(mel + self.log_eps)
+            if self.log == "db":
+                return 10.0 * torch.log10(mel.clamp(min=self.log_eps))
+            return mel
+
+    def centre_frequencies(self, basis: torch.Tensor | None = None) -> torch.Tensor:
+        """Each filter's centre of mass in Hz ``(n_mels,)``; defaults to the current basis."""
+        basis = self.filterbank().detach() if basis is None else basis
+        return (basis * self.fft_freqs).sum(-1) / basis.sum(-1).clamp(min=1e-12)
+
+    def drift(self) -> dict[str, torch.Tensor]:
+        """How far the basis moved: relative Frobenius changes and per-filter centre shift (Hz)."""
+        with torch.no_grad():
+            basis = self.filterbank()
+            change = (basis - self.initial_mel_basis).norm() / self.initial_mel_basis.norm()
+            shift = self.centre_frequencies(basis) - self.centre_frequencies(self.initial_mel_basis)
+        return {**self.stft.drift(), "mel_basis_change": change, "mel_centre_shift_hz": shift}

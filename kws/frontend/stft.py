@@ -1,0 +1,172 @@
+"""Short-time Fourier transform as a 1-D convolution with (optionally trainable) Fourier kernels.
+
+The kernels are the rows of a windowed DFT matrix, real and imaginary parts stacked into one
+conv1d weight, so one convolution computes the whole spectrogram and back-propagation can reach
+the basis itself (the nnAudio idea). While the kernels are frozen the same numbers come from
+``torch.stft``, which is faster because the FFT does O(N log N) work per frame instead of O(N^2).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Output = Literal["power", "magnitude", "complex"]
+Implementation = Literal["auto", "fft", "conv"]
+
+#: Added under every differentiable square root, so the gradient at zero energy stays finite
+#: (small enough to leave magnitudes of 1e-9 of full scale intact in float32).
+SQRT_EPS = 1e-20
+
+
+def make_window(name: str, win_length: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """A periodic analysis window (as librosa and ``torch.stft`` use) of ``win_length`` samples."""
+    windows = {
+        "hann": torch.hann_window,
+        "hamming": torch.hamming_window,
+        "blackman": torch.blackman_window,
+    }
+    if name == "rectangular":
+        return torch.ones(win_length, dtype=dtype)
+    if name not in windows:
+        raise ValueError(
+            f"unknown window {name!r}; choose from {sorted([*windows, 'rectangular'])}"
+        )
+    return windows[name](win_length, periodic=True, dtype=dtype)
+
+
+def fourier_kernels(n_fft: int, window: torch.Tensor) -> torch.Tensor:
+    """Windowed DFT kernels ``(2 * (n_fft // 2 + 1), win_length)``: real parts, then imaginary.
+
+    Kernel ``k`` at tap ``m`` is ``window[m] * exp(-2j*pi*k*(m + offset)/n_fft)`` where ``offset``
+    centres the window inside the ``n_fft`` frame, exactly as ``torch.stft`` and librosa pad it;
+    taps outside the window are zero and are left out, so the convolution does no wasted work.
+    """
+    win_length = window.numel()
+    offset = (n_fft - win_length) // 2
+    freqs = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[:, None]
+    taps = torch.arange(win_length, dtype=torch.float64)[None, :] + offset
+    phase = 2 * math.pi * freqs * taps / n_fft
+    return torch.cat([torch.cos(phase) * window, -torch.sin(phase) * window])
+
+
+class STFT(nn.Module):
+    """Spectrogram of ``(batch, samples)`` or ``(samples,)`` audio as ``(batch, freq, frames)``.
+
+    ``output="power"`` gives ``|X|^2``, ``"magnitude"`` gives ``|X|``, ``"complex"`` a complex
+    tensor. ``trainable=True`` makes the Fourier kernels an ``nn.Parameter``; the initial kernels
+    are kept as the buffer ``initial_kernels`` so drift can be measured later. ``implementation``
+    picks the FFT (fixed kernels only) or the convolution; ``"auto"`` uses the FFT exactly when
+    the kernels cannot have changed.
+    """
+
+    def __init__(
+        self,
+        n_fft: int = 512,
+        win_length: int | None = None,
+        hop_length: int = 160,
+        window: str = "hann",
+        center: bool = True,
+        pad_mode: str = "reflect",
+        output: Output = "power",
+        trainable: bool = False,
+        implementation: Implementation = "auto",
+    ) -> None:
+        super().__init__()
+        win_length = n_fft if win_length is None else win_length
+        if not 0 < win_length <= n_fft:
+            raise ValueError(f"win_length must be in [1, n_fft={n_fft}], got {win_length}")
+        if output not in ("power", "magnitude", "complex"):
+            raise ValueError(f"output must be 'power', 'magnitude' or 'complex', got {output!r}")
+        if implementation not in ("auto", "fft", "conv"):
+            raise ValueError(f"implementation must be 'auto', 'fft' or 'conv': {implementation!r}")
+        if implementation == "fft" and trainable:
+            raise ValueError("implementation='fft' cannot train the kernels; use 'conv' or 'auto'")
+        self.n_fft = n_fft
+        self.win_length = win_length
+        self.hop_length = hop_length
+        self.center = center
+        self.pad_mode = pad_mode
+        self.output = output
+        self.trainable = trainable
+        self.use_fft = implementation == "fft" or (implementation == "auto" and not trainable)
+        self.n_freqs = n_fft // 2 + 1
+
+        window_taps = make_window(window, win_length)
+        kernels = fourier_kernels(n_fft, window_taps).float()
+        self.register_buffer("window", window_taps.float(), persistent=False)
+        self.register_buffer("initial_kernels", kernels.clone())
+        if trainable:
+            self.kernels = nn.Parameter(kernels)
+        else:
+            self.register_buffer("kernels", kernels)
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames produced for a clip of ``num_samples`` samples."""
+        padded = num_samples + (2 * (self.n_fft // 2) if self.center else 0)
+        return 1 + (padded - self.n_fft) // self.hop_length
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        # (batch, samples) or (samples,) -> (batch, freq, frames)
+        if waveform.dim() == 1:
+            waveform = waveform.unsqueeze(0)
+        if waveform.dim() != 2:
+            raise ValueError(
+                f"expected (batch, samples) or (samples,), got {tuple(waveform.shape)}"
+            )
+        with torch.autocast(device_type=waveform.device.type, enabled=False):
+            waveform = waveform.float()
+            if self.use_fft:
+                return self._fft(waveform)
+            return self._conv(waveform)
+
+    def _fft(self, waveform: torch.Tensor) -> torch.Tensor:
+        spectrum = torch.stft(
+            waveform,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            win_length=self.win_length,
+            window=self.window,
+            center=self.center,
+            pad_mode=self.pad_mode,
+            return_complex=True,
+        )  # (batch, freq, frames) complex
+        if self.output == "complex":
+            return spectrum
+        power = spectrum.real.square() + spectrum.imag.square()
+        return power if self.output == "power" else (power + SQRT_EPS).sqrt()
+
+    def _conv(self, waveform: torch.Tensor) -> torch.Tensor:
+        x = waveform.unsqueeze(1)  # (batch, 1, samples)
+        if self.center:
+            half = self.n_fft // 2
+            x = F.pad(x, (half, half), mode=self.pad_mode)
+        # Kernels span only the window: skip the zero taps around it in each n_fft frame.
+        frames = 1 + (x.shape[-1] - self.n_fft) // self.hop_length
+        offset = (self.n_fft - self.win_length) // 2
+        x = x[..., offset : offset + (frames - 1) * self.hop_length + self.win_length]
+        spectrum = F.conv1d(x, self.kernels.unsqueeze(1), stride=self.hop_length)
+        real, imag = spectrum[:, : self.n_freqs], spectrum[:, self.n_freqs :]
+        # (batch, 2 * freq, frames) -> (batch, freq, frames)
+        if self.output == "complex":
+            return torch.complex(real, imag)
+        power = real.square() + imag.square()
+        return power if self.output == "power" else (power + SQRT_EPS).sqrt()
+
+    def drift(self) -> dict[str, torch.Tensor]:
+        """Relative Frobenius change of the Fourier kernels from their initial values."""
+        with torch.no_grad():
+            change = (self.kernels - self.initial_kernels).norm() / self.initial_kernels.norm()
+        return {"stft_kernel_change": change}
+
+    def extra_repr(self) -> str:
+        path = "fft" if self.use_fft else "conv"
+        return (
+            f"n_fft={self.n_fft}, win_length={self.win_length}, hop_length={self.hop_length}, "
+            f"center={self.center}, output={self.output!r}, trainable={self.trainable}, "
+            f"path={path!r}"
+        )
