@@ -1,0 +1,58 @@
+"""SpecAugment frequency and time masking (Park et al., 2019), vectorised over the batch."""
+
+import torch
+from torch import nn
+
+
+def _band_mask(
+    batch: int, size: int, max_width: int, n_masks: int, device: torch.device
+) -> torch.Tensor:
+    """Union of ``n_masks`` random bands per example along an axis of ``size``: (batch, size) bool.
+
+    Each band has width ~ U{0..max_width} and start ~ U{0..size - width}, drawn per example.
+    """
+    max_width = min(max_width, size)
+    positions = torch.arange(size, device=device)  # (size,)
+    mask = torch.zeros(batch, size, dtype=torch.bool, device=device)
+    for _ in range(n_masks):
+        width = torch.randint(0, max_width + 1, (batch, 1), device=device)  # (B, 1)
+        start = (torch.rand(batch, 1, device=device) * (size - width + 1)).long()  # (B, 1)
+        mask |= (positions >= start) & (positions < start + width)  # (B, size)
+    return mask
+
+
+class SpecAugment(nn.Module):
+    """Random frequency and time masks on ``(B, F, T)`` spectrograms during training only.
+
+    Masked bins are set to ``fill`` (0 in the log domain, as BC-ResNet does); eval is identity.
+    """
+
+    def __init__(
+        self,
+        freq_mask_width: int = 0,
+        time_mask_width: int = 0,
+        n_freq_masks: int = 2,
+        n_time_masks: int = 2,
+        fill: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.freq_mask_width = freq_mask_width
+        self.time_mask_width = time_mask_width
+        self.n_freq_masks = n_freq_masks
+        self.n_time_masks = n_time_masks
+        self.fill = fill
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or (self.freq_mask_width == 0 and self.time_mask_width == 0):
+            return x
+        b, f, t = x.shape
+        freq = _band_mask(b, f, self.freq_mask_width, self.n_freq_masks, x.device)  # (B, F)
+        time = _band_mask(b, t, self.time_mask_width, self.n_time_masks, x.device)  # (B, T)
+        mask = freq[:, :, None] | time[:, None, :]  # (B, F, T)
+        return x.masked_fill(mask, self.fill)
+
+    def extra_repr(self) -> str:
+        return (
+            f"freq_mask_width={self.freq_mask_width}, time_mask_width={self.time_mask_width}, "
+            f"n_freq_masks={self.n_freq_masks}, n_time_masks={self.n_time_masks}, fill={self.fill}"
+        )
