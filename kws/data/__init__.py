@@ -1,0 +1,9 @@
+"""Speech Commands data: layout, audio reading, device augmentation, the DataModule, generator.
+
+Kept free of heavy imports so ``python -m kws.data.synthetic`` starts fast; the DataModule lives
+in ``kws.data.speech_commands``.
+"""
+
+from kws.data.layout import KEYWORDS, SILENCE, UNKNOWN, WORDS
+
+__all__ = ["KEYWORDS", "SILENCE", "UNKNOWN", "WORDS"]

@@ -1,0 +1,16 @@
+"""The Speech Commands v0.02 layout: words, keywords, class names, file names, audio format."""
+
+SAMPLE_RATE = 16000
+CLIP_SAMPLES = SAMPLE_RATE  # every clip is at most one second; shorter ones are zero-padded
+WORDS = (
+    "backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward",
+    "four", "go", "happy", "house", "learn", "left", "marvin", "nine", "no", "off", "on", "one",
+    "right", "seven", "sheila", "six", "stop", "three", "tree", "two", "up", "visual", "wow",
+    "yes", "zero",
+)  # fmt: skip
+KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+SILENCE = "_silence_"
+UNKNOWN = "_unknown_"
+BACKGROUND_NOISE = "_background_noise_"
+VALIDATION_LIST = "validation_list.txt"
+TESTING_LIST = "testing_list.txt"
