@@ -1,0 +1,15 @@
+"""Evaluate a checkpoint: `python evaluate.py ckpt_path=PATH [data=...] [split=test|val]`."""
+
+import hydra
+from omegaconf import DictConfig
+
+from kws.tasks import evaluate
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()

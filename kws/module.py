@@ -1,0 +1,186 @@
+"""The LightningModule: builds a ``KeywordSpotter`` from configs, trains, evaluates, checkpoints.
+
+Frontend, head and SpecAugment arrive as plain ``_target_`` dicts and are stored as such in the
+checkpoint's hyper-parameters, with the class names, so ``load_checkpoint`` can rebuild the
+model from the file alone (loaded with ``weights_only=True``, so no pickled code runs).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+from kws.model import KeywordSpotter
+
+CHECKPOINT_FORMAT = "kws-1"
+
+
+def _plain(config: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A resolved plain dict (no OmegaConf containers), safe to store in a checkpoint."""
+    if config is None:
+        return None
+    if isinstance(config, DictConfig):
+        return OmegaConf.to_container(config, resolve=True)
+    return dict(config)
+
+
+class KWSModule(pl.LightningModule):
+    """Cross-entropy training of a ``KeywordSpotter`` with top-1 accuracy and macro F1.
+
+    The frontend's trainable parameters form their own optimiser group, whose settings in
+    ``frontend_optimizer`` (e.g. ``lr``, ``weight_decay``) override those of ``optimizer``.
+    ``scheduler`` is called as ``scheduler(optimizer, total_steps=..., steps_per_epoch=...)``
+    and stepped every optimisation step. Head sizes set to ``None`` in ``model`` (``n_mels``,
+    ``frames``) are filled from the frontend's output for a clip of ``clip_samples``.
+    """
+
+    def __init__(
+        self,
+        frontend: Mapping[str, Any],
+        model: Mapping[str, Any],
+        class_names: list[str],
+        optimizer: Mapping[str, Any],
+        spec_augment: Mapping[str, Any] | None = None,
+        frontend_optimizer: Mapping[str, Any] | None = None,
+        scheduler: Mapping[str, Any] | None = None,
+        clip_samples: int = 16000,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(
+            {
+                "format": CHECKPOINT_FORMAT,
+                "frontend": _plain(frontend),
+                "model": _plain(model),
+                "class_names": list(class_names),
+                "optimizer": _plain(optimizer),
+                "spec_augment": _plain(spec_augment),
+                "frontend_optimizer": _plain(frontend_optimizer) or {},
+                "scheduler": _plain(scheduler),
+                "clip_samples": clip_samples,
+            }
+        )
+        self.class_names = list(class_names)
+        num_classes = len(self.class_names)
+        frontend = instantiate(self.hparams.frontend)
+        with torch.no_grad():
+            n_features, n_frames = frontend(torch.zeros(1, clip_samples)).shape[1:]
+        sizes = {"n_mels": n_features, "frames": n_frames}
+        unset = {
+            k: v
+            for k, v in sizes.items()
+            if k in self.hparams.model and self.hparams.model[k] is None
+        }
+        self.model = KeywordSpotter(
+            frontend=frontend,
+            head=instantiate(self.hparams.model, num_classes=num_classes, **unset),
+            spec_augment=instantiate(spec_augment) if spec_augment else None,
+        )
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_f1 = MulticlassF1Score(num_classes, average="macro")
+        self.test_f1 = MulticlassF1Score(num_classes, average="macro")
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        return self.model(waveform)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
+        waveforms, labels = batch
+        logits = self.model(waveforms)
+        loss = F.cross_entropy(logits, labels)
+        self.train_acc(logits, labels)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True)
+        return loss
+
+    def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> None:
+        waveforms, labels = batch
+        logits = self.model(waveforms)
+        accuracy, f1 = (
+            (self.val_acc, self.val_f1) if stage == "val" else (self.test_acc, self.test_f1)
+        )
+        accuracy(logits, labels)
+        f1(logits, labels)
+        loss = F.cross_entropy(logits, labels)
+        self.log(f"{stage}/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(labels))
+        self.log(f"{stage}/acc", accuracy, on_epoch=True, prog_bar=True)
+        self.log(f"{stage}/f1", f1, on_epoch=True)
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def on_train_epoch_end(self) -> None:
+        """Log how far the frontend's basis has moved from its initial values."""
+        drift = self.model.frontend.drift()
+        for name, value in drift.items():
+            scalar = value.abs().mean() if value.dim() else value
+            self.log(f"frontend/{name}", scalar, sync_dist=True)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        frontend_params = [p for p in self.model.frontend.parameters() if p.requires_grad]
+        frontend_ids = {id(p) for p in frontend_params}
+        other_params = [
+            p for p in self.model.parameters() if p.requires_grad and id(p) not in frontend_ids
+        ]
+        groups: list[dict[str, Any]] = [{"params": other_params, "name": "model"}]
+        if frontend_params:
+            groups.append(
+                {"params": frontend_params, "name": "frontend", **self.hparams.frontend_optimizer}
+            )
+        optimizer = instantiate(self.hparams.optimizer, _partial_=True)(groups)
+        if not self.hparams.scheduler:
+            return {"optimizer": optimizer}
+        total_steps = int(self.trainer.estimated_stepping_batches)
+        steps_per_epoch = max(1, total_steps // max(1, self.trainer.max_epochs or 1))
+        scheduler = instantiate(self.hparams.scheduler, _partial_=True)(
+            optimizer, total_steps=total_steps, steps_per_epoch=steps_per_epoch
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+
+class CheckpointError(ValueError):
+    """A file that is not a readable kws checkpoint."""
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> KWSModule:
+    """Rebuild a trained ``KWSModule`` from a checkpoint file alone; no pickled code runs."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({error})") from None
+    except Exception as error:  # noqa: BLE001 - the unpickler raises many kinds for foreign files
+        raise CheckpointError(
+            f"{path}: not a kws checkpoint ({type(error).__name__}: {error})"
+        ) from None
+    hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
+    if not isinstance(hparams, dict) or hparams.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{path}: not a kws checkpoint (no '{CHECKPOINT_FORMAT}' hyper-parameters)"
+        )
+    module = KWSModule(**{k: v for k, v in hparams.items() if k != "format"})
+    module.load_state_dict(checkpoint["state_dict"])
+    module.checkpoint_metadata = {
+        "epoch": checkpoint.get("epoch"),
+        "global_step": checkpoint.get("global_step"),
+        "datamodule": checkpoint.get("datamodule_hyper_parameters"),
+    }
+    return module.eval()

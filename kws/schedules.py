@@ -1,0 +1,26 @@
+"""Learning-rate schedules stepped once per optimisation step."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.optim.lr_scheduler import LambdaLR
+
+
+def warmup_cosine(
+    optimizer: torch.optim.Optimizer,
+    total_steps: int,
+    steps_per_epoch: int,
+    warmup_epochs: float = 5.0,
+) -> LambdaLR:
+    """Linear warm-up from 0 over ``warmup_epochs``, then cosine decay to 0 at ``total_steps``."""
+    warmup_steps = min(round(warmup_epochs * steps_per_epoch), total_steps)
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return step / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return LambdaLR(optimizer, factor)

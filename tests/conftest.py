@@ -1,0 +1,37 @@
+"""Shared fixtures: a small generated Speech Commands tree; configs composed as the CLI does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from kws.data.synthetic import generate
+
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated data set in the exact Speech Commands layout, made once per test session."""
+    return generate(tmp_path_factory.mktemp("data") / "synthetic_speech_commands", speakers=40)
+
+
+@pytest.fixture
+def compose_config(tmp_path: Path) -> Callable[..., DictConfig]:
+    """Compose ``conf/<name>.yaml`` with overrides, its outputs under this test's tmp_path."""
+
+    def _compose(overrides: list[str] = (), name: str = "train") -> DictConfig:
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            return compose(name, overrides=[f"output_dir={tmp_path / 'run'}", *overrides])
+
+    return _compose
+
+
+@pytest.fixture
+def synthetic_overrides(synthetic_root: Path) -> list[str]:
+    """Overrides that point ``data=synthetic`` at the session's generated tree."""
+    return ["data=synthetic", f"data.root={synthetic_root}"]

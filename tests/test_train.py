@@ -1,0 +1,98 @@
+"""train.py and evaluate.py end to end through the compose API, as the command line runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from kws.module import CheckpointError, load_checkpoint
+from kws.tasks import evaluate, train
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name != "hydra")
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        f"{group}={option.stem}"
+        for group in GROUPS
+        for option in sorted((CONF / group).glob("*.yaml"))
+    ],
+)
+def test_every_config_composes_and_resolves(compose_config, override):
+    group = override.split("=")[0]
+    prefix = "+" if group == "experiment" else ""
+    cfg = compose_config([f"{prefix}{override}"])
+    OmegaConf.resolve(cfg)
+    assert cfg.module._target_ == "kws.module.KWSModule"
+
+
+def test_evaluate_config_composes(compose_config):
+    cfg = compose_config(["ckpt_path=some.ckpt", "data=synthetic"], name="evaluate")
+    OmegaConf.resolve(cfg)
+    assert cfg.split == "test" and cfg.data.test_set == "list"
+
+
+def test_fast_dev_run(compose_config, synthetic_overrides):
+    cfg = compose_config([*synthetic_overrides, "+trainer.fast_dev_run=true"])
+    metrics = train(cfg)
+    assert 0.0 <= metrics["test/acc"] <= 1.0
+    written = json.loads((Path(cfg.output_dir) / "metrics.json").read_text())
+    assert written["test/loss"] == pytest.approx(metrics["test/loss"])
+    assert (Path(cfg.output_dir) / "config.yaml").is_file()
+
+
+def test_train_then_evaluate_agree(compose_config, synthetic_overrides, tmp_path):
+    cfg = compose_config([*synthetic_overrides, "trainer.max_epochs=2", "model=linear"])
+    trained = train(cfg)
+    run_dir = Path(cfg.output_dir)
+    assert {"val/acc", "test/acc", "test/loss"} <= set(trained)
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert Path(trained["checkpoint"]) == run_dir / "checkpoints" / "best.ckpt"
+    assert not list(run_dir.rglob("*.tmp")), "no temporary checkpoint may be left behind"
+
+    eval_cfg = OmegaConf.create(
+        {"ckpt_path": trained["checkpoint"], "split": "test", "data": None,
+         "output_dir": str(tmp_path / "eval"), "trainer": cfg.trainer}
+    )  # fmt: skip
+    evaluated = evaluate(eval_cfg)
+    assert evaluated["test/acc"] == trained["test/acc"]
+    assert evaluated["test/loss"] == pytest.approx(trained["test/loss"], rel=1e-6)
+    on_disk = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert on_disk["test/acc"] == trained["test/acc"]
+
+    best = Path(trained["checkpoint"])
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(best.read_bytes()[: best.stat().st_size // 2])
+    foreign = tmp_path / "foreign.ckpt"
+    torch.save({"state_dict": {}, "epoch": 3}, foreign)
+    for bad, reason in [
+        (truncated, "not a readable checkpoint"),
+        (foreign, "not a kws checkpoint"),
+    ]:
+        with pytest.raises(CheckpointError, match=reason) as error:
+            load_checkpoint(bad)
+        assert str(bad) in str(error.value)
+
+
+def test_missing_speech_commands_names_the_folder_and_the_offline_alternative(
+    compose_config, tmp_path
+):
+    cfg = compose_config([f"data_dir={tmp_path / 'nowhere'}"])
+    with pytest.raises(FileNotFoundError) as error:
+        train(cfg)
+    message = str(error.value)
+    assert str(tmp_path / "nowhere" / "speech_commands_v0.02") in message
+    assert "data=synthetic" in message
+
+
+def test_default_run_is_bcresnet1_with_trainable_mel_on_speech_commands(compose_config):
+    cfg = compose_config()
+    assert cfg.model._target_ == "kws.models.BCResNet" and cfg.model.tau == 1.0
+    assert cfg.frontend.trainable_mel and not cfg.frontend.trainable_stft
+    assert cfg.data.root.endswith("speech_commands_v0.02") and cfg.data.test_set == "official"
