@@ -2,11 +2,12 @@
 
 from kws.frontend.mel import MelSpectrogram, hz_to_mel, mel_filterbank, mel_to_hz
 from kws.frontend.mfcc import MFCC, dct_matrix
-from kws.frontend.stft import STFT, fourier_kernels, make_window
+from kws.frontend.stft import STFT, compress, fourier_kernels, make_window
 
 __all__ = [
     "MFCC",
     "STFT",
+    "compress",
     "MelSpectrogram",
     "dct_matrix",
     "fourier_kernels",

@@ -12,10 +12,9 @@ from typing import Literal
 import torch
 from torch import nn
 
-from kws.frontend.stft import SQRT_EPS, STFT, Implementation
+from kws.frontend.stft import SQRT_EPS, STFT, Implementation, LogMode, check_log_mode, compress
 
 MelScale = Literal["htk", "slaney"]
-LogMode = Literal["log", "db"] | None
 
 # Slaney's scale is linear below 1 kHz (3 mels per 200 Hz) and logarithmic above.
 _SLANEY_F_BREAK = 1000.0
@@ -116,8 +115,7 @@ class MelSpectrogram(nn.Module):
         implementation: Implementation = "auto",
     ) -> None:
         super().__init__()
-        if log not in ("log", "db", None):
-            raise ValueError(f"log must be 'log', 'db' or None, got {log!r}")
+        check_log_mode(log)
         if power <= 0:
             raise ValueError(f"power must be positive, got {power}")
         self.sample_rate = sample_rate
@@ -158,12 +156,11 @@ class MelSpectrogram(nn.Module):
         with torch.autocast(device_type=power.device.type, enabled=False):
             if self.power != 2.0:
                 power = (power + SQRT_EPS) ** (self.power / 2)
-            mel = torch.matmul(self.filterbank(), power)  # (batch, n_mels, frames)
-            if self.log == "log":
-                return torch.log(mel + self.log_eps)
-            if self.log == "db":
-                return 10.0 * torch.log10(mel.clamp(min=self.log_eps))
-            return mel
+            # Frame by frame, the projection is one GEMM over all frames, forward and backward (a
+            # matmul broadcast over clips would run one small product per clip instead).
+            by_frame = power.transpose(1, 2)  # (batch, frames, freq)
+            mel = torch.matmul(by_frame, self.filterbank().T).transpose(1, 2)  # (B, n_mels, T)
+            return compress(mel, self.log, self.log_eps)
 
     def centre_frequencies(self, basis: torch.Tensor | None = None) -> torch.Tensor:
         """Each filter's centre of mass in Hz ``(n_mels,)``; defaults to the current basis."""

@@ -9,7 +9,7 @@ the basis itself (the nnAudio idea). While the kernels are frozen the same numbe
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -17,10 +17,26 @@ from torch import nn
 
 Output = Literal["power", "magnitude", "complex"]
 Implementation = Literal["auto", "fft", "conv"]
+LogMode = Literal["log", "db"] | None
 
 #: Added under every differentiable square root, so the gradient at zero energy stays finite
 #: (small enough to leave magnitudes of 1e-9 of full scale intact in float32).
 SQRT_EPS = 1e-20
+
+
+def check_log_mode(log: LogMode) -> None:
+    """Reject a log mode that ``compress`` does not know, at construction time."""
+    if log not in ("log", "db", None):
+        raise ValueError(f"log must be 'log', 'db' or None, got {log!r}")
+
+
+def compress(x: torch.Tensor, log: LogMode, eps: float) -> torch.Tensor:
+    """``log(x + eps)`` (BC-ResNet), ``10 log10(max(x, eps))`` (librosa's dB) or ``x`` unchanged."""
+    if log == "log":
+        return torch.log(x + eps)
+    if log == "db":
+        return 10.0 * torch.log10(x.clamp(min=eps))
+    return x
 
 
 def make_window(name: str, win_length: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -54,14 +70,37 @@ def fourier_kernels(n_fft: int, window: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.cos(phase) * window, -torch.sin(phase) * window])
 
 
+class StackedPower(torch.autograd.Function):
+    """``real**2 + imag**2`` of a ``(batch, 2 * freq, frames)`` spectrum, real rows first.
+
+    Written out because autograd's version of the same expression (slices, or a view that is
+    squared and summed) zero-fills, expands and copies full-size gradient buffers; here the
+    backward pass is a single broadcast product, which makes the trainable STFT measurably
+    faster (see ``python -m kws.benchmark frontend``).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, spectrum: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(spectrum)
+        real, imag = spectrum.unflatten(1, (2, -1)).unbind(1)
+        return real.square().addcmul_(imag, imag)  # (batch, freq, frames)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        (spectrum,) = ctx.saved_tensors
+        pairs = spectrum.unflatten(1, (2, -1))  # (batch, 2, freq, frames)
+        return (pairs * (2 * grad).unsqueeze(1)).flatten(1, 2)
+
+
 class STFT(nn.Module):
     """Spectrogram of ``(batch, samples)`` or ``(samples,)`` audio as ``(batch, freq, frames)``.
 
     ``output="power"`` gives ``|X|^2``, ``"magnitude"`` gives ``|X|``, ``"complex"`` a complex
-    tensor. ``trainable=True`` makes the Fourier kernels an ``nn.Parameter``; the initial kernels
-    are kept as the buffer ``initial_kernels`` so drift can be measured later. ``implementation``
-    picks the FFT (fixed kernels only) or the convolution; ``"auto"`` uses the FFT exactly when
-    the kernels cannot have changed.
+    tensor; ``log`` compresses power or magnitude as ``compress`` does. ``trainable=True`` makes
+    the Fourier kernels an ``nn.Parameter``; the initial kernels are kept as the buffer
+    ``initial_kernels`` so drift can be measured later. ``implementation`` picks the FFT (fixed
+    kernels only) or the convolution; ``"auto"`` uses the FFT exactly when the kernels cannot
+    have changed.
     """
 
     def __init__(
@@ -75,6 +114,8 @@ class STFT(nn.Module):
         output: Output = "power",
         trainable: bool = False,
         implementation: Implementation = "auto",
+        log: LogMode = None,
+        log_eps: float = 1e-6,
     ) -> None:
         super().__init__()
         win_length = n_fft if win_length is None else win_length
@@ -84,6 +125,9 @@ class STFT(nn.Module):
             raise ValueError(f"output must be 'power', 'magnitude' or 'complex', got {output!r}")
         if implementation not in ("auto", "fft", "conv"):
             raise ValueError(f"implementation must be 'auto', 'fft' or 'conv': {implementation!r}")
+        if log is not None and output == "complex":
+            raise ValueError("log compression needs output='power' or 'magnitude'")
+        check_log_mode(log)
         if implementation == "fft" and trainable:
             raise ValueError("implementation='fft' cannot train the kernels; use 'conv' or 'auto'")
         self.n_fft = n_fft
@@ -92,13 +136,17 @@ class STFT(nn.Module):
         self.center = center
         self.pad_mode = pad_mode
         self.output = output
+        self.log = log
+        self.log_eps = log_eps
         self.trainable = trainable
         self.use_fft = implementation == "fft" or (implementation == "auto" and not trainable)
         self.n_freqs = n_fft // 2 + 1
 
         window_taps = make_window(window, win_length)
         kernels = fourier_kernels(n_fft, window_taps).float()
-        self.register_buffer("window", window_taps.float(), persistent=False)
+        offset = (n_fft - win_length) // 2  # the window sits centred in each n_fft frame
+        fft_window = F.pad(window_taps.float(), (offset, n_fft - win_length - offset))
+        self.register_buffer("fft_window", fft_window, persistent=False)
         self.register_buffer("initial_kernels", kernels.clone())
         if trainable:
             self.kernels = nn.Parameter(kernels)
@@ -119,43 +167,40 @@ class STFT(nn.Module):
                 f"expected (batch, samples) or (samples,), got {tuple(waveform.shape)}"
             )
         with torch.autocast(device_type=waveform.device.type, enabled=False):
-            waveform = waveform.float()
-            if self.use_fft:
-                return self._fft(waveform)
-            return self._conv(waveform)
+            x = waveform.float()
+            if self.center:
+                half = self.n_fft // 2
+                x = F.pad(x, (half, half), mode=self.pad_mode)  # (batch, padded samples)
+            spectrum = self._fft(x) if self.use_fft else self._conv(x)
+            if self.output == "complex":
+                return spectrum
+            if self.output == "magnitude":
+                spectrum = (spectrum + SQRT_EPS).sqrt()
+            return compress(spectrum, self.log, self.log_eps)
 
-    def _fft(self, waveform: torch.Tensor) -> torch.Tensor:
-        spectrum = torch.stft(
-            waveform,
-            n_fft=self.n_fft,
-            hop_length=self.hop_length,
-            win_length=self.win_length,
-            window=self.window,
-            center=self.center,
-            pad_mode=self.pad_mode,
-            return_complex=True,
-        )  # (batch, freq, frames) complex
-        if self.output == "complex":
-            return spectrum
-        power = spectrum.real.square() + spectrum.imag.square()
-        return power if self.output == "power" else (power + SQRT_EPS).sqrt()
+    def _fft(self, x: torch.Tensor) -> torch.Tensor:
+        """Complex spectrum or power of padded audio, computed as ``torch.stft`` would.
 
-    def _conv(self, waveform: torch.Tensor) -> torch.Tensor:
-        x = waveform.unsqueeze(1)  # (batch, 1, samples)
-        if self.center:
-            half = self.n_fft // 2
-            x = F.pad(x, (half, half), mode=self.pad_mode)
+        The result is a (batch, freq, frames) view of a tensor stored frame by frame, so a Mel
+        projection reading it frame by frame is one GEMM with no copy (``torch.stft`` copies).
+        """
+        frames = x.unfold(-1, self.n_fft, self.hop_length) * self.fft_window  # (B, T, n_fft)
+        spectrum = torch.fft.rfft(frames, dim=-1)  # (batch, frames, freq)
+        if self.output != "complex":
+            spectrum = spectrum.real.square() + spectrum.imag.square()
+        return spectrum.transpose(1, 2)  # (batch, freq, frames)
+
+    def _conv(self, x: torch.Tensor) -> torch.Tensor:
+        """Complex spectrum or power of padded audio, as one convolution with the kernels."""
         # Kernels span only the window: skip the zero taps around it in each n_fft frame.
         frames = 1 + (x.shape[-1] - self.n_fft) // self.hop_length
         offset = (self.n_fft - self.win_length) // 2
-        x = x[..., offset : offset + (frames - 1) * self.hop_length + self.win_length]
+        x = x[:, None, offset : offset + (frames - 1) * self.hop_length + self.win_length]
         spectrum = F.conv1d(x, self.kernels.unsqueeze(1), stride=self.hop_length)
-        real, imag = spectrum[:, : self.n_freqs], spectrum[:, self.n_freqs :]
-        # (batch, 2 * freq, frames) -> (batch, freq, frames)
+        # (batch, 2 * freq, frames): real parts, then imaginary parts
         if self.output == "complex":
-            return torch.complex(real, imag)
-        power = real.square() + imag.square()
-        return power if self.output == "power" else (power + SQRT_EPS).sqrt()
+            return torch.complex(spectrum[:, : self.n_freqs], spectrum[:, self.n_freqs :])
+        return StackedPower.apply(spectrum)  # (batch, freq, frames)
 
     def drift(self) -> dict[str, torch.Tensor]:
         """Relative Frobenius change of the Fourier kernels from their initial values."""
