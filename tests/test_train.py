@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from kws.module import CheckpointError, load_checkpoint
@@ -96,3 +97,16 @@ def test_default_run_is_bcresnet1_with_trainable_mel_on_speech_commands(compose_
     assert cfg.model._target_ == "kws.models.BCResNet" and cfg.model.tau == 1.0
     assert cfg.frontend.trainable_mel and not cfg.frontend.trainable_stft
     assert cfg.data.root.endswith("speech_commands_v0.02") and cfg.data.test_set == "official"
+
+
+@pytest.mark.parametrize("frontend", sorted(p.stem for p in (CONF / "frontend").glob("*.yaml")))
+@pytest.mark.parametrize("trainable", [False, True])
+def test_every_frontend_config_builds_a_model_that_runs(compose_config, frontend, trainable):
+    overrides = [f"frontend={frontend}", "model=linear"]
+    key = "trainable" if frontend == "stft" else "trainable_stft"
+    overrides.append(f"frontend.{key}={str(trainable).lower()}")
+    cfg = compose_config(overrides)
+    module = instantiate(cfg.module, class_names=["a", "b", "c"])
+    logits = module(0.1 * torch.randn(2, 16000))
+    assert logits.shape == (2, 3) and torch.isfinite(logits).all()
+    assert module.model.frontend.drift()  # every frontend reports its drift

@@ -163,9 +163,14 @@ class MelSpectrogram(nn.Module):
             return compress(mel, self.log, self.log_eps)
 
     def centre_frequencies(self, basis: torch.Tensor | None = None) -> torch.Tensor:
-        """Each filter's centre of mass in Hz ``(n_mels,)``; defaults to the current basis."""
+        """Each filter's centre in Hz ``(n_mels,)``; defaults to the current basis.
+
+        The centre is the weighted mean frequency of the bins holding at least half the filter's
+        peak, so a little weight learnt far from the main lobe does not move it.
+        """
         basis = self.filterbank().detach() if basis is None else basis
-        return (basis * self.fft_freqs).sum(-1) / basis.sum(-1).clamp(min=1e-12)
+        lobe = basis * (basis >= 0.5 * basis.amax(dim=-1, keepdim=True))
+        return (lobe * self.fft_freqs).sum(-1) / lobe.sum(-1).clamp(min=1e-12)
 
     def drift(self) -> dict[str, torch.Tensor]:
         """How far the basis moved: relative Frobenius changes and per-filter centre shift (Hz)."""
