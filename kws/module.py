@@ -7,11 +7,13 @@ model from the file alone (loaded with ``weights_only=True``, so no pickled code
 
 from __future__ import annotations
 
+import random
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
@@ -129,6 +131,14 @@ class KWSModule(pl.LightningModule):
             scalar = value.abs().mean() if value.dim() else value
             self.log(f"frontend/{name}", scalar, sync_dist=True)
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep the random state, so a resumed run draws the same batches and augmentation."""
+        checkpoint["rng_states"] = capture_rng_states()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "rng_states" in checkpoint:
+            restore_rng_states(checkpoint["rng_states"])
+
     def configure_optimizers(self) -> dict[str, Any]:
         frontend_params = [p for p in self.model.frontend.parameters() if p.requires_grad]
         frontend_ids = {id(p) for p in frontend_params}
@@ -152,6 +162,30 @@ class KWSModule(pl.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+
+def capture_rng_states() -> dict[str, Any]:
+    """torch (CPU and CUDA), numpy and Python random states, as tensors and plain values only,
+    so the checkpoint still loads with ``weights_only=True``."""
+    numpy_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": [numpy_state[0], torch.from_numpy(numpy_state[1].astype(np.int64)),
+                  *numpy_state[2:]],
+        "python": random.getstate(),
+    }  # fmt: skip
+
+
+def restore_rng_states(states: dict[str, Any]) -> None:
+    """Undo ``capture_rng_states``."""
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    name, keys, *rest = states["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
 
 
 class CheckpointError(ValueError):

@@ -26,9 +26,7 @@ GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name != "hydr
     ],
 )
 def test_every_config_composes_and_resolves(compose_config, override):
-    group = override.split("=")[0]
-    prefix = "+" if group == "experiment" else ""
-    cfg = compose_config([f"{prefix}{override}"])
+    cfg = compose_config([override])
     OmegaConf.resolve(cfg)
     assert cfg.module._target_ == "kws.module.KWSModule"
 
