@@ -1,28 +1,42 @@
-"""The DataModule on generated data: the 12-class protocols, silence, augmentation, bad files."""
+"""The DataModule on generated data: the protocols, splits, silence, batches, augmentation."""
 
 from __future__ import annotations
 
 import math
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
+from hydra.utils import instantiate
 
-from kws.data import KEYWORDS, SILENCE, UNKNOWN
-from kws.data.audio import BadAudioError
-from kws.data.augment import Augmentation
-from kws.data.speech_commands import SpeechCommandsDataModule
-from kws.data.splits import speaker_id
+from kws.data import KEYWORDS, SILENCE, UNKNOWN, WORDS
+from kws.data.augment import Augmentation, crops
+from kws.data.speech_commands import ClipRows, SpeechCommandsDataModule
 
 
 def datamodule(root: Path, **kwargs) -> SpeechCommandsDataModule:
     return SpeechCommandsDataModule(root=str(root), test_set="list", **kwargs)
 
 
-def counts(labels: np.ndarray, classes: list[str]) -> dict[str, int]:
-    return {name: int((labels == i).sum()) for i, name in enumerate(classes)}
+def words_per_split(root: Path) -> dict[str, Counter]:
+    """Clips per word and split, counted straight from the folders and the list files."""
+    listed = {
+        **{p: "val" for p in (root / "validation_list.txt").read_text().split()},
+        **{p: "test" for p in (root / "testing_list.txt").read_text().split()},
+    }
+    counts = {"train": Counter(), "val": Counter(), "test": Counter()}
+    for word in WORDS:
+        for clip in (root / word).glob("*.wav"):
+            counts[listed.get(f"{word}/{clip.name}", "train")][word] += 1
+    return counts
+
+
+class FakeTrainer:
+    training = False
 
 
 def test_class_order_is_silence_unknown_then_keywords(synthetic_root):
@@ -34,22 +48,23 @@ def test_class_order_is_silence_unknown_then_keywords(synthetic_root):
 @pytest.mark.parametrize("protocol", ["bcresnet", "tensorflow"])
 def test_silence_and_unknown_sizes_follow_the_protocol(synthetic_root, protocol):
     dm = datamodule(synthetic_root, protocol=protocol)
-    words_by_split = dm._word_clips_by_split()
-    for split, index in dm.build_index().items():
-        per_class = counts(index.labels, dm.class_names)
-        keyword_clips = sum(per_class[k] for k in KEYWORDS)
-        assert keyword_clips == sum(len(words_by_split[split][k]) for k in KEYWORDS)
+    dm.setup()
+    on_disk = words_per_split(synthetic_root)
+    for split, index in dm.split_index.items():
+        per_class = Counter(dm.class_names[label] for label in index.labels)
+        keyword_clips = sum(on_disk[split][k] for k in KEYWORDS)
+        assert {k: per_class[k] for k in KEYWORDS} == {k: on_disk[split][k] for k in KEYWORDS}
         if protocol == "bcresnet":
-            expected = round(keyword_clips / len(KEYWORDS))
+            expected = math.ceil(keyword_clips / len(KEYWORDS))  # mean keyword class, rounded up
         else:
             expected = math.ceil(0.1 * keyword_clips)
-        available = sum(len(c) for w, c in words_by_split[split].items() if w not in KEYWORDS)
+        available = sum(n for word, n in on_disk[split].items() if word not in KEYWORDS)
         assert per_class[SILENCE] == expected, split
         assert per_class[UNKNOWN] == min(expected, available), split
-        unknown_words = {
-            p.split("/")[0] for p, y in zip(index.paths, index.labels, strict=True) if y == 1
-        }
-        assert unknown_words and not unknown_words & set(KEYWORDS)
+        unknown = [p for p, y in zip(index.paths, index.labels, strict=True) if y == 1]
+        assert len(set(unknown)) == len(unknown), "no clip drawn twice"
+        assert {p.split("/")[0] for p in unknown} <= set(WORDS) - set(KEYWORDS)
+        assert len(dm.datasets[split]) == len(index.paths)
 
 
 def test_unknown_subset_is_drawn_once_from_the_seed(synthetic_root):
@@ -58,43 +73,112 @@ def test_unknown_subset_is_drawn_once_from_the_seed(synthetic_root):
     other = datamodule(synthetic_root, seed=1).build_index()["train"].paths
     assert first == again
     assert first != other
+    dm = datamodule(synthetic_root, seed=0)
+    dm.setup()
+    assert dm.split_index["train"].paths == first, "the cache serves the same draw every epoch"
 
 
 def test_splits_follow_the_lists_and_share_no_speaker(synthetic_root):
     index = datamodule(synthetic_root).build_index()
-    speakers = {
-        split: {speaker_id(p) for p in split_index.paths if p}
-        for split, split_index in index.items()
-    }
+    speakers = {split: set(split_index.speakers) - {""} for split, split_index in index.items()}
+    assert all(speakers.values())
     assert not speakers["train"] & speakers["val"]
     assert not speakers["train"] & speakers["test"]
     assert not speakers["val"] & speakers["test"]
-    listed = set((synthetic_root / "validation_list.txt").read_text().split())
-    assert {p for p in index["val"].paths if p.split("/")[0] in KEYWORDS} == {
-        p for p in listed if p.split("/")[0] in KEYWORDS
-    }
+    for split, list_name in (("val", "validation_list.txt"), ("test", "testing_list.txt")):
+        listed = set((synthetic_root / list_name).read_text().split())
+        assert {p for p in index[split].paths if p} <= listed
+        assert {p for p in index[split].paths if p.split("/")[0] in KEYWORDS} == {
+            p for p in listed if p.split("/")[0] in KEYWORDS
+        }
 
 
-def test_evaluation_silence_is_fixed_noise_and_training_silence_is_zeros(synthetic_root):
-    first, second = datamodule(synthetic_root), datamodule(synthetic_root)
+def test_all_words_config_has_35_classes_and_every_clip(compose_config, synthetic_root):
+    cfg = compose_config(["data=speech_commands_35", f"data.root={synthetic_root}"])
+    dm = instantiate(cfg.data, _convert_="all")
+    assert dm.class_names == list(WORDS) and dm.num_classes == 35
+    dm.prepare_data()
+    dm.setup()
+    on_disk = words_per_split(synthetic_root)
+    for split, index in dm.split_index.items():
+        assert "" not in index.paths, "no silence clips"
+        assert Counter(WORDS[label] for label in index.labels) == on_disk[split]
+    assert dm.test_set == "list"
+
+
+def test_official_test_set_is_read_one_folder_per_class(synthetic_root, tmp_path):
+    test_root = tmp_path / "speech_commands_test_set_v0.02"
+    rng = np.random.default_rng(0)
+    for i, name in enumerate([SILENCE, UNKNOWN, *KEYWORDS]):
+        (test_root / name).mkdir(parents=True)
+        for j in range(i % 3 + 1):
+            audio = (rng.uniform(-0.5, 0.5, 16000) * 32767).astype(np.int16)
+            sf.write(test_root / name / f"{j:08x}_nohash_0.wav", audio, 16000, subtype="PCM_16")
+    dm = SpeechCommandsDataModule(root=str(synthetic_root), test_root=str(test_root))
+    dm.setup()
+    test = dm.split_index["test"]
+    assert np.bincount(test.labels).tolist() == [i % 3 + 1 for i in range(12)]
+    first_silence = str(test_root / test.paths[0])
+    assert test.paths[0].startswith(f"{SILENCE}/")
+    silence_clip = dm.datasets["test"].clips[0]
+    assert np.array_equal(silence_clip, sf.read(first_silence, dtype="int16")[0]), (
+        "the official archive's silence clips are real recordings, served as they are"
+    )
+
+    (test_root / "bed").mkdir()
+    shutil.copy(first_silence, test_root / "bed")
+    with pytest.raises(FileNotFoundError, match="bed"):
+        SpeechCommandsDataModule(root=str(synthetic_root), test_root=str(test_root)).setup()
+
+
+def test_evaluation_silence_is_fixed_noise_and_training_silence_is_zeros(synthetic_root, tmp_path):
+    first = datamodule(synthetic_root, cache_dir=str(tmp_path / "first"))
+    second = datamodule(synthetic_root, cache_dir=str(tmp_path / "second"))
     first.setup()
-    second.setup()
     silence = first.class_names.index(SILENCE)
     val_silent = first.datasets["val"].labels == silence
     val_clips = first.datasets["val"].clips[val_silent]
-    assert val_clips.abs().amax(dim=1).min() > 0, "every evaluation silence clip holds noise"
-    assert torch.equal(val_clips, second.datasets["val"].clips[val_silent])
+    assert val_silent.sum() > 0 and np.abs(val_clips).max(axis=1).min() > 0, "all hold noise"
+    second.setup()  # built from scratch: the same noise
+    assert np.array_equal(val_clips, second.datasets["val"].clips[val_silent])
     train_silent = first.datasets["train"].labels == silence
-    assert first.datasets["train"].clips[train_silent].abs().max() == 0
+    assert train_silent.sum() > 0 and np.abs(first.datasets["train"].clips[train_silent]).max() == 0
 
 
-def test_batches_come_whole_from_the_in_memory_clips(synthetic_root):
+def test_batches_come_whole_from_the_cache(synthetic_root):
     dm = datamodule(synthetic_root, batch_size=32)
     dm.setup()
     clips, labels = next(iter(dm.val_dataloader()))
     assert clips.dtype == torch.int16 and clips.shape == (32, 16000)
-    assert torch.equal(clips, dm.datasets["val"].clips[:32])
-    assert torch.equal(labels, dm.datasets["val"].labels[:32])
+    assert np.array_equal(clips.numpy(), dm.datasets["val"].clips[:32])
+    assert np.array_equal(labels.numpy(), dm.datasets["val"].labels[:32])
+    served = torch.cat([labels for _, labels in dm.train_dataloader()])
+    assert torch.equal(served.sort().values, torch.from_numpy(np.sort(dm.datasets["train"].labels)))
+
+
+def test_on_device_serves_rows_and_gathers_them_after_the_transfer(synthetic_root):
+    dm = datamodule(synthetic_root, batch_size=16, on_device=True, augment=False, num_workers=2)
+    dm.setup()
+    loader = dm.train_dataloader()
+    assert loader.num_workers == 0, "nothing for workers to do"
+    batch = next(iter(loader))
+    assert isinstance(batch, ClipRows) and batch.rows.shape == (16,)
+    waveforms, labels = dm.on_after_batch_transfer(batch, 0)
+    rows = batch.rows.numpy()
+    train = dm.datasets["train"]
+    assert torch.equal(waveforms, torch.from_numpy(train.clips[rows]).float() / 32768)
+    assert torch.equal(labels, torch.from_numpy(train.labels[rows]))
+    device_copy = dm._device_split[0]
+    dm.on_after_batch_transfer(next(iter(loader)), 0)
+    assert dm._device_split[0] is device_copy, "the split moves to the device once"
+    assert dm.val_dataloader().dataset is dm.datasets["val"], "evaluation batches stay clips"
+
+
+def test_crops_are_the_windows_asked_for():
+    source = torch.arange(3 * 50, dtype=torch.float32).view(3, 50)
+    rows, starts = torch.tensor([2, 0, 2, 1]), torch.tensor([40, 0, 3, 17])
+    expected = torch.stack([source[r, s : s + 10] for r, s in zip(rows, starts, strict=True)])
+    assert torch.equal(crops(source, rows, starts, 10), expected)
 
 
 def test_augmentation_shifts_with_zeros_mixes_noise_and_clamps():
@@ -118,41 +202,20 @@ def test_augmentation_shifts_with_zeros_mixes_noise_and_clamps():
     assert (mixed[:32] > 0).all() and mixed.max() <= 1.0, "silence gets noise, clamped to 1"
 
 
-def test_augmentation_runs_only_in_training(synthetic_root):
-    class FakeTrainer:
-        training = False
-
+def test_augmentation_runs_only_in_training_and_can_be_turned_off(synthetic_root):
     dm = datamodule(synthetic_root)
     dm.setup()
-    batch = (dm.datasets["val"].clips[:8], dm.datasets["val"].labels[:8])
+    clips = torch.from_numpy(np.array(dm.datasets["val"].clips[:8]))
+    batch = (clips, torch.zeros(8, dtype=torch.int64))
     dm.trainer = FakeTrainer()
     waveforms, _ = dm.on_after_batch_transfer(batch, 0)
     assert torch.equal(waveforms, batch[0].float() / 32768)
     dm.trainer.training = True
     augmented, _ = dm.on_after_batch_transfer(batch, 0)
     assert not torch.equal(augmented, waveforms)
+    assert augmented.abs().max() <= 1.0
 
-
-def test_every_bad_file_is_named(synthetic_root, tmp_path):
-    root = tmp_path / "copy"
-    shutil.copytree(synthetic_root, root)
-    yes = sorted((root / "yes").glob("*.wav"))
-    yes[0].write_bytes(yes[0].read_bytes()[:30])  # truncated inside the header
-    yes[1].write_bytes(b"this is not audio" * 100)
-    yes[2].write_bytes(b"")
-    dm = datamodule(root)
-    with pytest.raises(BadAudioError) as error:
-        dm.setup()
-    message = str(error.value)
-    assert "3 bad audio file(s)" in message
-    for bad in yes[:3]:
-        assert str(bad) in message
-
-
-def test_a_listed_clip_that_is_missing_is_named(synthetic_root, tmp_path):
-    root = tmp_path / "copy"
-    shutil.copytree(synthetic_root, root)
-    listed = (root / "validation_list.txt").read_text().split()[0]
-    (root / listed).unlink()
-    with pytest.raises(FileNotFoundError, match=listed):
-        datamodule(root).build_index()
+    plain = datamodule(synthetic_root, augment=False)
+    plain.setup()
+    plain.trainer = dm.trainer
+    assert torch.equal(plain.on_after_batch_transfer(batch, 0)[0], waveforms)

@@ -1,81 +1,167 @@
-"""Reading Speech Commands WAV files with soundfile into fixed-length int16 clips."""
+"""Reading Speech Commands WAV files with soundfile into fixed-length int16 clips.
+
+Every problem with a file is a ``BadAudioError`` that names the file and what is wrong with it;
+``inspect_clips`` and ``read_clips_into`` run over many files in parallel threads (libsndfile
+releases the GIL) and return every problem found instead of stopping at the first.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from tqdm.auto import tqdm
 
 from kws.data.layout import CLIP_SAMPLES, SAMPLE_RATE
 
+_CHUNK = 64  # files per thread task: few enough for a lively progress bar, many enough to be cheap
+
 
 class BadAudioError(ValueError):
-    """One or more audio files could not be used; the message lists every one and why."""
+    """A file that cannot serve as a clip; ``str()`` is ``"<path>: <problem>"``."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+def _riff_truncation(path: Path, file_size: int) -> str | None:
+    """Describe a RIFF/WAVE file whose ``data`` chunk runs past the end of the file, else None.
+
+    libsndfile quietly reads whatever audio a cut-off file still holds; the declared chunk size
+    is the only sign that part of the recording is gone.
+    """
+    with path.open("rb") as handle:
+        head = handle.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        position = 12
+        while position + 8 <= file_size:
+            handle.seek(position)
+            chunk = handle.read(8)
+            declared = int.from_bytes(chunk[4:8], "little")
+            if chunk[:4] == b"data":
+                available = file_size - position - 8
+                if declared > available:
+                    return (
+                        f"truncated: header declares {declared} audio bytes, file holds {available}"
+                    )
+                return None
+            position += 8 + declared + (declared & 1)  # chunks are padded to an even size
+    return None
+
+
+def _format_problem(handle: sf.SoundFile, max_frames: int | None) -> str | None:
+    """Why an open file is not a 16 kHz mono clip of at most ``max_frames`` frames, or None."""
+    if handle.samplerate != SAMPLE_RATE:
+        return f"sample rate {handle.samplerate} Hz, expected {SAMPLE_RATE}"
+    if handle.channels != 1:
+        return f"{handle.channels} channels, expected mono"
+    if max_frames is not None and handle.frames > max_frames:
+        return f"{handle.frames / SAMPLE_RATE:.3f} s long, expected at most 1 s"
+    if handle.frames == 0:
+        return "no audio frames"
+    return None
+
+
+def _open_checked(path: Path, max_frames: int | None = CLIP_SAMPLES) -> sf.SoundFile:
+    """Open ``path`` with libsndfile after checking it is whole, 16 kHz, mono and short enough."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise BadAudioError(path, "file does not exist") from None
+    if size == 0:
+        raise BadAudioError(path, "empty file (0 bytes)")
+    try:
+        handle = sf.SoundFile(str(path))
+    except sf.LibsndfileError as error:
+        raise BadAudioError(path, f"not readable as audio ({error.error_string})") from None
+    problem = _riff_truncation(path, size) or _format_problem(handle, max_frames)
+    if problem:
+        handle.close()
+        raise BadAudioError(path, problem)
+    return handle
+
+
+def inspect_clip(path: Path) -> None:
+    """Raise ``BadAudioError`` if ``path`` is not a usable clip; reads the header, not the audio."""
+    _open_checked(path).close()
+
+
+def _read_int16(handle: sf.SoundFile) -> np.ndarray:
+    """All samples as int16 at full scale: libsndfile scales integer PCM of any width itself, but
+    would truncate float samples to 0 and +-1, so those are read as float and scaled here."""
+    if handle.subtype.startswith("PCM_"):
+        return handle.read(dtype="int16")
+    samples = handle.read(dtype="float32")
+    return np.clip(np.round(samples * 32768.0), -32768, 32767).astype(np.int16)
 
 
 def read_clip(path: Path) -> np.ndarray:
-    """One mono 16 kHz clip of at most one second as int16, zero-padded to ``CLIP_SAMPLES``."""
-    try:
-        info = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError) as error:
-        raise BadAudioError(f"{path}: not readable as audio ({error})") from None
-    if info.samplerate != SAMPLE_RATE:
-        raise BadAudioError(f"{path}: sample rate {info.samplerate} Hz, expected {SAMPLE_RATE}")
-    if info.channels != 1:
-        raise BadAudioError(f"{path}: {info.channels} channels, expected mono")
-    if info.frames > CLIP_SAMPLES:
-        raise BadAudioError(f"{path}: {info.frames / SAMPLE_RATE:.3f} s long, expected at most 1 s")
-    if info.frames == 0:
-        raise BadAudioError(f"{path}: no audio frames")
-    try:
-        samples, _ = sf.read(str(path), dtype="int16", always_2d=False)
-    except (sf.LibsndfileError, RuntimeError) as error:
-        raise BadAudioError(f"{path}: truncated or corrupt audio ({error})") from None
+    """One mono 16 kHz clip of at most one second as int16, zero-padded to ``CLIP_SAMPLES``.
+
+    16-bit, 24-bit, 32-bit and float WAVs all read at full scale; anything else unusable raises
+    ``BadAudioError``.
+    """
+    with _open_checked(path) as handle:
+        samples = _read_int16(handle)
     clip = np.zeros(CLIP_SAMPLES, dtype=np.int16)
     clip[: len(samples)] = samples
     return clip
 
 
-def decode_clips(root: Path, paths: list[str], workers: int | None = None) -> np.ndarray:
-    """Decode ``root / path`` for every path, in parallel, into ``(len(paths), CLIP_SAMPLES)``.
+def read_noise(path: Path) -> np.ndarray:
+    """One background-noise recording, 16 kHz mono of at least one second, as float32 in [-1, 1]."""
+    with _open_checked(path, max_frames=None) as handle:
+        if handle.frames < CLIP_SAMPLES:
+            raise BadAudioError(path, f"{handle.frames / SAMPLE_RATE:.3f} s long, need 1 s")
+        return _read_int16(handle).astype(np.float32) / 32768.0
 
-    An empty path stands for a silent clip (zeros). Every bad file is reported, not only the
-    first, in one ``BadAudioError``.
-    """
-    clips = np.zeros((len(paths), CLIP_SAMPLES), dtype=np.int16)
-    errors: list[str] = []
+
+def _workers() -> int:
+    """Threads for decoding: a few per core, since file opens wait on the disk."""
+    return min(8, 2 * (os.cpu_count() or 1))
+
+
+def _for_each_file(task: Callable[[int], None], count: int, description: str) -> dict[str, str]:
+    """Run ``task(i)`` for ``i < count`` in threads with a progress bar; ``{path: problem}``."""
+    problems: dict[str, str] = {}
+
+    def run_chunk(start: int) -> int:
+        for i in range(start, min(start + _CHUNK, count)):
+            try:
+                task(i)
+            except BadAudioError as error:
+                problems[str(error.path)] = error.problem
+        return min(_CHUNK, count - start)
+
+    with (
+        ThreadPoolExecutor(_workers()) as pool,
+        tqdm(total=count, desc=description, unit="clip", leave=False) as progress,
+    ):
+        for done in pool.map(run_chunk, range(0, count, _CHUNK)):
+            progress.update(done)
+    return problems
+
+
+def inspect_clips(paths: Sequence[Path], description: str = "checking clips") -> dict[str, str]:
+    """Check every file's header in parallel; return ``{path: problem}`` for every bad one."""
+    return _for_each_file(lambda i: inspect_clip(paths[i]), len(paths), description)
+
+
+def read_clips_into(
+    out: np.ndarray, paths: Sequence[Path | None], description: str = "decoding clips"
+) -> dict[str, str]:
+    """Decode ``paths[i]`` into ``out[i]`` (``out`` is ``(len(paths), CLIP_SAMPLES)`` int16, e.g. a
+    memory map) in parallel; rows whose path is None are left as they are. Returns the problems."""
 
     def decode(i: int) -> None:
-        if paths[i]:
-            try:
-                clips[i] = read_clip(root / paths[i])
-            except BadAudioError as error:
-                errors.append(str(error))
+        if paths[i] is not None:
+            out[i] = read_clip(paths[i])
 
-    with ThreadPoolExecutor(workers or min(8, (os.cpu_count() or 1) + 2)) as pool:
-        list(pool.map(decode, range(len(paths))))
-    if errors:
-        listing = "\n  ".join(sorted(errors))
-        raise BadAudioError(f"{len(errors)} bad audio file(s):\n  {listing}")
-    return clips
-
-
-def read_noise_bank(folder: Path) -> np.ndarray:
-    """Background-noise WAVs of ``folder`` as float32 ``(files, samples)``, cut to the shortest."""
-    files = sorted(folder.glob("*.wav")) if folder.is_dir() else []
-    if not files:
-        raise FileNotFoundError(f"{folder}: no background-noise .wav files (needed for silence)")
-    noises = []
-    for path in files:
-        try:
-            samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, RuntimeError) as error:
-            raise BadAudioError(f"{path}: not readable as audio ({error})") from None
-        if rate != SAMPLE_RATE or len(samples) < CLIP_SAMPLES:
-            raise BadAudioError(f"{path}: need at least 1 s at {SAMPLE_RATE} Hz, got {rate} Hz")
-        noises.append(samples.mean(axis=1))
-    length = min(len(n) for n in noises)
-    return np.stack([n[:length] for n in noises])
+    return _for_each_file(decode, len(paths), description)

@@ -5,6 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
+
+
+def crops(
+    source: torch.Tensor, rows: torch.Tensor, starts: torch.Tensor, length: int
+) -> torch.Tensor:
+    """``source[rows[i], starts[i] : starts[i] + length]`` for every i, in one copy.
+
+    ``source`` is ``(n, width)``; the windows of its flattened view are selected by row number,
+    which moves whole contiguous slices instead of indexing every sample. Returns
+    ``(len(rows), length)``.
+    """
+    windows = source.reshape(-1).unfold(0, length, 1)  # (n * width - length + 1, length), a view
+    return windows.index_select(0, rows * source.shape[1] + starts)
 
 
 @dataclass
@@ -25,20 +39,19 @@ class Augmentation:
         # waveforms (batch, samples), noise_bank (files, noise_samples), silence (batch,) bool
         batch, samples = waveforms.shape
         device = waveforms.device
-        time = torch.arange(samples, device=device)
         max_shift = int(self.shift_s * self.sample_rate)
         if max_shift > 0:
-            shift = torch.randint(-max_shift, max_shift + 1, (batch, 1), device=device)
-            source = time - shift  # (batch, samples)
-            inside = (source >= 0) & (source < samples)
-            waveforms = waveforms.gather(1, source.clamp(0, samples - 1)) * inside
+            shift = torch.randint(-max_shift, max_shift + 1, (batch,), device=device)
+            padded = F.pad(waveforms, (max_shift, max_shift))  # (batch, samples + 2 * max_shift)
+            rows = torch.arange(batch, device=device)
+            waveforms = crops(padded, rows, max_shift - shift, samples)  # x[t - shift], zeros out
 
-        files = torch.randint(0, noise_bank.shape[0], (batch, 1), device=device)
-        starts = torch.randint(0, noise_bank.shape[1] - samples + 1, (batch, 1), device=device)
-        noise = noise_bank[files, starts + time]  # (batch, samples)
+        files = torch.randint(0, noise_bank.shape[0], (batch,), device=device)
+        starts = torch.randint(0, noise_bank.shape[1] - samples + 1, (batch,), device=device)
+        noise = crops(noise_bank, files, starts, samples)  # (batch, samples)
         volume = torch.rand(batch, 1, device=device) * self.noise_volume
         volume = volume * (torch.rand(batch, 1, device=device) < self.noise_prob)
         if silence is not None:
             silent_volume = torch.rand(batch, 1, device=device) * self.silence_noise_volume
             volume = torch.where(silence[:, None], silent_volume, volume)
-        return (waveforms + volume * noise).clamp(-1.0, 1.0)
+        return (waveforms + noise.mul_(volume)).clamp_(-1.0, 1.0)

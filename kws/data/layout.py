@@ -12,5 +12,6 @@ KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go
 SILENCE = "_silence_"
 UNKNOWN = "_unknown_"
 BACKGROUND_NOISE = "_background_noise_"
+TEST_SET_FOLDER = "speech_commands_test_set_v0.02"  # the official 12-class test archive's folder
 VALIDATION_LIST = "validation_list.txt"
 TESTING_LIST = "testing_list.txt"

@@ -3,49 +3,82 @@
 Class order: ``_silence_``, ``_unknown_``, then the keywords in the order configured (by default
 yes, no, up, down, left, right, on, off, stop, go), as TensorFlow's ``input_data`` orders them.
 With ``keywords`` set to every word and ``silence_and_unknown=False`` it is the 35-word task.
-Clips are decoded once into int16 arrays; batches move to the device as int16 and become float
-waveforms there, where augmentation runs vectorised over the batch.
+
+``prepare_data`` downloads and extracts what is missing, then decodes every split once into the
+cache (``kws.data.cache``); ``setup`` memory-maps it, so no epoch reads a WAV file. Batches move
+to the device as int16 and become float waveforms there, where augmentation runs vectorised over
+the batch; with ``on_device`` the whole training split waits on the device and batches are
+gathered there.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+import logging
+from collections.abc import Collection
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
+import torch.distributed as dist
+from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset
 
-from kws.data.audio import decode_clips, read_noise_bank
+from kws.data.audio import BadAudioError, inspect_clips, read_noise
 from kws.data.augment import Augmentation
+from kws.data.cache import BadFilesError, ClipCache, SplitSource, fingerprint, scan_tree
+from kws.data.download import (
+    SPEECH_COMMANDS,
+    SPEECH_COMMANDS_TEST,
+    Archive,
+    DownloadError,
+    download_and_extract,
+)
 from kws.data.layout import (
     BACKGROUND_NOISE,
     CLIP_SAMPLES,
     KEYWORDS,
     SILENCE,
+    TEST_SET_FOLDER,
     TESTING_LIST,
-    UNKNOWN,
     VALIDATION_LIST,
 )
+from kws.data.protocol import (
+    SPLITS,
+    Protocol,
+    SplitIndex,
+    class_names,
+    folder_index,
+    protocol_index,
+    split_word_clips,
+)
 
-SPLITS = ("train", "val", "test")
+log = logging.getLogger(__name__)
+
+SKIP_ADVICE = "Fix or remove them, or set data.skip_bad_files=true to leave them out."
+DATA_SET_CONTENTS = (
+    "the extracted speech_commands_v0.02.tar.gz (35 word folders, _background_noise_/, "
+    "validation_list.txt, testing_list.txt)"
+)
+TEST_SET_CONTENTS = (
+    "the extracted speech_commands_test_set_v0.02.tar.gz (one folder of clips per class: "
+    "_silence_, _unknown_ and the 10 keywords)"
+)
 
 
-@dataclass
-class SplitIndex:
-    """The clips of one split: relative paths (``""`` for a silence clip) and class indices."""
-
-    paths: list[str]
-    labels: np.ndarray
+class DatasetNotFoundError(FileNotFoundError):
+    """A data set folder is missing and could not be downloaded; says what belongs there."""
 
 
 class ClipDataset(Dataset):
-    """In-memory int16 clips ``(N, samples)`` with labels; fetches whole batches at once."""
+    """int16 clips ``(N, CLIP_SAMPLES)`` (a memory map or an array) with int64 labels ``(N,)``.
 
-    def __init__(self, clips: torch.Tensor, labels: torch.Tensor) -> None:
+    ``__getitems__`` fetches a whole batch with one fancy index into the memory map; the
+    DataLoader's collate is then the identity.
+    """
+
+    def __init__(self, clips: np.ndarray, labels: np.ndarray) -> None:
         self.clips = clips
         self.labels = labels
 
@@ -53,16 +86,71 @@ class ClipDataset(Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.clips[index], self.labels[index]
+        return torch.from_numpy(np.array(self.clips[index])), torch.tensor(self.labels[index])
 
     def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        index = torch.as_tensor(indices)
-        return self.clips[index], self.labels[index]
+        rows = np.asarray(indices)
+        return torch.from_numpy(self.clips[rows]), torch.from_numpy(self.labels[rows])
 
 
-def _whole_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Collate for ``ClipDataset.__getitems__``, which already returns stacked tensors."""
+class ClipRows(NamedTuple):
+    """A training batch as row numbers into the split held on the device (``on_device``)."""
+
+    rows: torch.Tensor  # (batch,) int64
+
+
+class RowDataset(Dataset):
+    """Serves batches of row numbers only: the clips are gathered after the transfer."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int) -> int:
+        return index
+
+    def __getitems__(self, indices: list[int]) -> ClipRows:
+        return ClipRows(torch.as_tensor(indices, dtype=torch.int64))
+
+
+def _whole_batch(batch: Any) -> Any:
+    """Collate for datasets whose ``__getitems__`` already returns a whole batch."""
     return batch
+
+
+def fixed_noise_clips(noise: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` int16 silence clips: random 1 s crops of the float noise bank at volume U(0, 1)."""
+    files = rng.integers(0, noise.shape[0], count)
+    starts = rng.integers(0, noise.shape[1] - CLIP_SAMPLES + 1, count)
+    volume = rng.uniform(0.0, 1.0, (count, 1))
+    crops = noise[files[:, None], starts[:, None] + np.arange(CLIP_SAMPLES)]  # (count, samples)
+    return np.round(crops * volume * 32767).astype(np.int16)
+
+
+def _to_device(clips: np.ndarray, device: torch.device, rows: int = 4096) -> torch.Tensor:
+    """A copy of ``clips`` on ``device``, moved a block of rows at a time (no full host copy)."""
+    out = torch.empty(clips.shape, dtype=torch.int16, device=device)
+    for start in range(0, len(clips), rows):
+        out[start : start + rows] = torch.from_numpy(np.array(clips[start : start + rows]))
+    return out
+
+
+class _Folder(NamedTuple):
+    """A data set folder: what it should hold, where to get it, what to do without it."""
+
+    path: Path
+    archive: Archive
+    contents: str
+    alternative: str
+
+    def missing(self, why: str) -> DatasetNotFoundError:
+        return DatasetNotFoundError(
+            f"{self.path.absolute()} is missing and {why}. Expected there: {self.contents}. "
+            f"Download {self.archive.url} and extract it there, point the config at a copy, "
+            f"or: {self.alternative}."
+        )
 
 
 class SpeechCommandsDataModule(pl.LightningDataModule):
@@ -71,21 +159,32 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
     ``protocol="bcresnet"`` caps silence and unknown at the mean keyword-class size per split
     (the unknown subset drawn once from ``seed``); ``"tensorflow"`` uses 10% of the keyword
     count for each. ``test_set="list"`` tests on ``testing_list.txt``; ``"official"`` on the
-    separate 12-class test archive extracted at ``test_root``.
+    separate 12-class test archive extracted at ``test_root`` (default: beside ``root``).
+    Decoded clips are cached under ``cache_dir`` (default: ``cache`` beside ``root``). Bad
+    source files stop the build with a list of all of them unless ``skip_bad_files``, which
+    leaves them out; ``skipped_files`` then maps each to its problem.
     """
 
     def __init__(
         self,
         root: str = "data/speech_commands_v0.02",
         test_root: str | None = None,
+        cache_dir: str | None = None,
+        download: bool = True,
+        archive_url: str = SPEECH_COMMANDS.url,
+        archive_sha256: str = SPEECH_COMMANDS.sha256,
+        test_archive_url: str = SPEECH_COMMANDS_TEST.url,
+        test_archive_sha256: str = SPEECH_COMMANDS_TEST.sha256,
         keywords: list[str] | tuple[str, ...] = KEYWORDS,
         silence_and_unknown: bool = True,
-        protocol: Literal["bcresnet", "tensorflow"] = "bcresnet",
+        protocol: Protocol = "bcresnet",
         test_set: Literal["official", "list"] = "official",
         batch_size: int = 100,
         eval_batch_size: int | None = None,
         num_workers: int = 0,
         seed: int = 0,
+        skip_bad_files: bool = False,
+        on_device: bool = False,
         augment: bool = True,
         augmentation: dict[str, float] | None = None,
         generate_synthetic: bool = False,
@@ -98,142 +197,279 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
             raise ValueError(f"test_set must be 'official' or 'list', got {test_set!r}")
         self.save_hyperparameters()
         self.root = Path(root)
-        self.test_root = Path(test_root) if test_root else None
+        self.test_root = Path(test_root) if test_root else self.root.parent / TEST_SET_FOLDER
+        self.cache_dir = Path(cache_dir) if cache_dir else self.root.parent / "cache"
+        self.download = download
+        self.archive = Archive(archive_url, archive_sha256)
+        self.test_archive = Archive(test_archive_url, test_archive_sha256)
         self.keywords = list(keywords)
         self.silence_and_unknown = silence_and_unknown
-        self.class_names = (
-            [SILENCE, UNKNOWN, *self.keywords] if silence_and_unknown else list(self.keywords)
-        )
-        self.protocol = protocol
+        self.class_names = class_names(self.keywords, silence_and_unknown)
+        self.protocol: Protocol = protocol
         self.test_set = test_set
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
         self.seed = seed
+        self.skip_bad_files = skip_bad_files
+        self.on_device = on_device
         self.augmentation = Augmentation(**(augmentation or {})) if augment else None
         self.generate_synthetic = generate_synthetic
         self.synthetic_speakers = synthetic_speakers
         self.datasets: dict[str, ClipDataset] = {}
+        self.split_index: dict[str, SplitIndex] = {}
+        self.skipped_files: dict[str, str] = {}
+        self._device_split: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
-    def prepare_data(self) -> None:
-        """Make sure the data set is on disk (generating it for synthetic data), else explain."""
-        if self.root.is_dir() and (self.root / VALIDATION_LIST).is_file():
-            return
-        if self.generate_synthetic:
-            from kws.data.synthetic import generate
+    # --- getting the data ---------------------------------------------------------------------
 
-            kwargs = {"speakers": self.synthetic_speakers} if self.synthetic_speakers else {}
-            generate(self.root, seed=self.seed, **kwargs)
-            return
-        raise FileNotFoundError(
-            f"Speech Commands v0.02 not found at {self.root.resolve()}: expected the extracted "
-            "archive there (35 word folders, _background_noise_/, validation_list.txt, "
-            "testing_list.txt). Download it to that folder, point data.root at a copy, or train "
-            "offline on generated data with `python train.py data=synthetic`."
-        )
+    def _folders(self) -> list[_Folder]:
+        """The folders this configuration reads: the data set, and the official test set."""
+        folders = [
+            _Folder(self.root, self.archive, DATA_SET_CONTENTS,
+                    "`python train.py data=synthetic` trains offline on generated data"),
+        ]  # fmt: skip
+        if self.test_set == "official":
+            folders.append(
+                _Folder(self.test_root, self.test_archive, TEST_SET_CONTENTS,
+                        "data.test_set=list tests on testing_list.txt instead")
+            )  # fmt: skip
+        return folders
+
+    def prepare_data(self) -> None:
+        """Download (or generate) what is missing, then build the decoded cache if needed."""
+        for folder in self._folders():
+            if folder.path.is_dir() and any(folder.path.iterdir()):
+                continue
+            if folder.path == self.root and self.generate_synthetic:
+                from kws.data.synthetic import generate
+
+                kwargs = {"speakers": self.synthetic_speakers} if self.synthetic_speakers else {}
+                generate(self.root, seed=self.seed, **kwargs)
+            elif not self.download:
+                raise folder.missing("data.download is false")
+            else:
+                try:
+                    download_and_extract(folder.archive, folder.path)
+                except DownloadError as error:
+                    raise folder.missing(
+                        f"could not be downloaded (no network?): {error}"
+                    ) from error
+        if not self.datasets:  # set up in this process already: its cache is whole
+            self._load_cache()
 
     def setup(self, stage: str | None = None) -> None:
+        """Memory-map the decoded cache (building it first if ``prepare_data`` did not)."""
         if self.datasets:
             return
-        index = self.build_index()
-        noise = read_noise_bank(self.root / BACKGROUND_NOISE)
-        self.noise_bank = torch.from_numpy(noise)
+        cache = self._load_cache()
+        self.noise_bank = torch.from_numpy(cache.noise())
+        for split in SPLITS:
+            self.split_index[split] = cache.index(split)
+            self.datasets[split] = ClipDataset(cache.clips(split), cache.index(split).labels)
+
+    # --- the cache ----------------------------------------------------------------------------
+
+    def _settings(self) -> dict[str, Any]:
+        """Everything besides the source files that the cached index depends on."""
+        return {
+            "root": str(self.root.absolute()),
+            "test_root": str(self.test_root.absolute()) if self.test_set == "official" else None,
+            "keywords": self.keywords,
+            "class_names": self.class_names,
+            "protocol": self.protocol,
+            "test_set": self.test_set,
+            "seed": self.seed,
+        }
+
+    def _load_cache(self) -> ClipCache:
+        """Open the cache that matches the sources and settings, building it when there is none."""
+        for folder in self._folders():
+            if not folder.path.is_dir():
+                raise folder.missing("prepare_data() was not called to fetch it")
+        sources = {"root": scan_tree(self.root)}
+        if self.test_set == "official":
+            sources["test_root"] = scan_tree(self.test_root)
+        source_fingerprint = fingerprint(sources)
+        folder = self.cache_dir / f"{self.root.name}-{fingerprint(self._settings())[:12]}"
+        cache = ClipCache.open(folder, source_fingerprint)
+        if cache is None:
+            cache = self._build_cache(folder, source_fingerprint, sources)
+        if cache.skipped and not self.skip_bad_files:
+            raise BadFilesError(cache.skipped, SKIP_ADVICE)
+        if cache.skipped:
+            log.warning("left out %d bad file(s) (data.skip_bad_files=true); the list is in %s",
+                        len(cache.skipped), folder / "manifest.json")  # fmt: skip
+        self.skipped_files = cache.skipped
+        return cache
+
+    def _build_cache(
+        self, folder: Path, source_fingerprint: str, sources: dict[str, dict]
+    ) -> ClipCache:
+        """Check every source file, then decode the protocol's clips of every split."""
+        word_clips, problems = self._word_clips(sources["root"])
+        test_clips = self._test_clips(sources["test_root"]) if "test_root" in sources else {}
+        noise_paths = sorted(
+            self.root / rel for rel in sources["root"]
+            if rel.startswith(f"{BACKGROUND_NOISE}/") and rel.endswith(".wav")
+        )  # fmt: skip
+        noises, noise_problems = self._read_noise_files(noise_paths)
+        clip_paths = [self.root / p for clips in word_clips.values() for p in clips]
+        clip_paths += [self.test_root / p for clips in test_clips.values() for p in clips]
+        problems |= noise_problems | inspect_clips(clip_paths)
+        if problems and not self.skip_bad_files:
+            raise BadFilesError(problems, SKIP_ADVICE)
+        if not noises:
+            raise FileNotFoundError(f"{self.root / BACKGROUND_NOISE}: no usable noise file left")
+        length = min(len(n) for n in noises)
+        noise = np.stack([n[:length] for n in noises])  # (files, samples), cut to the shortest
+        index = self._index(word_clips, test_clips, exclude=problems)
         rng = np.random.default_rng(self.seed)
-        for split, split_index in index.items():
-            clips = decode_clips(self._split_root(split), split_index.paths)
-            if split != "train":
-                # Evaluation silence gets fixed noise so that metrics repeat exactly.
-                silent = np.array([p == "" for p in split_index.paths])
-                clips[silent] = fixed_noise_clips(noise, int(silent.sum()), rng)
-            self.datasets[split] = ClipDataset(
-                torch.from_numpy(clips), torch.from_numpy(split_index.labels)
+        splits = {
+            split: SplitSource(
+                root=self._split_root(split),
+                index=split_index,
+                # Evaluation silence gets fixed noise so that metrics repeat exactly; training
+                # silence stays zeros and gets fresh noise from the augmentation.
+                silence=None
+                if split == "train"
+                else fixed_noise_clips(noise, split_index.paths.count(""), rng),
             )
+            for split, split_index in index.items()
+        }
+        return ClipCache.build(
+            folder, source_fingerprint, splits, noise, problems, self._settings()
+        )
+
+    def _read_noise_files(self, paths: list[Path]) -> tuple[list[np.ndarray], dict[str, str]]:
+        """The background-noise recordings that read well (float32), and the others' problems."""
+        if not paths:
+            raise FileNotFoundError(
+                f"{self.root / BACKGROUND_NOISE}: no background-noise .wav files; silence clips "
+                "and noise augmentation are made from them"
+            )
+        noises, problems = [], {}
+        for path in paths:
+            try:
+                noises.append(read_noise(path))
+            except BadAudioError as error:
+                problems[str(path)] = error.problem
+        return noises, problems
+
+    # --- the protocol -------------------------------------------------------------------------
 
     def _split_root(self, split: str) -> Path:
         return self.test_root if split == "test" and self.test_set == "official" else self.root
 
-    def build_index(self) -> dict[str, SplitIndex]:
-        """Relative clip paths and labels per split under the configured protocol."""
-        by_split = self._word_clips_by_split()
+    def _word_clips(self, files: Collection[str]) -> tuple[dict[str, list[str]], dict[str, str]]:
+        """``{word: clips}`` of the word folders, and the list lines that name a missing clip,
+        as problems."""
+        word_clips: dict[str, list[str]] = {}
+        for rel in sorted(files):
+            word, _, name = rel.partition("/")
+            if name and not word.startswith("_") and name.endswith(".wav"):
+                word_clips.setdefault(word, []).append(rel)
+        problems = {
+            str(self.root / rel): f"named in {list_name} but missing"
+            for list_name, listed in self._lists().items()
+            for rel in listed
+            if rel not in files
+        }
+        return word_clips, problems
+
+    def _lists(self) -> dict[str, list[str]]:
+        """The official split lists: ``{file name: relative clip paths}``."""
+        lists = {}
+        for name in (VALIDATION_LIST, TESTING_LIST):
+            path = self.root / name
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} is missing: expected {DATA_SET_CONTENTS}")
+            lists[name] = path.read_text().split()
+        return lists
+
+    def _test_clips(self, files: Collection[str]) -> dict[str, list[str]]:
+        """``{class: clips}`` of the official test set, one folder per class name."""
+        folders = {rel.partition("/")[0] for rel in files if "/" in rel}
+        missing = [name for name in self.class_names if name not in folders]
+        strangers = sorted(folders - set(self.class_names) - {BACKGROUND_NOISE})
+        if missing or strangers:
+            raise FileNotFoundError(
+                f"{self.test_root}: expected one folder per class {self.class_names}; missing "
+                f"{missing}, not a class {strangers} (data.test_set=list fits other class sets)"
+            )
+        return {
+            name: sorted(
+                rel for rel in files if rel.startswith(f"{name}/") and rel.endswith(".wav")
+            )
+            for name in self.class_names
+        }
+
+    def _index(
+        self,
+        word_clips: dict[str, list[str]],
+        test_clips: dict[str, list[str]],
+        exclude: Collection[str] = (),
+    ) -> dict[str, SplitIndex]:
+        """Every split's index from the clips found, less the files in ``exclude``."""
+        usable = [
+            p for clips in word_clips.values() for p in clips if str(self.root / p) not in exclude
+        ]
+        missing = sorted(set(self.keywords) - {p.partition("/")[0] for p in usable})
+        if missing:
+            raise FileNotFoundError(f"{self.root}: no usable clips of the keywords {missing}")
+        lists = self._lists()
+        by_split = split_word_clips(usable, lists[VALIDATION_LIST], lists[TESTING_LIST])
         rng = np.random.default_rng(self.seed)
-        index = {split: self._protocol_split(by_split[split], rng) for split in SPLITS}
+        index = {
+            split: protocol_index(
+                by_split[split], self.class_names, self.keywords, self.protocol, rng
+            )  # fmt: skip
+            for split in SPLITS
+        }
         if self.test_set == "official":
-            index["test"] = self._official_test_index()
+            kept = {
+                name: [p for p in clips if str(self.test_root / p) not in exclude]
+                for name, clips in test_clips.items()
+            }
+            index["test"] = folder_index(kept, self.class_names)
         return index
 
-    def _word_clips_by_split(self) -> dict[str, dict[str, list[str]]]:
-        """``{split: {word: sorted relative paths}}`` from the official list files."""
-        listed: dict[str, str] = {}
-        for list_name, split in ((VALIDATION_LIST, "val"), (TESTING_LIST, "test")):
-            list_file = self.root / list_name
-            for line in list_file.read_text().split():
-                if not (self.root / line).is_file():
-                    raise FileNotFoundError(f"{list_file}: names {line}, which does not exist")
-                listed[line] = split
-        words = sorted(
-            d.name for d in self.root.iterdir() if d.is_dir() and not d.name.startswith("_")
-        )
-        missing = [k for k in self.keywords if k not in words]
-        if missing:
-            raise FileNotFoundError(f"{self.root}: no folder for keywords {missing}")
-        by_split: dict[str, dict[str, list[str]]] = {s: {w: [] for w in words} for s in SPLITS}
-        for word in words:
-            for wav in sorted((self.root / word).glob("*.wav")):
-                relative = f"{word}/{wav.name}"
-                by_split[listed.get(relative, "train")][word].append(relative)
-        return by_split
+    def build_index(self, exclude: Collection[str] = ()) -> dict[str, SplitIndex]:
+        """Relative clip paths and labels per split under the configured protocol, leaving out
+        the files (full paths as in ``skipped_files``) in ``exclude``."""
+        word_clips, _ = self._word_clips(scan_tree(self.root).keys())
+        test_clips = self._test_clips(scan_tree(self.test_root).keys()) if (
+            self.test_set == "official"
+        ) else {}  # fmt: skip
+        return self._index(word_clips, test_clips, exclude)
 
-    def _protocol_split(self, word_clips: dict[str, list[str]], rng: np.random.Generator):
-        keyword_index = {word: i for i, word in enumerate(self.class_names)}
-        paths, labels = [], []
-        for word in self.keywords:
-            paths += word_clips[word]
-            labels += [keyword_index[word]] * len(word_clips[word])
-        if self.silence_and_unknown:
-            others = sorted(p for w, ps in word_clips.items() if w not in self.keywords for p in ps)
-            n_silence, n_unknown = self._extra_class_sizes(len(paths), len(others))
-            unknown = [others[i] for i in sorted(rng.permutation(len(others))[:n_unknown])]
-            paths += unknown + [""] * n_silence
-            labels += [keyword_index[UNKNOWN]] * n_unknown + [keyword_index[SILENCE]] * n_silence
-        return SplitIndex(paths, np.asarray(labels, dtype=np.int64))
-
-    def _extra_class_sizes(self, n_keyword_clips: int, n_other_clips: int) -> tuple[int, int]:
-        """Clips of ``_silence_`` and ``_unknown_`` in a split, by the configured protocol."""
-        if self.protocol == "bcresnet":
-            size = round(n_keyword_clips / len(self.keywords))
-        else:
-            size = math.ceil(0.1 * n_keyword_clips)
-        return size, min(size, n_other_clips)
-
-    def _official_test_index(self) -> SplitIndex:
-        """The 12-class test archive: one folder per class, silence and unknown included."""
-        if self.test_root is None or not self.test_root.is_dir():
-            raise FileNotFoundError(
-                f"official 12-class test set not found at {self.test_root}: extract "
-                "speech_commands_test_set_v0.02.tar.gz there, or set data.test_set=list"
-            )
-        paths, labels = [], []
-        for label, name in enumerate(self.class_names):
-            clips = sorted((self.test_root / name).glob("*.wav"))
-            paths += [f"{name}/{c.name}" for c in clips]
-            labels += [label] * len(clips)
-        return SplitIndex(paths, np.asarray(labels, dtype=np.int64))
+    # --- serving batches ----------------------------------------------------------------------
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         if split not in self.datasets:
             self.setup()
-        batch_size = self.batch_size if split == "train" else self.eval_batch_size
+        dataset: Dataset = self.datasets[split]
+        on_device = self.on_device and split == "train"
+        if on_device:  # row numbers only; nothing for workers to do
+            dataset = RowDataset(len(self.datasets[split]))
+        workers = 0 if on_device else self.num_workers
+        sampler = None
+        if split != "train" and dist.is_available() and dist.is_initialized():
+            # Each rank scores its own share and the metrics are summed across ranks; the
+            # default sampler would pad the shares to equal length and count clips twice.
+            sampler = UnrepeatedDistributedSampler(dataset, shuffle=False)
         return DataLoader(
-            self.datasets[split],
-            batch_size=batch_size,
+            dataset,
+            batch_size=self.batch_size if split == "train" else self.eval_batch_size,
             shuffle=shuffle,
-            num_workers=self.num_workers,
+            sampler=sampler,
+            num_workers=workers,
             collate_fn=_whole_batch,
-            persistent_workers=self.num_workers > 0,
+            persistent_workers=workers > 0,
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -245,10 +481,21 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
 
+    def _gather_on_device(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Clips and labels of ``rows`` from the training split, copied to their device once."""
+        if self._device_split is None or self._device_split[0].device != rows.device:
+            train = self.datasets["train"]
+            self._device_split = (
+                _to_device(train.clips, rows.device),
+                torch.from_numpy(train.labels).to(rows.device),
+            )
+        clips, labels = self._device_split
+        return clips.index_select(0, rows), labels.index_select(0, rows)
+
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """int16 clips become float waveforms on the device; training batches get augmented."""
-        clips, labels = batch
-        waveforms = clips.float() / 32768.0
+        clips, labels = self._gather_on_device(batch.rows) if isinstance(batch, ClipRows) else batch
+        waveforms = clips.float() / 32768.0  # (batch, samples) in [-1, 1)
         if self.augmentation is not None and self.trainer is not None and self.trainer.training:
             silence = (
                 labels == self.class_names.index(SILENCE) if self.silence_and_unknown else None
@@ -257,12 +504,3 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
                 self.noise_bank = self.noise_bank.to(waveforms.device)
             waveforms = self.augmentation(waveforms, self.noise_bank, silence)
         return waveforms, labels
-
-
-def fixed_noise_clips(noise: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
-    """``count`` int16 silence clips: random 1 s crops of the float noise bank at volume U(0, 1)."""
-    files = rng.integers(0, noise.shape[0], count)
-    starts = rng.integers(0, noise.shape[1] - CLIP_SAMPLES + 1, count)
-    volume = rng.uniform(0.0, 1.0, (count, 1))
-    crops = noise[files[:, None], starts[:, None] + np.arange(CLIP_SAMPLES)]
-    return np.round(crops * volume * 32767).astype(np.int16)

@@ -15,9 +15,7 @@ import argparse
 import io
 import multiprocessing
 import os
-import shutil
 import sys
-import tempfile
 import time
 import zlib
 from concurrent.futures import ProcessPoolExecutor
@@ -28,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from kws.data.files import replace_folder, staging_folder
 from kws.data.layout import (
     BACKGROUND_NOISE,
     KEYWORDS,
@@ -436,20 +435,10 @@ def generate(
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not force:
         raise FileExistsError(f"{out} exists and is not empty; use force=True (--force) to replace")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))
-    try:
-        _write_tree(tmp, speakers, seed)
-        tmp.chmod(0o755)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f"{out.name}.old-", dir=out.parent))
-            os.replace(out, old / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with staging_folder(out) as staging:
+        _write_tree(staging, speakers, seed)
+        staging.chmod(0o755)
+        replace_folder(staging, out)
     return out
 
 
