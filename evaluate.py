@@ -3,12 +3,16 @@
 import hydra
 from omegaconf import DictConfig
 
+from kws.module import CheckpointError
 from kws.tasks import evaluate
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    evaluate(cfg)
+    try:
+        evaluate(cfg)
+    except CheckpointError as error:
+        raise SystemExit(f"error: {error}") from None
 
 
 if __name__ == "__main__":

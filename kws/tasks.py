@@ -6,23 +6,41 @@ config with Hydra's compose API and run exactly what the command line runs.
 
 from __future__ import annotations
 
+import csv
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from kws.callbacks import PredictionRecorder
 from kws.data.speech_commands import SpeechCommandsDataModule
 from kws.io import AtomicCheckpointIO, write_json
 from kws.module import KWSModule, load_checkpoint
+from kws.viz import confusion_matrix_figure, frontend_figures, save_figures
 
 log = logging.getLogger(__name__)
 
 
 def _trainer(cfg: DictConfig, **kwargs: Any) -> pl.Trainer:
+    if cfg.trainer.get("strategy") == "ddp" and _in_multirun():
+        # Plain ddp starts the other ranks by re-running the command line, which under -m
+        # would relaunch the whole sweep; spawning keeps them inside this job.
+        log.info("multirun: using strategy ddp_spawn instead of ddp")
+        kwargs["strategy"] = "ddp_spawn"
     return instantiate(cfg.trainer, plugins=[AtomicCheckpointIO()], **kwargs)
+
+
+def _in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def _first(results: list[dict[str, float]]) -> dict[str, float]:
@@ -36,20 +54,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
     pl.seed_everything(cfg.seed, workers=True)
 
+    # Lightning calls prepare_data (download, cache build) on one process per node only.
     datamodule: SpeechCommandsDataModule = instantiate(cfg.data, _convert_="all")
-    datamodule.prepare_data()
     module: KWSModule = instantiate(cfg.module, class_names=datamodule.class_names)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     trainer = _trainer(cfg, callbacks=callbacks, logger=loggers or False)
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
 
-    checkpoint = trainer.checkpoint_callback
-    chosen = None
-    if checkpoint is not None and not trainer.fast_dev_run:
-        chosen = (
-            checkpoint.best_model_path if cfg.test_ckpt == "best" else checkpoint.last_model_path
-        )
+    chosen = None if trainer.fast_dev_run else _checkpoint_path(trainer, cfg.test_ckpt)
     val = _first(trainer.validate(module, datamodule=datamodule, ckpt_path=chosen, verbose=False))
     test = _first(trainer.test(module, datamodule=datamodule, ckpt_path=chosen))
     metrics = {**val, **test, "checkpoint": chosen, "epochs": trainer.current_epoch}
@@ -58,8 +71,23 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return metrics
 
 
+def _checkpoint_path(trainer: pl.Trainer, which: str) -> str | None:
+    """The ``best`` (a callback that monitors a metric) or ``last`` (one that does not) file."""
+    if which not in ("best", "last"):
+        raise ValueError(f"test_ckpt must be 'best' or 'last', got {which!r}")
+    for callback in trainer.checkpoint_callbacks:
+        if (callback.monitor is not None) == (which == "best") and callback.best_model_path:
+            return callback.best_model_path
+    return None
+
+
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Rebuild a model from ``cfg.ckpt_path`` alone and score it on ``cfg.split``."""
+    """Rebuild a model from ``cfg.ckpt_path`` alone, score it on ``cfg.split``, print a table and
+    write ``metrics.json``, ``confusion_matrix.{csv,png}`` and the frontend figures.
+
+    Every number is computed from the model's prediction for each clip, so the metrics, the
+    confusion matrix and the clip count agree exactly.
+    """
     if cfg.split not in ("test", "val"):
         raise ValueError(f"split must be 'test' or 'val', got {cfg.split!r}")
     output_dir = Path(cfg.output_dir)
@@ -75,9 +103,126 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             f"{datamodule.class_names}"
         )
     datamodule.prepare_data()
-    trainer = _trainer(cfg, logger=False)
+    recorder = PredictionRecorder()
+    trainer = _trainer(cfg, logger=False, callbacks=[recorder])
     run = trainer.test if cfg.split == "test" else trainer.validate
-    metrics = {**_first(run(module, datamodule=datamodule)), "checkpoint": str(cfg.ckpt_path)}
+    run(module, datamodule=datamodule, verbose=False)
+    report = ClassificationReport.from_logits(*recorder.predictions())
+
+    split, classes = cfg.split, module.class_names
+    epoch = module.checkpoint_metadata["epoch"]
+    metrics = {
+        f"{split}/acc": report.accuracy,
+        f"{split}/f1": report.macro_f1,
+        f"{split}/loss": report.loss,
+        "num_clips": report.num_clips,
+        "per_class": report.per_class(classes),
+        "classes": classes,
+        "split": split,
+        "checkpoint": str(cfg.ckpt_path),
+        "checkpoint_epoch": epoch,
+    }
     write_json(output_dir / "metrics.json", metrics)
-    print(f"{cfg.split} accuracy: {metrics[f'{cfg.split}/acc']:.4f}  ({cfg.ckpt_path})")
+    report.write_confusion_csv(output_dir / "confusion_matrix.csv", classes)
+    title = (
+        f"Confusion matrix, {split} split: {report.num_clips} clips, "
+        f"accuracy {100 * report.accuracy:.2f}% (rows: true class, columns: predicted)"
+    )
+    figures = {
+        "confusion_matrix": confusion_matrix_figure(report.confusion, classes, title),
+        **frontend_figures(module.model.frontend),
+    }
+    written = save_figures(figures, output_dir)
+    print(report.table(classes, f"{split} split of {cfg.ckpt_path} (epoch {epoch})"))
+    print(f"written to {output_dir}: metrics.json, confusion_matrix.csv, "
+          f"{', '.join(p.name for p in written)}")  # fmt: skip
     return metrics
+
+
+@dataclass(frozen=True)
+class ClassificationReport:
+    """Scores of one pass over a split, from the confusion matrix (rows: true class, columns:
+    predicted) and the mean cross-entropy.
+
+    Macro F1 averages over the classes present in the labels or the predictions, as torchmetrics
+    and scikit-learn do; a precision or recall with nothing to count (0 / 0) is 0.
+    """
+
+    confusion: np.ndarray
+    loss: float
+
+    @classmethod
+    def from_logits(cls, logits: torch.Tensor, labels: torch.Tensor) -> ClassificationReport:
+        n = logits.shape[1]
+        predicted = logits.argmax(dim=1)
+        pairs = (labels * n + predicted).numpy()
+        confusion = np.bincount(pairs, minlength=n * n).reshape(n, n)
+        loss = F.cross_entropy(logits.double(), labels, reduction="mean").item()
+        return cls(confusion, loss)
+
+    @property
+    def num_clips(self) -> int:
+        return int(self.confusion.sum())
+
+    @property
+    def accuracy(self) -> float:
+        return float(np.trace(self.confusion) / self.num_clips)
+
+    def _ratio(self, totals: np.ndarray) -> np.ndarray:
+        return np.diag(self.confusion) / np.maximum(totals, 1)
+
+    @property
+    def precision(self) -> np.ndarray:
+        return self._ratio(self.confusion.sum(axis=0))
+
+    @property
+    def recall(self) -> np.ndarray:
+        return self._ratio(self.confusion.sum(axis=1))
+
+    @property
+    def f1(self) -> np.ndarray:
+        """Per class, ``2 tp / (2 tp + fp + fn)``: the harmonic mean of precision and recall."""
+        return self._ratio(self.confusion.sum(axis=0) + self.confusion.sum(axis=1)) * 2
+
+    @property
+    def macro_f1(self) -> float:
+        present = (self.confusion.sum(axis=0) + self.confusion.sum(axis=1)) > 0
+        return float(self.f1[present].mean())
+
+    def per_class(self, classes: list[str]) -> dict[str, dict[str, float]]:
+        """``{class: {precision, recall, f1, clips}}``."""
+        clips = self.confusion.sum(axis=1)
+        return {
+            name: {
+                "precision": float(self.precision[i]),
+                "recall": float(self.recall[i]),
+                "f1": float(self.f1[i]),
+                "clips": int(clips[i]),
+            }
+            for i, name in enumerate(classes)
+        }
+
+    def write_confusion_csv(self, path: Path, classes: list[str]) -> None:
+        """Counts with a header row of predicted classes and a first column of true classes."""
+        with path.open("w", newline="") as file:
+            writer = csv.writer(file)
+            writer.writerow([r"true \ predicted", *classes])
+            for name, row in zip(classes, self.confusion, strict=True):
+                writer.writerow([name, *map(int, row)])
+
+    def table(self, classes: list[str], heading: str) -> str:
+        """A short plain-text summary: overall scores, then precision and recall per class."""
+        width = max(len("class"), *map(len, classes))
+        lines = [
+            f"{heading}: {self.num_clips} clips",
+            f"accuracy {100 * self.accuracy:.2f}%   macro F1 {100 * self.macro_f1:.2f}%   "
+            f"loss {self.loss:.4f}",
+            f"{'class':<{width}}  precision   recall  clips",
+        ]
+        clips = self.confusion.sum(axis=1)
+        for i, name in enumerate(classes):
+            lines.append(
+                f"{name:<{width}}  {100 * self.precision[i]:8.2f}%  {100 * self.recall[i]:6.2f}%"
+                f"  {clips[i]:5d}"
+            )
+        return "\n".join(lines)

@@ -1,0 +1,144 @@
+"""Hooks into Lightning and Hydra: frontend figures while training, predictions while evaluating,
+the W&B logger for sweeps, and the comparison report when a sweep ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback as HydraCallback
+from hydra.types import RunMode
+from omegaconf import DictConfig
+from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
+from pytorch_lightning.trainer.states import TrainerFn
+
+from kws.viz import DPI, figure_to_rgb, frontend_figures, save_figures
+
+log = logging.getLogger(__name__)
+
+
+class FrontendFigures(pl.Callback):
+    """Every ``every_n_epochs`` training epochs, draw the frontend against its initial basis.
+
+    The figures go to TensorBoard (``add_image``) and W&B (``log_image``) where those loggers
+    are on, and as PNG files into ``dirpath/epoch_XXX/`` where any other logger (CSV) or none is.
+    Runs on rank zero only, after validation, and costs one integer test on the other epochs.
+    """
+
+    def __init__(self, dirpath: str | Path, every_n_epochs: int = 10, dpi: int = DPI) -> None:
+        if every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs must be at least 1, got {every_n_epochs}")
+        self.dirpath = Path(dirpath)
+        self.every_n_epochs = every_n_epochs
+        self.dpi = dpi
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if (trainer.current_epoch + 1) % self.every_n_epochs or trainer.sanity_checking:
+            return
+        if trainer.state.fn != TrainerFn.FITTING or not trainer.is_global_zero:
+            return
+        figures = frontend_figures(pl_module.model.frontend)
+        image_loggers = [
+            logger
+            for logger in trainer.loggers
+            if isinstance(logger, (TensorBoardLogger, WandbLogger))
+        ]
+        images = {  # rendered to pixels once, for every logger that takes images
+            name: figure_to_rgb(figure, self.dpi) for name, figure in figures.items()
+        } if image_loggers else {}  # fmt: skip
+        for logger in image_loggers:
+            for name, image in images.items():
+                tag, step = f"frontend/{name}", trainer.global_step
+                if isinstance(logger, TensorBoardLogger):
+                    logger.experiment.add_image(tag, image, step, dataformats="HWC")
+                else:
+                    logger.log_image(tag, [image], step=step)
+        if not trainer.loggers or len(image_loggers) < len(trainer.loggers):
+            save_figures(figures, self.dirpath / f"epoch_{trainer.current_epoch:03d}", self.dpi)
+
+
+class PredictionRecorder(pl.Callback):
+    """Keeps the logits and labels of every validation or test batch, in order, on the CPU.
+
+    Reads the logits off the ``KeywordSpotter``'s forward pass (a forward hook), so recording
+    costs no second pass over the data.
+    """
+
+    def __init__(self) -> None:
+        self.logits: list[torch.Tensor] = []
+        self.labels: list[torch.Tensor] = []
+        self._batch_logits: torch.Tensor | None = None
+        self._hook: torch.utils.hooks.RemovableHandle | None = None
+
+    def _start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.logits, self.labels = [], []
+        self._hook = pl_module.model.register_forward_hook(self._keep)
+
+    def _keep(self, module: torch.nn.Module, inputs: Any, logits: torch.Tensor) -> None:
+        self._batch_logits = logits.detach().float().cpu()
+
+    def _batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: tuple[torch.Tensor, torch.Tensor],
+        *args: Any,
+    ) -> None:
+        if self._batch_logits is None:
+            raise RuntimeError("the model produced no logits for this batch")
+        self.logits.append(self._batch_logits)
+        self.labels.append(batch[1].cpu())
+        self._batch_logits = None
+
+    def _end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+
+    on_validation_start = on_test_start = _start
+    on_validation_batch_end = on_test_batch_end = _batch_end
+    on_validation_end = on_test_end = _end
+
+    def predictions(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """All logits ``(clips, classes)`` and labels ``(clips,)`` seen since the last start."""
+        return torch.cat(self.logits), torch.cat(self.labels)
+
+
+def wandb_logger(group: str | None = None, name: str | None = None, **kwargs: Any) -> WandbLogger:
+    """A ``WandbLogger``; in a Hydra sweep, runs share the sweep folder as their group and are
+    named by their overrides, unless ``group`` or ``name`` is given.
+    """
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        hydra = HydraConfig.get()
+        group = group or hydra.sweep.dir
+        name = name or hydra.job.override_dirname or None
+    return WandbLogger(group=group, name=name, **kwargs)
+
+
+class SweepReport(HydraCallback):
+    """Hydra callback: after each job, close its W&B run (else the next job of a sweep, in the
+    same process, would log into it); when a sweep ends, compare its runs in its folder.
+    """
+
+    def on_job_end(self, config: DictConfig, **kwargs: Any) -> None:
+        wandb = sys.modules.get("wandb")
+        if wandb is not None and wandb.run is not None:
+            wandb.finish()
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from kws.compare import NoRunsError, write_comparison
+
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            written = write_comparison([sweep_dir], sweep_dir)
+        except NoRunsError as error:
+            log.warning("no comparison report: %s", error)
+            return
+        log.info("comparison report: %s", ", ".join(str(p) for p in written))

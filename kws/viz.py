@@ -1,0 +1,363 @@
+"""Figures of what a trainable frontend learned, each drawn against its initial basis.
+
+Every figure is a ``matplotlib.figure.Figure`` rendered by the Agg canvas without pyplot, so it
+works headless, keeps no global state, and the caller saves or logs it.
+``python -m kws.viz CKPT OUT_DIR`` writes the figures of a checkpoint's frontend.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from PIL import Image
+from torch import nn
+
+from kws.data.layout import SAMPLE_RATE
+from kws.frontend import MFCC, STFT, MelSpectrogram
+
+#: Kernels drawn in time, by centre frequency: one low, two in the formant range, one high.
+KERNEL_FREQUENCIES_HZ = (250.0, 1000.0, 2500.0, 5000.0)
+#: Responses are drawn down to this level below the initial kernels' peak; changes, on a scale
+#: of their own, down to the second (where there is no change at all).
+RESPONSE_FLOOR_DB = -100.0
+CHANGE_FLOOR_DB = -300.0
+DPI = 100
+
+INITIAL_STYLE = {"color": "0.55", "linestyle": "--", "linewidth": 0.9}
+DRIFT_LABELS = {
+    "stft_kernel_change": "STFT kernels",
+    "mel_basis_change": "Mel basis",
+    "dct_change": "DCT",
+}
+# Mel frequency axes are warped like HTK mels, so low filters are as wide on the page as high.
+MEL_AXIS_TICKS_HZ = (0, 250, 500, 1000, 2000, 4000, 8000)
+
+
+@dataclass(frozen=True)
+class FrontendParts:
+    """The parts of a frontend that keep an initial basis; ``None`` where a part is absent."""
+
+    stft: STFT | None
+    mel: MelSpectrogram | None
+    mfcc: MFCC | None
+
+    @classmethod
+    def of(cls, frontend: nn.Module) -> FrontendParts:
+        def first(kind: type[nn.Module]) -> nn.Module | None:
+            return next((m for m in frontend.modules() if isinstance(m, kind)), None)
+
+        return cls(first(STFT), first(MelSpectrogram), first(MFCC))
+
+    @property
+    def sample_rate(self) -> int:
+        """The mel layer's sample rate; a bare STFT does not know it and assumes 16 kHz."""
+        return self.mel.sample_rate if self.mel is not None else SAMPLE_RATE
+
+    def trainable(self) -> dict[str, bool]:
+        """Whether each part trains, keyed like the frontend's ``drift()`` entries."""
+        flags = {}
+        if self.stft is not None:
+            flags["stft_kernel_change"] = self.stft.trainable
+        if self.mel is not None:
+            flags["mel_basis_change"] = self.mel.trainable_mel
+        if self.mfcc is not None:
+            flags["dct_change"] = isinstance(self.mfcc.dct, nn.Parameter)
+        return flags
+
+
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().float().cpu().numpy()
+
+
+def _status(trainable: bool) -> str:
+    return "learned" if trainable else "fixed (not trained)"
+
+
+def _mel_warped_axis(axis: Axes, sample_rate: int) -> None:
+    """Space a frequency axis in HTK mels while labelling it in Hz."""
+    axis.set_xscale(
+        "function",
+        functions=(
+            lambda hz: 2595.0 * np.log10(1.0 + np.maximum(hz, 0.0) / 700.0),
+            lambda mel: 700.0 * (10.0 ** (mel / 2595.0) - 1.0),
+        ),
+    )
+    axis.set_xticks([f for f in MEL_AXIS_TICKS_HZ if f <= sample_rate / 2])
+    axis.set_xlim(0, sample_rate / 2)
+
+
+def mel_filterbank_figure(mel: MelSpectrogram) -> Figure:
+    """Learned filters over the initial ones against frequency, and each centre's shift in Hz."""
+    initial, learned = _numpy(mel.initial_mel_basis), _numpy(mel.filterbank())
+    freqs = _numpy(mel.fft_freqs)
+    initial_centres = _numpy(mel.centre_frequencies(mel.initial_mel_basis))
+    shift = _numpy(mel.centre_frequencies()) - initial_centres
+    n_mels = len(initial)
+    status = _status(mel.trainable_mel)
+    title = (
+        f"Mel filterbank, {n_mels} filters: learned (colour) over initial (grey, dashed)"
+        if mel.trainable_mel
+        else f"Mel filterbank, {n_mels} filters, fixed (not trained): the initial filters"
+    )
+
+    figure = Figure(figsize=(11, 7.5), layout="constrained")
+    filters, shifts = figure.subplots(2, 1, sharex=True, height_ratios=[2, 1])
+    colours = colormaps["viridis"](np.linspace(0.0, 0.9, n_mels))
+    for i in range(n_mels):
+        filters.plot(freqs, initial[i], **INITIAL_STYLE)
+        filters.plot(freqs, learned[i], color=colours[i], linewidth=1.2)
+    filters.set_ylabel("Filter weight (linear)")
+    filters.set_title(title)
+    filters.legend(
+        handles=[
+            Line2D([], [], color=colours[n_mels // 2], linewidth=1.2, label=status),
+            Line2D([], [], **INITIAL_STYLE, label="initial"),
+        ],
+        loc="upper right",
+    )
+    filters.grid(alpha=0.3)
+
+    shifts.axhline(0.0, color="0.3", linewidth=0.8)
+    shifts.vlines(initial_centres, 0.0, shift, color=colours, linewidth=2.0)
+    shifts.scatter(initial_centres, shift, c=colours, s=18, zorder=3)
+    shifts.set_xlabel("Frequency (Hz, mel-spaced axis)")
+    shifts.set_ylabel("Centre shift (Hz)")
+    shifts.set_title(
+        f"Centre-frequency shift of each filter (learned − initial), at its initial centre: "
+        f"mean |shift| {np.abs(shift).mean():.3g} Hz, largest {np.abs(shift).max():.3g} Hz"
+    )
+    shifts.grid(alpha=0.3)
+    _mel_warped_axis(shifts, mel.sample_rate)
+    return figure
+
+
+def _kernel_bins(stft: STFT, sample_rate: int, frequencies_hz: Sequence[float]) -> list[int]:
+    """The STFT bins nearest to ``frequencies_hz``, each once, within the spectrum."""
+    bins = {min(round(f * stft.n_fft / sample_rate), stft.n_freqs - 1) for f in frequencies_hz}
+    return sorted(bins)
+
+
+def stft_kernels_figure(
+    stft: STFT,
+    sample_rate: int = SAMPLE_RATE,
+    frequencies_hz: Sequence[float] = KERNEL_FREQUENCIES_HZ,
+) -> Figure:
+    """A few Fourier kernels in time, learned over initial, real and imaginary rows apart."""
+    initial, learned = _numpy(stft.initial_kernels), _numpy(stft.kernels)
+    bins = _kernel_bins(stft, sample_rate, frequencies_hz)
+    time_ms = np.arange(stft.win_length) / sample_rate * 1000.0
+    status = _status(stft.trainable)
+
+    figure = Figure(figsize=(14, 2.3 * len(bins) + 1.2), layout="constrained")
+    axes = figure.subplots(len(bins), 3, sharex=True, squeeze=False)
+    for row, k in zip(axes, bins, strict=True):
+        rows = (k, stft.n_freqs + k)  # the real and the imaginary kernel of bin k
+        pair_change = np.linalg.norm(learned[list(rows)] - initial[list(rows)]) / np.linalg.norm(
+            initial[list(rows)]
+        )
+        for axis, index, part in zip(row[:2], rows, ("real", "imaginary"), strict=True):
+            axis.plot(time_ms, initial[index], **INITIAL_STYLE, label="initial")
+            axis.plot(time_ms, learned[index], color="tab:blue", linewidth=0.9, label=status)
+            axis.set_title(f"{k * sample_rate / stft.n_fft:.0f} Hz kernel (bin {k}), {part} part")
+        row[0].set_ylabel("Weight")
+        row[2].plot(time_ms, learned[rows[0]] - initial[rows[0]], linewidth=0.9, label="real")
+        row[2].plot(time_ms, learned[rows[1]] - initial[rows[1]], linewidth=0.9, label="imag.")
+        row[2].set_title(f"Change (learned − initial): {100 * pair_change:.2g}% of its norm")
+        for axis in row:
+            axis.grid(alpha=0.3)
+    axes[0, 0].legend(loc="upper right", fontsize="small")
+    axes[0, 2].legend(loc="upper right", fontsize="small")
+    for axis in axes[-1]:
+        axis.set_xlabel("Time within the window (ms)")
+    shown = "fixed (not trained)"
+    if stft.trainable:
+        shown = "learned (blue) over initial (grey, dashed)"
+    figure.suptitle(
+        f"STFT kernels in time, {shown}; "
+        f"window {stft.win_length} samples = {1000 * stft.win_length / sample_rate:.0f} ms",
+        fontsize="large",
+    )
+    return figure
+
+
+def kernel_responses(kernels: torch.Tensor, n_fft: int) -> np.ndarray:
+    """|FFT| of each kernel pair (real − j·imag): row k is bin k's gain for a tone at each bin.
+
+    Kernel pair k computes ``sum(x * (real + j·imag))``, so its gain for a tone at frequency f
+    is the magnitude of the FFT of ``real − j·imag`` at f; ``(n_freqs, n_freqs)``.
+    """
+    n_freqs = kernels.shape[0] // 2
+    real, imag = kernels.detach().double().cpu().split(n_freqs)
+    return torch.fft.fft(torch.complex(real, -imag), n=n_fft).abs()[:, :n_freqs].numpy()
+
+
+def stft_response_figure(stft: STFT, sample_rate: int = SAMPLE_RATE) -> Figure:
+    """Heat maps of every kernel's frequency response, initial and learned on one scale, and of
+    the change on a scale of its own (the top 60 dB of it), so that a small change still shows.
+    """
+    reference = kernel_responses(stft.initial_kernels, stft.n_fft).max()
+
+    def decibels(kernels: torch.Tensor, floor_db: float = RESPONSE_FLOOR_DB) -> np.ndarray:
+        magnitude = kernel_responses(kernels, stft.n_fft) / reference
+        return 20 * np.log10(np.maximum(magnitude, 10 ** (floor_db / 20)))
+
+    change = decibels(stft.kernels - stft.initial_kernels, floor_db=CHANGE_FLOOR_DB)
+    change_top = 10 * np.ceil(change.max() / 10)
+    full_range = (RESPONSE_FLOOR_DB, 0.0)
+    panels = [
+        ("Initial kernels", decibels(stft.initial_kernels), full_range),
+        ("Learned kernels" if stft.trainable else "Kernels (fixed, not trained)",
+         decibels(stft.kernels), full_range),
+        (f"Change (learned − initial) on its own scale: peak {change.max():.0f} dB"
+         if stft.trainable else "Change: none (fixed)", change, (change_top - 60, change_top)),
+    ]  # fmt: skip
+    nyquist = sample_rate / 2
+    figure = Figure(figsize=(16, 5.6), layout="constrained")
+    axes = figure.subplots(1, 3, sharey=True)
+    images = []
+    for axis, (title, response_db, (low, high)) in zip(axes, panels, strict=True):
+        images.append(
+            axis.imshow(
+                response_db,
+                origin="lower",
+                aspect="auto",
+                extent=(0, nyquist, 0, nyquist),
+                cmap="magma",
+                vmin=low,
+                vmax=high,
+                interpolation="nearest",
+            )
+        )
+        axis.set_title(title)
+        axis.set_xlabel("Tone frequency (Hz)")
+    axes[0].set_ylabel("Kernel (its initial centre frequency, Hz)")
+    label = "|FFT| (dB re. the initial kernels' peak)"
+    figure.colorbar(images[1], ax=axes[:2], label=label, shrink=0.9)
+    figure.colorbar(images[2], ax=axes[2], label=label, shrink=0.9)
+    figure.suptitle(
+        f"STFT kernel frequency responses, all {stft.n_freqs} kernels: a bright diagonal is a "
+        "kernel tuned to its own frequency",
+        fontsize="large",
+    )
+    return figure
+
+
+def drift_figure(frontend: nn.Module) -> Figure:
+    """Bars of the relative Frobenius change ``‖W − W₀‖ / ‖W₀‖`` of each part of the frontend."""
+    drift = frontend.drift()
+    trainable = FrontendParts.of(frontend).trainable()
+    parts = [key for key in DRIFT_LABELS if key in drift]
+    changes = [100 * float(drift[key]) for key in parts]
+    colours = ["tab:blue" if trainable.get(key) else "0.6" for key in parts]
+
+    figure = Figure(figsize=(8, 5), layout="constrained")
+    axis = figure.subplots()
+    bars = axis.bar([DRIFT_LABELS[key] for key in parts], changes, color=colours, width=0.6)
+    notes = [
+        f"{change:.3g}%" if trainable.get(key) else "fixed"
+        for key, change in zip(parts, changes, strict=True)
+    ]
+    if "mel_centre_shift_hz" in drift and trainable.get("mel_basis_change"):
+        index = parts.index("mel_basis_change")
+        mean_shift = float(drift["mel_centre_shift_hz"].abs().mean())
+        notes[index] += f"\nmean |centre shift| {mean_shift:.3g} Hz"
+    axis.bar_label(bars, notes, padding=3)
+    axis.set_ylim(0, 1.3 * max(max(changes), 1e-3))
+    axis.set_ylabel("Relative change ‖W − W₀‖ / ‖W₀‖ (%)")
+    axis.set_title("Frontend drift from the initial basis (blue: trained, grey: fixed)")
+    axis.grid(axis="y", alpha=0.3)
+    return figure
+
+
+def frontend_figures(frontend: nn.Module) -> dict[str, Figure]:
+    """Every figure that applies to ``frontend``, by file stem; absent parts are skipped."""
+    parts = FrontendParts.of(frontend)
+    figures = {}
+    if parts.mel is not None:
+        figures["mel_filterbank"] = mel_filterbank_figure(parts.mel)
+    if parts.stft is not None:
+        figures["stft_kernels"] = stft_kernels_figure(parts.stft, parts.sample_rate)
+        figures["stft_response"] = stft_response_figure(parts.stft, parts.sample_rate)
+    figures["frontend_drift"] = drift_figure(frontend)
+    return figures
+
+
+def confusion_matrix_figure(matrix: np.ndarray, class_names: Sequence[str], title: str) -> Figure:
+    """Counts per (true, predicted) class, coloured by the fraction of the true class."""
+    n = len(class_names)
+    fractions = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    side = max(6.0, 0.55 * n + 2.5)
+    figure = Figure(figsize=(side + 1.5, side), layout="constrained")
+    axis = figure.subplots()
+    image = axis.imshow(fractions, cmap="Blues", vmin=0.0, vmax=1.0)
+    if n <= 40:
+        for (true, predicted), count in np.ndenumerate(matrix):
+            if count:
+                colour = "white" if fractions[true, predicted] > 0.6 else "black"
+                axis.text(predicted, true, str(count), ha="center", va="center", color=colour,
+                          fontsize="small" if n > 15 else "medium")  # fmt: skip
+    axis.set_xticks(range(n), class_names, rotation=45, ha="right")
+    axis.set_yticks(range(n), class_names)
+    axis.set_xlabel("Predicted class")
+    axis.set_ylabel("True class")
+    axis.set_title(title)
+    figure.colorbar(image, ax=axis, label="Fraction of the true class's clips", shrink=0.8)
+    return figure
+
+
+def figure_to_rgb(figure: Figure, dpi: int = DPI) -> np.ndarray:
+    """The figure as an ``(height, width, 3)`` uint8 image, for loggers that take pixels."""
+    figure.set_dpi(dpi)
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def save_figures(figures: dict[str, Figure], directory: str | Path, dpi: int = DPI) -> list[Path]:
+    """Write each figure to ``directory/<name>.png``; returns the paths written.
+
+    The PNGs hold 256 colours: a third of the size of full colour and the same to the eye, which
+    matters for figures written every few epochs and for those kept in the repository.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, figure in figures.items():
+        image = Image.fromarray(figure_to_rgb(figure, dpi))
+        path = directory / f"{name}.png"
+        image.quantize(256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+        paths.append(path)
+    return paths
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from kws.module import CheckpointError, load_checkpoint
+
+    parser = argparse.ArgumentParser(
+        prog="python -m kws.viz",
+        description="Draw a checkpoint's frontend against its initial basis.",
+    )
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("output_dir", type=Path)
+    parser.add_argument("--dpi", type=int, default=DPI)
+    args = parser.parse_args(argv)
+    try:
+        module = load_checkpoint(args.checkpoint)
+    except CheckpointError as error:
+        raise SystemExit(f"error: {error}") from None
+    for path in save_figures(frontend_figures(module.model.frontend), args.output_dir, args.dpi):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

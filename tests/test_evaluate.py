@@ -1,0 +1,135 @@
+"""evaluate(): metrics recounted from the model's own predictions, files, and a clean CLI error."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from matplotlib.image import imread
+from omegaconf import DictConfig, OmegaConf
+
+from kws.data.speech_commands import SpeechCommandsDataModule
+from kws.module import CheckpointError, load_checkpoint
+from kws.tasks import evaluate, train
+
+ROOT = Path(__file__).resolve().parents[1]
+FIGURES = ("confusion_matrix", "mel_filterbank", "stft_kernels", "stft_response", "frontend_drift")
+
+
+def compose_in(output_dir: Path, overrides: list[str], name: str) -> DictConfig:
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose(name, overrides=[f"output_dir={output_dir}", *overrides])
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory, synthetic_root: Path) -> Path:
+    """A linear model on a trainable Mel basis, trained 4 epochs on the synthetic data: enough
+    to predict many classes, right and wrong."""
+    run_dir = tmp_path_factory.mktemp("trained")
+    cfg = compose_in(
+        run_dir,
+        ["data=synthetic", f"data.root={synthetic_root}", "model=linear", "trainer.max_epochs=4",
+         "module.scheduler.warmup_epochs=0", "trainer.enable_progress_bar=false"],
+        "train",
+    )  # fmt: skip
+    train(cfg)
+    return run_dir / "checkpoints" / "last.ckpt"
+
+
+def run_evaluate(checkpoint: Path, output_dir: Path, split: str) -> dict:
+    cfg = compose_in(
+        output_dir,
+        [f"ckpt_path={checkpoint}", f"split={split}", "trainer.enable_progress_bar=false"],
+        "evaluate",
+    )
+    return evaluate(cfg)
+
+
+def recount(checkpoint: Path, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels, predictions and log-probabilities of every clip, without Lightning's loops."""
+    module = load_checkpoint(checkpoint)
+    datamodule = SpeechCommandsDataModule(**module.checkpoint_metadata["datamodule"])
+    datamodule.setup()
+    loader = datamodule.test_dataloader() if split == "test" else datamodule.val_dataloader()
+    labels, log_probs = [], []
+    with torch.no_grad():
+        for batch in loader:
+            waveforms, batch_labels = datamodule.on_after_batch_transfer(batch, 0)
+            log_probs.append(torch.log_softmax(module(waveforms).double(), dim=1).numpy())
+            labels.append(batch_labels.numpy())
+    log_probs = np.concatenate(log_probs)
+    return np.concatenate(labels), log_probs.argmax(axis=1), log_probs
+
+
+@pytest.mark.parametrize("split", ["test", "val"])
+def test_metrics_match_a_recount_from_the_predictions(checkpoint, tmp_path, split):
+    metrics = run_evaluate(checkpoint, tmp_path, split)
+    assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
+
+    labels, predicted, log_probs = recount(checkpoint, split)
+    classes = metrics["classes"]
+    assert metrics["num_clips"] == len(labels) > 50
+    assert len(set(predicted)) >= 4, "a model that predicts few classes tests little"
+    assert metrics[f"{split}/acc"] == pytest.approx(np.mean(predicted == labels), abs=1e-12)
+    loss = -log_probs[np.arange(len(labels)), labels].mean()
+    assert metrics[f"{split}/loss"] == pytest.approx(loss, rel=1e-6)
+    f1_scores = []
+    for index, name in enumerate(classes):
+        hits = np.sum((predicted == index) & (labels == index))
+        n_predicted, n_true = np.sum(predicted == index), np.sum(labels == index)
+        scores = metrics["per_class"][name]
+        assert scores["clips"] == n_true
+        assert scores["precision"] == pytest.approx(hits / n_predicted if n_predicted else 0.0)
+        assert scores["recall"] == pytest.approx(hits / n_true if n_true else 0.0)
+        if n_predicted + n_true:
+            f1_scores.append(2 * hits / (n_predicted + n_true))
+    assert metrics[f"{split}/f1"] == pytest.approx(np.mean(f1_scores), abs=1e-12)
+
+    with (tmp_path / "confusion_matrix.csv").open(newline="") as file:
+        rows = list(csv.reader(file))
+    assert rows[0][1:] == classes and [row[0] for row in rows[1:]] == classes
+    matrix = np.array([[int(count) for count in row[1:]] for row in rows[1:]])
+    assert matrix.sum() == metrics["num_clips"]
+    expected = np.zeros_like(matrix)
+    np.add.at(expected, (labels, predicted), 1)
+    np.testing.assert_array_equal(matrix, expected)
+
+    for name in FIGURES:
+        height, width, _ = imread(tmp_path / f"{name}.png").shape
+        assert width >= 800 and height >= 500, name
+
+
+def test_cli_reports_a_bad_checkpoint_in_one_line(tmp_path):
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 8)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "evaluate.py"), f"ckpt_path={truncated}",
+         f"hydra.run.dir={tmp_path / 'run'}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: {truncated}: not a readable checkpoint (")
+    assert result.stderr.count("\n") == 1, "one line, no traceback"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [pickle.dumps({"weights": [1.0, 2.0]}), pickle.dumps(argparse.Namespace(lr=0.1))],
+    ids=["plain-pickle", "pickled-object"],
+)
+def test_a_pickle_that_is_not_a_checkpoint_is_refused(tmp_path, content):
+    path = tmp_path / "model.pkl"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match="not a (readable|kws) checkpoint") as error:
+        evaluate(OmegaConf.create({"ckpt_path": str(path), "split": "test", "data": None,
+                                   "output_dir": str(tmp_path / "eval")}))  # fmt: skip
+    assert str(path) in str(error.value)
