@@ -8,7 +8,6 @@ model from the file alone (loaded with ``weights_only=True``, so no pickled code
 from __future__ import annotations
 
 import random
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -192,26 +191,53 @@ class CheckpointError(ValueError):
     """A file that is not a readable kws checkpoint."""
 
 
+#: Only classes and functions from these packages are built from a checkpoint's configs.
+SAFE_TARGETS = ("kws.", "torch.optim.", "torch.nn.")
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"
+
+
+def _unsafe_targets(config: Any) -> list[str]:
+    """Every ``_target_`` in a nested config that is outside ``SAFE_TARGETS``."""
+    if isinstance(config, dict):
+        target = config.get("_target_")
+        own = (
+            [str(target)] if target is not None and not str(target).startswith(SAFE_TARGETS) else []
+        )
+        return own + [t for value in config.values() for t in _unsafe_targets(value)]
+    if isinstance(config, list | tuple):
+        return [t for value in config for t in _unsafe_targets(value)]
+    return []
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> KWSModule:
-    """Rebuild a trained ``KWSModule`` from a checkpoint file alone; no pickled code runs."""
+    """Rebuild a trained ``KWSModule`` from a checkpoint file alone; no pickled code runs, and
+    only kws, torch.optim and torch.nn classes named in its configs are built."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({error})") from None
     except Exception as error:  # noqa: BLE001 - the unpickler raises many kinds for foreign files
-        raise CheckpointError(
-            f"{path}: not a kws checkpoint ({type(error).__name__}: {error})"
-        ) from None
+        raise CheckpointError(f"{path}: not a readable checkpoint ({_first_line(error)})") from None
     hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
     if not isinstance(hparams, dict) or hparams.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(
             f"{path}: not a kws checkpoint (no '{CHECKPOINT_FORMAT}' hyper-parameters)"
         )
-    module = KWSModule(**{k: v for k, v in hparams.items() if k != "format"})
-    module.load_state_dict(checkpoint["state_dict"])
+    unsafe = _unsafe_targets(hparams)
+    if unsafe:
+        raise CheckpointError(
+            f"{path}: refuses to build {unsafe}: not kws, torch.optim or torch.nn"
+        )
+    try:
+        module = KWSModule(**{k: v for k, v in hparams.items() if k != "format"})
+        module.load_state_dict(checkpoint["state_dict"])
+    except Exception as error:  # noqa: BLE001 - a damaged file can fail in many ways here
+        raise CheckpointError(f"{path}: damaged kws checkpoint ({_first_line(error)})") from None
     module.checkpoint_metadata = {
         "epoch": checkpoint.get("epoch"),
         "global_step": checkpoint.get("global_step"),
