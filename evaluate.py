@@ -11,7 +11,7 @@ from kws.tasks import evaluate
 def main(cfg: DictConfig) -> None:
     try:
         evaluate(cfg)
-    except CheckpointError as error:
+    except (CheckpointError, ValueError, FileNotFoundError) as error:
         raise SystemExit(f"error: {error}") from None
 
 

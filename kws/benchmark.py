@@ -183,17 +183,20 @@ def bench_frontend(
                     steps["librosa (per clip)"] = lambda run=librosa_run, c=clips: run(c)
                 samples: dict[str, list[float]] = {name: [] for name in steps}
                 peaks: dict[str, float | None] = {}
-                for name, step in steps.items():
+                torch_steps = {n: s for n, s in steps.items() if not n.startswith("librosa")}
+                for name, step in torch_steps.items():
                     for _ in range(warmup):
                         step()
                     peaks[name] = _peak_memory_mb(step, dev)
-                torch_steps = {n: s for n, s in steps.items() if not n.startswith("librosa")}
                 for _ in range(repeats):  # torch peers interleaved: load drift hits all alike
                     for name, step in torch_steps.items():
                         samples[name].append(_timed(step, dev))
                 for name in steps.keys() - torch_steps.keys():
-                    # numpy's threads are not torch's: timed apart, so neither pool's idle
-                    # spinning slows the other
+                    # numpy's BLAS threads spin for a while after each call: librosa is warmed
+                    # up and timed only after the torch peers, so its threads slow none of them
+                    for _ in range(warmup):
+                        steps[name]()
+                    peaks[name] = None
                     samples[name] = [_timed(steps[name], dev) for _ in range(repeats)]
                 for name, values in samples.items():
                     q1, _, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else (0, 0, 0)
@@ -403,6 +406,29 @@ def build_cache(root: Path, test_set: str) -> None:
         )
 
 
+def plot_speed_ups(timings: list[Timing], path: str) -> None:
+    """A bar chart of kws's speed-up over each peer, per setting (Agg backend, PNG)."""
+    from matplotlib.figure import Figure
+
+    settings = sorted({(t.n_fft, t.case, t.mode) for t in timings}, key=str)
+    peers = sorted({t.impl for t in timings} - {"kws"})
+    medians = {(t.n_fft, t.case, t.mode, t.impl): t.median_ms for t in timings}
+    figure = Figure(figsize=(10, 5), dpi=100)
+    axes = figure.add_subplot()
+    width = 0.8 / max(1, len(peers))
+    for i, peer in enumerate(peers):
+        ratios = [medians.get((*s, peer), float("nan")) / medians[(*s, "kws")] for s in settings]
+        axes.bar([x + i * width for x in range(len(settings))], ratios, width, label=peer)
+    axes.axhline(1.0, color="black", linewidth=0.8)
+    axes.set_xticks([x + width * (len(peers) - 1) / 2 for x in range(len(settings))])
+    axes.set_xticklabels([f"n_fft {n}\n{c}\n{m}" for n, c, m in settings], fontsize=7)
+    axes.set_ylabel("kws speed-up (peer time / kws time)")
+    axes.set_title("Frontend time of each peer relative to kws (higher: kws faster)")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m kws.benchmark", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -413,6 +439,7 @@ def main(argv: list[str] | None = None) -> None:
     frontend.add_argument("--repeats", type=int, default=9)
     frontend.add_argument("--threads", type=int, default=2, help="CPU threads (torch and BLAS)")
     frontend.add_argument("--json", help="also write the timings to this JSON file")
+    frontend.add_argument("--plot", help="also draw the speed-ups into this PNG file")
     training = commands.add_parser("train", help="whole training pipeline against a reference")
     training.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     training.add_argument("--steps", type=int, default=20)
@@ -438,6 +465,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"device {args.device}, batch {args.batch} x 1 s clips, {args.threads} CPU threads")
         print(format_table(timings))
         report: dict[str, Any] = {"timings": [asdict(t) for t in timings]}
+        if args.plot:
+            plot_speed_ups(timings, args.plot)
     else:
         report = bench_train(
             args.device, args.steps, epoch_clips=args.epoch_clips, data_root=args.data_root

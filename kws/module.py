@@ -80,9 +80,17 @@ class KWSModule(pl.LightningModule):
             for k, v in sizes.items()
             if k in self.hparams.model and self.hparams.model[k] is None
         }
+        head = instantiate(self.hparams.model, num_classes=num_classes, **unset)
+        try:  # fail now, not after a download, when head and features do not fit
+            head.eval()(torch.zeros(2, n_features, n_frames))
+        except (ValueError, RuntimeError) as error:
+            raise ValueError(
+                f"model {self.hparams.model['_target_']} does not take the frontend's "
+                f"({n_features}, {n_frames}) features: {error}"
+            ) from None
         self.model = KeywordSpotter(
             frontend=frontend,
-            head=instantiate(self.hparams.model, num_classes=num_classes, **unset),
+            head=head.train(),
             spec_augment=instantiate(spec_augment) if spec_augment else None,
         )
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
@@ -129,6 +137,11 @@ class KWSModule(pl.LightningModule):
         for name, value in drift.items():
             scalar = value.abs().mean() if value.dim() else value
             self.log(f"frontend/{name}", scalar, sync_dist=True)
+
+    def on_fit_start(self) -> None:
+        """Give each DDP rank its own random stream, or every rank augments its batch alike."""
+        if self.trainer.world_size > 1:
+            torch.manual_seed(torch.initial_seed() + self.trainer.global_rank)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep the random state, so a resumed run draws the same batches and augmentation."""
@@ -192,7 +205,7 @@ class CheckpointError(ValueError):
 
 
 #: Only classes and functions from these packages are built from a checkpoint's configs.
-SAFE_TARGETS = ("kws.", "torch.optim.", "torch.nn.")
+SAFE_TARGETS = ("kws.frontend.", "kws.models.", "kws.schedules.", "torch.optim.")
 
 
 def _first_line(error: BaseException) -> str:
@@ -215,7 +228,7 @@ def _unsafe_targets(config: Any) -> list[str]:
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> KWSModule:
     """Rebuild a trained ``KWSModule`` from a checkpoint file alone; no pickled code runs, and
-    only kws, torch.optim and torch.nn classes named in its configs are built."""
+    only frontends, heads, schedules and torch optimisers named in its configs are built."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
@@ -231,7 +244,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     unsafe = _unsafe_targets(hparams)
     if unsafe:
         raise CheckpointError(
-            f"{path}: refuses to build {unsafe}: not kws, torch.optim or torch.nn"
+            f"{path}: refuses to build {unsafe}: not a kws frontend, head or schedule, "
+            "or a torch optimiser"
         )
     try:
         module = KWSModule(**{k: v for k, v in hparams.items() if k != "format"})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 def _trainer(cfg: DictConfig, **kwargs: Any) -> pl.Trainer:
-    if cfg.trainer.get("strategy") == "ddp" and _in_multirun():
+    if cfg.trainer.get("strategy") == "ddp" and _local_multirun():
         # Plain ddp starts the other ranks by re-running the command line, which under -m
         # would relaunch the whole sweep; spawning keeps them inside this job.
         log.info("multirun: using strategy ddp_spawn instead of ddp")
@@ -39,8 +40,13 @@ def _trainer(cfg: DictConfig, **kwargs: Any) -> pl.Trainer:
     return instantiate(cfg.trainer, plugins=[AtomicCheckpointIO()], **kwargs)
 
 
-def _in_multirun() -> bool:
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+def _local_multirun() -> bool:
+    """A sweep whose jobs run in this process (not on SLURM, where each task is one rank)."""
+    return (
+        HydraConfig.initialized()
+        and HydraConfig.get().mode == RunMode.MULTIRUN
+        and "SLURM_NTASKS" not in os.environ
+    )
 
 
 def _first(results: list[dict[str, float]]) -> dict[str, float]:
@@ -51,7 +57,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit, then validate and test the chosen checkpoint; write config and ``metrics.json``."""
     output_dir = Path(cfg.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
     pl.seed_everything(cfg.seed, workers=True)
 
     # Lightning calls prepare_data (download, cache build) on one process per node only.
@@ -60,14 +65,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     trainer = _trainer(cfg, callbacks=callbacks, logger=loggers or False)
+    if trainer.is_global_zero:  # plain ddp runs this script once per rank
+        OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
 
     chosen = None if trainer.fast_dev_run else _checkpoint_path(trainer, cfg.test_ckpt)
     val = _first(trainer.validate(module, datamodule=datamodule, ckpt_path=chosen, verbose=False))
     test = _first(trainer.test(module, datamodule=datamodule, ckpt_path=chosen))
     metrics = {**val, **test, "checkpoint": chosen, "epochs": trainer.current_epoch}
-    write_json(output_dir / "metrics.json", metrics)
-    log.info("metrics written to %s", output_dir / "metrics.json")
+    if trainer.is_global_zero:
+        write_json(output_dir / "metrics.json", metrics)
+        log.info("metrics written to %s", output_dir / "metrics.json")
     return metrics
 
 
@@ -95,8 +103,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     module = load_checkpoint(cfg.ckpt_path)
     if cfg.get("data") is not None:
         datamodule = instantiate(cfg.data, _convert_="all")
+    elif module.checkpoint_metadata["datamodule"]:
+        # The data it was trained on, as it is on disk now: nothing is downloaded here.
+        saved = {**module.checkpoint_metadata["datamodule"], "download": False}
+        datamodule = SpeechCommandsDataModule(**saved)
     else:
-        datamodule = SpeechCommandsDataModule(**module.checkpoint_metadata["datamodule"])
+        raise ValueError(f"{cfg.ckpt_path}: names no data set; pass data=... to evaluate it")
     if datamodule.class_names != module.class_names:
         raise ValueError(
             f"{cfg.ckpt_path}: the model's classes {module.class_names} differ from the data's "

@@ -221,8 +221,9 @@ def test_initial_basis_is_kept_in_the_state_dict():
 
 
 @pytest.mark.parametrize("trainable", [False, True])
-def test_autocast_keeps_the_frontend_in_float32(trainable):
-    layer = MelSpectrogram(trainable_stft=trainable, trainable_mel=trainable)
+@pytest.mark.parametrize("kind", [MelSpectrogram, MFCC])
+def test_autocast_keeps_the_frontend_in_float32(trainable, kind):
+    layer = kind(trainable_stft=trainable, trainable_mel=trainable)
     x = torch.from_numpy(speech_like())[None]
     reference = layer(x)
     with torch.autocast("cpu", dtype=torch.bfloat16):

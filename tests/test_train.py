@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -114,3 +115,9 @@ def test_every_frontend_config_builds_a_model_that_runs(compose_config, frontend
     logits = module(0.1 * torch.randn(2, 16000))
     assert logits.shape == (2, 3) and torch.isfinite(logits).all()
     assert module.model.frontend.drift()  # every frontend reports its drift
+
+
+def test_a_head_that_does_not_fit_the_frontend_fails_at_construction(compose_config):
+    cfg = compose_config(["frontend=stft"])  # 257 bins: BC-ResNet needs 40 (or 80) mels
+    with pytest.raises(InstantiationException, match=r"BCResNet does not take .*\(257, 101\)"):
+        instantiate(cfg.module, class_names=["a", "b"])

@@ -21,6 +21,7 @@ def staging_folder(target: Path) -> Iterator[Path]:
     (after ``replace_folder`` moved it, or what is left of it after an error)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; the data set it becomes is not
     try:
         yield staging
     finally:

@@ -195,6 +195,11 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
             raise ValueError(f"protocol must be 'bcresnet' or 'tensorflow', got {protocol!r}")
         if test_set not in ("official", "list"):
             raise ValueError(f"test_set must be 'official' or 'list', got {test_set!r}")
+        # Absolute paths in the hyper-parameters (and so in checkpoints): evaluate.py finds the
+        # data again from any working directory.
+        root = str(Path(root).absolute())
+        test_root = str(Path(test_root).absolute()) if test_root else None
+        cache_dir = str(Path(cache_dir).absolute()) if cache_dir else None
         self.save_hyperparameters()
         self.root = Path(root)
         self.test_root = Path(test_root) if test_root else self.root.parent / TEST_SET_FOLDER

@@ -12,7 +12,15 @@ from typing import Literal
 import torch
 from torch import nn
 
-from kws.frontend.stft import SQRT_EPS, STFT, Implementation, LogMode, check_log_mode, compress
+from kws.frontend.stft import (
+    SQRT_EPS,
+    STFT,
+    Implementation,
+    LogMode,
+    check_log_mode,
+    compress,
+    relative_change,
+)
 
 MelScale = Literal["htk", "slaney"]
 
@@ -65,7 +73,7 @@ def mel_filterbank(
     f_max = sample_rate / 2 if f_max is None else f_max
     if not 0 <= f_min < f_max <= sample_rate / 2:
         raise ValueError(f"need 0 <= f_min < f_max <= {sample_rate / 2}, got {f_min}, {f_max}")
-    fft_freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
+    fft_freqs = torch.arange(n_fft // 2 + 1, dtype=torch.float64) * sample_rate / n_fft
     mel_range = hz_to_mel(torch.tensor([f_min, f_max], dtype=torch.float64), scale)
     edges = mel_to_hz(torch.linspace(*mel_range.tolist(), n_mels + 2, dtype=torch.float64), scale)
     widths = edges.diff()  # (n_mels + 1,)
@@ -137,7 +145,7 @@ class MelSpectrogram(nn.Module):
         )
         basis = mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max, mel_scale, norm).float()
         self.register_buffer("initial_mel_basis", basis.clone())
-        fft_freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+        fft_freqs = torch.arange(n_fft // 2 + 1) * sample_rate / n_fft
         self.register_buffer("fft_freqs", fft_freqs, persistent=False)
         if trainable_mel:
             self.mel_basis = nn.Parameter(basis)
@@ -176,6 +184,6 @@ class MelSpectrogram(nn.Module):
         """How far the basis moved: relative Frobenius changes and per-filter centre shift (Hz)."""
         with torch.no_grad():
             basis = self.filterbank()
-            change = (basis - self.initial_mel_basis).norm() / self.initial_mel_basis.norm()
+            change = relative_change(basis, self.initial_mel_basis)
             shift = self.centre_frequencies(basis) - self.centre_frequencies(self.initial_mel_basis)
         return {**self.stft.drift(), "mel_basis_change": change, "mel_centre_shift_hz": shift}

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from kws.frontend.mel import MelSpectrogram
+from kws.frontend.stft import relative_change
 
 
 def dct_matrix(n_out: int, n_in: int) -> torch.Tensor:
@@ -42,11 +43,10 @@ class MFCC(nn.Module):
             self.register_buffer("dct", basis)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        log_mel = self.mel(waveform)  # (batch, n_mels, frames)
-        return torch.matmul(self.dct.float(), log_mel)  # (batch, n_mfcc, frames)
+        log_mel = self.mel(waveform)  # (batch, n_mels, frames), float32
+        with torch.autocast(device_type=log_mel.device.type, enabled=False):
+            return torch.matmul(self.dct, log_mel)  # (batch, n_mfcc, frames)
 
     def drift(self) -> dict[str, torch.Tensor]:
         """The Mel layer's drift plus the relative Frobenius change of the DCT."""
-        with torch.no_grad():
-            change = (self.dct - self.initial_dct).norm() / self.initial_dct.norm()
-        return {**self.mel.drift(), "dct_change": change}
+        return {**self.mel.drift(), "dct_change": relative_change(self.dct, self.initial_dct)}

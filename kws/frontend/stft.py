@@ -24,6 +24,12 @@ LogMode = Literal["log", "db"] | None
 SQRT_EPS = 1e-20
 
 
+def relative_change(current: torch.Tensor, initial: torch.Tensor) -> torch.Tensor:
+    """``||current - initial|| / ||initial||`` (Frobenius): how far a basis has drifted."""
+    with torch.no_grad():
+        return (current - initial).norm() / initial.norm()
+
+
 def check_log_mode(log: LogMode) -> None:
     """Reject a log mode that ``compress`` does not know, at construction time."""
     if log not in ("log", "db", None):
@@ -204,9 +210,7 @@ class STFT(nn.Module):
 
     def drift(self) -> dict[str, torch.Tensor]:
         """Relative Frobenius change of the Fourier kernels from their initial values."""
-        with torch.no_grad():
-            change = (self.kernels - self.initial_kernels).norm() / self.initial_kernels.norm()
-        return {"stft_kernel_change": change}
+        return {"stft_kernel_change": relative_change(self.kernels, self.initial_kernels)}
 
     def extra_repr(self) -> str:
         path = "fft" if self.use_fft else "conv"
