@@ -114,7 +114,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             f"{cfg.ckpt_path}: the model's classes {module.class_names} differ from the data's "
             f"{datamodule.class_names}"
         )
-    datamodule.prepare_data()
     recorder = PredictionRecorder()
     trainer = _trainer(cfg, logger=False, callbacks=[recorder])
     run = trainer.test if cfg.split == "test" else trainer.validate

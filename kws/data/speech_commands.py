@@ -225,6 +225,7 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
         self.split_index: dict[str, SplitIndex] = {}
         self.skipped_files: dict[str, str] = {}
         self._device_split: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._cache: ClipCache | None = None
 
     @property
     def num_classes(self) -> int:
@@ -265,13 +266,13 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
                         f"could not be downloaded (no network?): {error}"
                     ) from error
         if not self.datasets:  # set up in this process already: its cache is whole
-            self._load_cache()
+            self._cache = self._load_cache()  # kept for setup: the source tree is scanned once
 
     def setup(self, stage: str | None = None) -> None:
         """Memory-map the decoded cache (building it first if ``prepare_data`` did not)."""
         if self.datasets:
             return
-        cache = self._load_cache()
+        cache = self._cache or self._load_cache()
         self.noise_bank = torch.from_numpy(cache.noise())
         for split in SPLITS:
             self.split_index[split] = cache.index(split)
