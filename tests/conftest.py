@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +19,12 @@ CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated data set in the exact Speech Commands layout, made once per test session."""
     return generate(tmp_path_factory.mktemp("data") / "synthetic_speech_commands", speakers=40)
+
+
+@pytest.fixture
+def root(synthetic_root: Path, tmp_path: Path) -> Path:
+    """A private copy of the generated data set, so a test may plant bad files in it."""
+    return Path(shutil.copytree(synthetic_root, tmp_path / "speech_commands"))
 
 
 @pytest.fixture

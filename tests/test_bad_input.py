@@ -20,11 +20,6 @@ from kws.data.cache import BadFilesError
 from kws.data.speech_commands import SpeechCommandsDataModule
 
 
-@pytest.fixture
-def root(synthetic_root: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(synthetic_root, tmp_path / "speech_commands"))
-
-
 def datamodule(root: Path, **kwargs) -> SpeechCommandsDataModule:
     return SpeechCommandsDataModule(root=str(root), test_set="list", **kwargs)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +13,6 @@ import soundfile as sf
 from kws.data import audio, cache
 from kws.data.cache import MANIFEST, ClipCache
 from kws.data.speech_commands import SpeechCommandsDataModule
-
-
-@pytest.fixture
-def root(synthetic_root: Path, tmp_path: Path) -> Path:
-    """A private copy of the generated data set, so tests may change files in it."""
-    return Path(shutil.copytree(synthetic_root, tmp_path / "speech_commands"))
 
 
 def datamodule(root: Path, **kwargs) -> SpeechCommandsDataModule:
