@@ -22,6 +22,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from kws.allocator import keep_freed_memory
 from kws.callbacks import PredictionRecorder
 from kws.data.speech_commands import SpeechCommandsDataModule
 from kws.io import AtomicCheckpointIO, write_json
@@ -49,6 +50,12 @@ def _local_multirun() -> bool:
     )
 
 
+def _process_settings(cfg: DictConfig) -> None:
+    """Process-wide settings a config asks for, before any tensor is made."""
+    if cfg.get("keep_freed_memory") and keep_freed_memory():
+        log.info("keep_freed_memory: freed CPU memory stays in the process for reuse")
+
+
 def _first(results: list[dict[str, float]]) -> dict[str, float]:
     return {key: float(value) for key, value in results[0].items()}
 
@@ -57,6 +64,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit, then validate and test the chosen checkpoint; write config and ``metrics.json``."""
     output_dir = Path(cfg.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    _process_settings(cfg)
     pl.seed_everything(cfg.seed, workers=True)
 
     # Lightning calls prepare_data (download, cache build) on one process per node only.
@@ -100,6 +108,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         raise ValueError(f"split must be 'test' or 'val', got {cfg.split!r}")
     output_dir = Path(cfg.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    _process_settings(cfg)
     module = load_checkpoint(cfg.ckpt_path)
     if cfg.get("data") is not None:
         datamodule = instantiate(cfg.data, _convert_="all")
