@@ -11,22 +11,29 @@ across implementations, so drifts in machine load hit every peer alike; medians 
 conversion and augmentation; ``python -m kws.benchmark cache DATA_ROOT`` times checking and
 decoding a data set into a fresh cache.
 
-``python -m kws.benchmark train [--device cpu|cuda] [--json PATH]`` times whole training steps
-(cached clips -> augmentation on the device -> trainable log-Mel -> BC-ResNet-1 -> backward ->
-SGD step) against a reference pipeline that reads each WAV file in a DataLoader and uses
-nnAudio's MelSpectrogram, same model, data and augmentation; then one full 12-class epoch of
-about 37,000 clips (generated clips repeated), and on CUDA the same with ``on_device``.
+``python -m kws.benchmark train [--device cpu|cuda] [--batch 256] [--json PATH]`` times whole
+training steps (cached clips -> augmentation on the device -> trainable log-Mel -> head ->
+backward -> SGD step) against a reference pipeline that reads each WAV file in a DataLoader and
+uses nnAudio's MelSpectrogram, same head, data and augmentation, for the linear head and
+BC-ResNet-1, in float32 and bf16-mixed; and each head alone on ready features, which both
+pipelines share and which bounds the speed-up ("ceiling"); then one full 12-class BC-ResNet-1
+epoch of about 37,000 clips (generated clips repeated) per precision, and on CUDA the same with
+``on_device``. The pipelines take turns in rounds; medians are reported.
+
+``frontend`` and ``train`` make glibc keep freed memory for reuse first, as ``train.py`` does
+(``--no-keep-freed-memory``: glibc's default), for every peer in the process alike.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -36,11 +43,12 @@ import soundfile as sf
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from kws.allocator import keep_freed_memory
 from kws.data.layout import CLIP_SAMPLES, SAMPLE_RATE
 from kws.data.speech_commands import ClipDataset, SpeechCommandsDataModule
 from kws.frontend import MelSpectrogram
 from kws.model import KeywordSpotter
-from kws.models import BCResNet
+from kws.models import BCResNet, LinearClassifier
 
 CASES = {  # name: (trainable_stft, trainable_mel)
     "frozen": (False, False),
@@ -262,92 +270,179 @@ class _LogNNAudio(torch.nn.Module):
         return torch.log(self.mel(waveform) + 1e-6)
 
 
-def _training_run(
-    model: torch.nn.Module,
-    batches: Callable[[], Iterable[Any]],
-    prepare: Callable[[Any], tuple[torch.Tensor, torch.Tensor]],
-    device: torch.device,
-    steps: int | None,
-    warmup: int,
-) -> tuple[float, int]:
-    """Seconds and clips for ``steps`` training steps after ``warmup`` (``None``: one epoch)."""
+HEADS: dict[str, Callable[[int], torch.nn.Module]] = {
+    "linear": lambda classes: LinearClassifier(num_classes=classes),
+    "bcresnet_1": lambda classes: BCResNet(1.0, classes),
+}
+PRECISIONS = ("32", "bf16-mixed")  # Lightning's names; bf16-mixed autocasts the forward pass
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def _training_step(
+    model: torch.nn.Module, precision: str, device: torch.device
+) -> Callable[[Batch], int]:
+    """One SGD step of ``model`` on a (inputs, labels) batch, forward pass autocast as Lightning
+    does for ``precision``; returns the batch's clip count.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     model.train()
-    done, clips, start = 0, 0, time.perf_counter()
-    while steps is None or done < warmup + steps:
-        for batch in batches():
-            waveforms, labels = prepare(batch)
-            loss = torch.nn.functional.cross_entropy(model(waveforms), labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            done += 1
-            if done == warmup:
-                _synchronize(device)
-                start, clips = time.perf_counter(), 0
-            elif done > warmup:
-                clips += len(labels)
-            if steps is not None and done == warmup + steps:
-                break
-        if steps is None:
-            break
-    _synchronize(device)
-    return time.perf_counter() - start, clips
+
+    def step(batch: Batch) -> int:
+        inputs, labels = batch
+        with torch.autocast(device.type, torch.bfloat16, enabled=precision == "bf16-mixed"):
+            loss = torch.nn.functional.cross_entropy(model(inputs), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return len(labels)
+
+    return step
+
+
+def _endless(batches: Callable[[], Iterable[Any]]) -> Iterator[Any]:
+    """The loader's epochs one after another."""
+    while True:
+        yield from batches()
+
+
+def _pipeline(
+    step: Callable[[Batch], int], batches: Iterator[Any], prepare: Callable[[Any], Batch]
+) -> Callable[[], int]:
+    """One training step on the next batch, as a call that returns its clip count."""
+    return lambda: step(prepare(next(batches)))
+
+
+def clips_per_second(
+    pipelines: dict[str, Callable[[], int]], steps: int, rounds: int, warmup: int,
+    device: torch.device,
+) -> dict[str, float]:  # fmt: skip
+    """Median clips/s of each pipeline (a call does one step and returns its clips) over
+    ``rounds`` rounds of ``steps`` steps, the pipelines taking turns so load drift hits all alike.
+    """
+    for run in pipelines.values():
+        for _ in range(warmup):
+            run()
+    rates: dict[str, list[float]] = {name: [] for name in pipelines}
+    for _ in range(rounds):
+        for name, run in pipelines.items():
+            _synchronize(device)
+            start = time.perf_counter()
+            clips = sum(run() for _ in range(steps))
+            _synchronize(device)
+            rates[name].append(clips / (time.perf_counter() - start))
+    return {name: statistics.median(values) for name, values in rates.items()}
 
 
 def bench_train(
-    device: str = "cpu", steps: int = 20, warmup: int = 3, epoch_clips: int = 37_000,
+    device: str = "cpu", batch: int = 256, steps: int = 10, rounds: int = 3, warmup: int = 2,
+    epoch_clips: int = 37_000, precisions: tuple[str, ...] = PRECISIONS,
     data_root: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Clips per second of kws's pipeline and the reference, and the time of a full epoch."""
+    """For each precision and head: clips/s of kws's pipeline, of the reference, and of the head
+    alone on ready features; then the time of a full BC-ResNet-1 epoch at each precision.
+    """
     dev = torch.device(device)
-    results: dict[str, Any] = {"device": device, "steps": steps}
+    results: dict[str, Any] = {"pipelines": [], "epochs": []}
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(data_root or Path(scratch) / "synthetic_speech_commands")
         dm = SpeechCommandsDataModule(
             root=str(root), cache_dir=str(Path(scratch) / "cache"), test_set="list",
-            download=False, generate_synthetic=data_root is None, batch_size=100,
+            download=False, generate_synthetic=data_root is None, batch_size=batch,
         )  # fmt: skip
         dm.prepare_data()
         dm.setup()
         dm.trainer = _Training()
 
-        def fresh_model(frontend: torch.nn.Module) -> torch.nn.Module:
-            torch.manual_seed(0)
-            return KeywordSpotter(frontend, BCResNet(1.0, dm.num_classes)).to(dev)
+        def on_device(loader_batch: Any) -> Batch:
+            return dm.on_after_batch_transfer(_to(loader_batch, dev), 0)
 
-        def kws_batch(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
-            return dm.on_after_batch_transfer(_to(batch, dev), 0)
-
-        kws_model = fresh_model(MelSpectrogram(trainable_mel=True))
-        seconds, clips = _training_run(
-            kws_model, dm.train_dataloader, kws_batch, dev, steps, warmup
-        )
-        results["kws_clips_per_s"] = clips / seconds
-
-        if _nnaudio(512, False, True) is not None:
-            index = dm.split_index["train"]
-            paths = [root / p if p else None for p in index.paths]
-            reference = DataLoader(
-                WavFileDataset(paths, index.labels), batch_size=100, shuffle=True
-            )
-            seconds, clips = _training_run(
-                fresh_model(_LogNNAudio()), lambda: reference, kws_batch, dev, steps, warmup
-            )
-            results["reference_clips_per_s"] = clips / seconds
-            results["speed_up"] = results["kws_clips_per_s"] / results["reference_clips_per_s"]
+        index = dm.split_index["train"]
+        wav_loader = DataLoader(
+            WavFileDataset([root / p if p else None for p in index.paths], index.labels),
+            batch_size=batch, shuffle=True,
+        )  # fmt: skip
+        kws_batches = _endless(dm.train_dataloader)
+        wav_batches = _endless(lambda: wav_loader)
+        epoch_steps: dict[str, Callable[[Batch], int]] = {}
+        for precision in precisions:
+            for head_name, build_head in HEADS.items():
+                torch.manual_seed(0)
+                kws_model = KeywordSpotter(
+                    MelSpectrogram(trainable_mel=True), build_head(dm.num_classes)
+                ).to(dev)
+                kws_step = _training_step(kws_model, precision, dev)
+                pipelines = {"kws": _pipeline(kws_step, kws_batches, on_device)}
+                if _nnaudio(512, False, True) is not None:
+                    torch.manual_seed(0)
+                    reference = KeywordSpotter(_LogNNAudio(), build_head(dm.num_classes)).to(dev)
+                    pipelines["reference"] = _pipeline(
+                        _training_step(reference, precision, dev), wav_batches, on_device
+                    )
+                with torch.no_grad():  # the head alone trains on log-Mel features made beforehand
+                    features = [
+                        (kws_model.frontend(waveforms), labels)
+                        for waveforms, labels in (on_device(next(kws_batches)) for _ in range(4))
+                    ]
+                pipelines["head_alone"] = _pipeline(
+                    _training_step(kws_model.head, precision, dev),
+                    itertools.cycle(features),
+                    lambda b: b,
+                )
+                rates = clips_per_second(pipelines, steps, rounds, warmup, dev)
+                row = {"precision": precision, "head": head_name}
+                row |= {f"{name}_clips_per_s": rate for name, rate in rates.items()}
+                if "reference" in rates:
+                    # ceiling: the speed-up kws would reach if its input and frontend took no time
+                    row["speed_up"] = rates["kws"] / rates["reference"]
+                    row["speed_up_ceiling"] = rates["head_alone"] / rates["reference"]
+                results["pipelines"].append(row)
+                if head_name == "bcresnet_1":
+                    epoch_steps[precision] = kws_step
 
         train = dm.datasets["train"]
         repeats = np.arange(epoch_clips) % len(train)
         dm.datasets["train"] = ClipDataset(np.asarray(train.clips)[repeats], train.labels[repeats])
-        for on_device in [False, True] if dev.type == "cuda" else [False]:
-            dm.on_device = on_device
-            dm._device_split = None
-            seconds, clips = _training_run(kws_model, dm.train_dataloader, kws_batch, dev, None, 0)
-            key = "epoch_s_on_device" if on_device else "epoch_s"
-            results[key] = seconds
-            results["epoch_clips"] = clips
+        for precision, step in epoch_steps.items():
+            for on_device_data in [False, True] if dev.type == "cuda" else [False]:
+                dm.on_device = on_device_data
+                dm._device_split = None
+                _synchronize(dev)
+                start = time.perf_counter()
+                clips = sum(step(on_device(b)) for b in dm.train_dataloader())
+                _synchronize(dev)
+                results["epochs"].append(
+                    {"precision": precision, "on_device": on_device_data, "clips": clips,
+                     "seconds": time.perf_counter() - start}
+                )  # fmt: skip
     return results
+
+
+def format_training(results: dict[str, Any]) -> str:
+    """The training benchmark as a table, a row per precision and head, then the epochs."""
+    lines = [
+        f"{'precision':<11} {'head':<11} {'kws clips/s':>11} {'reference':>10} {'speed-up':>9} "
+        f"{'head alone':>11} {'ceiling':>8}"
+    ]
+    for row in results["pipelines"]:
+        ref = row.get("reference_clips_per_s")
+        compared = (
+            f"{ref:>10.0f} {row['speed_up']:>8.2f}x" if ref is not None else f"{'-':>10} {'-':>9}"
+        )
+        ceiling = f"{row['speed_up_ceiling']:>7.2f}x" if ref is not None else f"{'-':>8}"
+        lines.append(
+            f"{row['precision']:<11} {row['head']:<11} {row['kws_clips_per_s']:>11.0f} "
+            f"{compared} {row['head_alone_clips_per_s']:>11.0f} {ceiling}"
+        )
+    for epoch in results["epochs"]:
+        where = ", data.on_device=true" if epoch["on_device"] else ""
+        lines.append(
+            f"one epoch of {epoch['clips']} clips, kws + BC-ResNet-1, precision "
+            f"{epoch['precision']}{where}: {epoch['seconds']:.1f} s"
+        )
+    return "\n".join(lines)
 
 
 def _to(batch: Any, device: torch.device) -> Any:
@@ -421,7 +516,8 @@ def plot_speed_ups(timings: list[Timing], path: str) -> None:
         axes.bar([x + i * width for x in range(len(settings))], ratios, width, label=peer)
     axes.axhline(1.0, color="black", linewidth=0.8)
     axes.set_xticks([x + width * (len(peers) - 1) / 2 for x in range(len(settings))])
-    axes.set_xticklabels([f"n_fft {n}\n{c}\n{m}" for n, c, m in settings], fontsize=7)
+    cases = {c: c.replace("_", " ").replace("trainable ", "trainable\n") for c in CASES}
+    axes.set_xticklabels([f"n_fft {n}\n{cases[c]}\n{m}" for n, c, m in settings], fontsize=7)
     axes.set_ylabel("kws speed-up (peer time / kws time)")
     axes.set_title("Frontend time of each peer relative to kws (higher: kws faster)")
     axes.legend()
@@ -432,21 +528,25 @@ def plot_speed_ups(timings: list[Timing], path: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m kws.benchmark", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    frontend = commands.add_parser("frontend", help="kws frontend against its peers")
-    frontend.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    frontend.add_argument("--batch", type=int, default=256)
+    timed = argparse.ArgumentParser(add_help=False)  # what the timed commands share
+    timed.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    timed.add_argument("--batch", type=int, default=256)
+    timed.add_argument("--threads", type=int, default=2, help="CPU threads (torch and BLAS)")
+    timed.add_argument(
+        "--keep-freed-memory", action=argparse.BooleanOptionalAction, default=True,
+        help="as train.py does by default: glibc keeps freed memory for reuse (every peer)",
+    )  # fmt: skip
+    timed.add_argument("--json", help="also write the results to this JSON file")
+    frontend = commands.add_parser("frontend", parents=[timed], help="frontend against peers")
     frontend.add_argument("--n-fft", type=int, nargs="+", default=[480, 512])
     frontend.add_argument("--repeats", type=int, default=9)
-    frontend.add_argument("--threads", type=int, default=2, help="CPU threads (torch and BLAS)")
-    frontend.add_argument("--json", help="also write the timings to this JSON file")
     frontend.add_argument("--plot", help="also draw the speed-ups into this PNG file")
-    training = commands.add_parser("train", help="whole training pipeline against a reference")
-    training.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    training.add_argument("--steps", type=int, default=20)
+    training = commands.add_parser("train", parents=[timed], help="training pipeline vs reference")
+    training.add_argument("--steps", type=int, default=10, help="steps per round")
+    training.add_argument("--rounds", type=int, default=3, help="rounds the pipelines take turns")
+    training.add_argument("--precision", nargs="+", default=list(PRECISIONS), choices=PRECISIONS)
     training.add_argument("--epoch-clips", type=int, default=37_000)
     training.add_argument("--data-root", help="a Speech Commands tree (default: generated)")
-    training.add_argument("--threads", type=int, default=2, help="CPU threads (torch and BLAS)")
-    training.add_argument("--json", help="also write the results to this JSON file")
     serving = commands.add_parser("serve", help="serving epochs from a cache, without a model")
     serving.add_argument("--clips", type=int, default=37000)
     serving.add_argument("--batch", type=int, default=100)
@@ -460,23 +560,26 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "cache":
         return build_cache(args.root, args.test_set)
     torch.set_num_threads(args.threads)
+    kept = args.keep_freed_memory and keep_freed_memory()
+    print(
+        f"device {args.device}, batch {args.batch}, {args.threads} CPU threads, "
+        f"freed memory {'kept for reuse' if kept else 'returned to the OS'}"
+    )
     if args.command == "frontend":
         timings = bench_frontend(args.device, args.batch, tuple(args.n_fft), args.repeats)
-        print(f"device {args.device}, batch {args.batch} x 1 s clips, {args.threads} CPU threads")
         print(format_table(timings))
         report: dict[str, Any] = {"timings": [asdict(t) for t in timings]}
         if args.plot:
             plot_speed_ups(timings, args.plot)
     else:
         report = bench_train(
-            args.device, args.steps, epoch_clips=args.epoch_clips, data_root=args.data_root
-        )
-        print(f"device {args.device}, batch 100, {args.threads} CPU threads")
-        for key, value in report.items():
-            print(f"{key:>24}: {value:.2f}" if isinstance(value, float) else f"{key:>24}: {value}")
+            args.device, args.batch, args.steps, args.rounds, epoch_clips=args.epoch_clips,
+            precisions=tuple(args.precision), data_root=args.data_root,
+        )  # fmt: skip
+        print(format_training(report))
     if args.json:
         with open(args.json, "w") as file:
-            json.dump({"settings": vars(args), **report}, file, indent=2)
+            json.dump({"settings": vars(args), "freed_memory_kept": kept, **report}, file, indent=2)
 
 
 if __name__ == "__main__":

@@ -7,14 +7,26 @@ import json
 import pytest
 import torch
 
-from kws.benchmark import bench_frontend, bench_train, format_table, main
+from kws import benchmark
+from kws.benchmark import (
+    HEADS,
+    PRECISIONS,
+    bench_frontend,
+    bench_train,
+    clips_per_second,
+    format_table,
+    format_training,
+    main,
+)
 
-
-@pytest.mark.parametrize(
+ON_EVERY_DEVICE = pytest.mark.parametrize(
     "device",
     ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
         not torch.cuda.is_available(), reason="needs a CUDA device")])],
 )  # fmt: skip
+
+
+@ON_EVERY_DEVICE
 def test_frontend_benchmark_times_every_peer_in_every_setting(device):
     timings = bench_frontend(device, batch=4, n_ffts=(480,), repeats=2, warmup=1)
     settings = {(t.case, t.mode) for t in timings}
@@ -34,17 +46,64 @@ def test_frontend_benchmark_times_every_peer_in_every_setting(device):
 
 def test_frontend_benchmark_command_writes_json_and_plot(tmp_path):
     json_path, plot_path = tmp_path / "b.json", tmp_path / "b.png"
-    main(["frontend", "--batch", "2", "--n-fft", "512", "--repeats", "2",
+    main(["frontend", "--batch", "2", "--n-fft", "512", "--repeats", "2", "--no-keep-freed-memory",
           "--json", str(json_path), "--plot", str(plot_path)])  # fmt: skip
     report = json.loads(json_path.read_text())
     assert {t["impl"] for t in report["timings"]} >= {"kws", "nnAudio"}
     assert plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_training_benchmark_measures_both_pipelines_and_an_epoch():
-    results = bench_train("cpu", steps=2, warmup=1, epoch_clips=150)
-    assert results["kws_clips_per_s"] > 0 and results["reference_clips_per_s"] > 0
-    assert results["speed_up"] == pytest.approx(
-        results["kws_clips_per_s"] / results["reference_clips_per_s"]
-    )
-    assert results["epoch_clips"] == 150 and results["epoch_s"] > 0
+@ON_EVERY_DEVICE
+def test_training_benchmark_measures_every_pipeline_and_an_epoch_per_precision(device):
+    results = bench_train(device, batch=16, steps=1, rounds=2, warmup=1, epoch_clips=40)
+    rows = results["pipelines"]
+    assert [(r["precision"], r["head"]) for r in rows] == [
+        (precision, head) for precision in PRECISIONS for head in HEADS
+    ]
+    for row in rows:
+        assert min(row["kws_clips_per_s"], row["reference_clips_per_s"]) > 0
+        assert row["speed_up"] == pytest.approx(
+            row["kws_clips_per_s"] / row["reference_clips_per_s"]
+        )
+        assert row["speed_up_ceiling"] == pytest.approx(
+            row["head_alone_clips_per_s"] / row["reference_clips_per_s"]
+        )
+    on_device = [False, True] if device == "cuda" else [False]
+    assert [(e["precision"], e["on_device"]) for e in results["epochs"]] == [
+        (precision, where) for precision in PRECISIONS for where in on_device
+    ]
+    assert all(e["clips"] == 40 and e["seconds"] > 0 for e in results["epochs"])
+    table = format_training(results).splitlines()
+    assert len(table) == 1 + len(rows) + len(results["epochs"])
+
+
+def test_pipelines_take_turns_and_the_median_round_counts(monkeypatch):
+    """A slow round (load drift) in one pipeline moves neither its median nor the other's."""
+    clock, calls = [0.0], []
+    monkeypatch.setattr(benchmark.time, "perf_counter", lambda: clock[0])
+
+    def pipeline(name: str, seconds_per_step: list[float]):
+        def run() -> int:
+            calls.append(name)
+            clock[0] += seconds_per_step[min(calls.count(name) - 1, len(seconds_per_step) - 1)]
+            return 10
+
+        return run
+
+    # two steps per round: "a" takes 0.1 s a step except in its second round (1 s)
+    rates = clips_per_second(
+        {"a": pipeline("a", [0.1, 0.1, 1.0, 1.0, 0.1]), "b": pipeline("b", [0.5])},
+        steps=2, rounds=3, warmup=0, device=torch.device("cpu"),
+    )  # fmt: skip
+    assert calls == ["a", "a", "b", "b"] * 3
+    assert rates == {"a": pytest.approx(100.0), "b": pytest.approx(20.0)}
+
+
+def test_training_benchmark_command_writes_json(tmp_path):
+    json_path = tmp_path / "train.json"
+    main(["train", "--batch", "16", "--steps", "1", "--rounds", "1", "--precision", "32",
+          "--epoch-clips", "20", "--no-keep-freed-memory", "--json", str(json_path)])  # fmt: skip
+    report = json.loads(json_path.read_text())
+    assert report["settings"]["precision"] == ["32"] and report["freed_memory_kept"] is False
+    assert [row["head"] for row in report["pipelines"]] == list(HEADS)
+    assert report["epochs"][0]["clips"] == 20
