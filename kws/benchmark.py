@@ -260,11 +260,11 @@ class WavFileDataset(Dataset):
 
 
 class _LogNNAudio(torch.nn.Module):
-    """nnAudio's trainable MelSpectrogram followed by BC-ResNet's log, as the reference."""
+    """nnAudio's MelSpectrogram followed by BC-ResNet's log, as the reference."""
 
-    def __init__(self) -> None:
+    def __init__(self, mel: torch.nn.Module) -> None:
         super().__init__()
-        self.mel = _nnaudio(512, False, True)
+        self.mel = mel
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         return torch.log(self.mel(waveform) + 1e-6)
@@ -282,9 +282,7 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 def _training_step(
     model: torch.nn.Module, precision: str, device: torch.device
 ) -> Callable[[Batch], int]:
-    """One SGD step of ``model`` on a (inputs, labels) batch, forward pass autocast as Lightning
-    does for ``precision``; returns the batch's clip count.
-    """
+    """One SGD step on an (inputs, labels) batch, autocast as Lightning does; returns its clips."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -319,21 +317,24 @@ def clips_per_second(
     pipelines: dict[str, Callable[[], int]], steps: int, rounds: int, warmup: int,
     device: torch.device,
 ) -> dict[str, float]:  # fmt: skip
-    """Median clips/s of each pipeline (a call does one step and returns its clips) over
-    ``rounds`` rounds of ``steps`` steps, the pipelines taking turns so load drift hits all alike.
-    """
+    """Median clips/s of each pipeline (a call: one step) over rounds in which the pipelines take
+    turns, so load drift hits all alike."""
     for run in pipelines.values():
         for _ in range(warmup):
             run()
     rates: dict[str, list[float]] = {name: [] for name in pipelines}
     for _ in range(rounds):
         for name, run in pipelines.items():
-            _synchronize(device)
-            start = time.perf_counter()
-            clips = sum(run() for _ in range(steps))
-            _synchronize(device)
-            rates[name].append(clips / (time.perf_counter() - start))
+            clips, seconds = _timed_clips(lambda run=run: sum(run() for _ in range(steps)), device)
+            rates[name].append(clips / seconds)
     return {name: statistics.median(values) for name, values in rates.items()}
+
+
+def _timed_clips(run: Callable[[], int], device: torch.device) -> tuple[int, float]:
+    """The clips ``run`` trains on and the seconds it takes, timed as ``_timed`` does."""
+    clips: list[int] = []
+    seconds = _timed(lambda: clips.append(run()), device)
+    return clips[0], seconds
 
 
 def bench_train(
@@ -341,9 +342,8 @@ def bench_train(
     epoch_clips: int = 37_000, precisions: tuple[str, ...] = PRECISIONS,
     data_root: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """For each precision and head: clips/s of kws's pipeline, of the reference, and of the head
-    alone on ready features; then the time of a full BC-ResNet-1 epoch at each precision.
-    """
+    """Per precision and head, clips/s of kws, the reference and the head alone on ready features;
+    then a full BC-ResNet-1 epoch per precision."""
     dev = torch.device(device)
     results: dict[str, Any] = {"pipelines": [], "epochs": []}
     with tempfile.TemporaryDirectory() as scratch:
@@ -375,11 +375,12 @@ def bench_train(
                 ).to(dev)
                 kws_step = _training_step(kws_model, precision, dev)
                 pipelines = {"kws": _pipeline(kws_step, kws_batches, on_device)}
-                if _nnaudio(512, False, True) is not None:
+                nnaudio_mel = _nnaudio(512, False, True)
+                if nnaudio_mel is not None:
                     torch.manual_seed(0)
-                    reference = KeywordSpotter(_LogNNAudio(), build_head(dm.num_classes)).to(dev)
+                    reference = KeywordSpotter(_LogNNAudio(nnaudio_mel), build_head(dm.num_classes))
                     pipelines["reference"] = _pipeline(
-                        _training_step(reference, precision, dev), wav_batches, on_device
+                        _training_step(reference.to(dev), precision, dev), wav_batches, on_device
                     )
                 with torch.no_grad():  # the head alone trains on log-Mel features made beforehand
                     features = [
@@ -387,8 +388,9 @@ def bench_train(
                         for waveforms, labels in (on_device(next(kws_batches)) for _ in range(4))
                     ]
                 # Its backward pass reaches the features, as in both pipelines, whose Mel trains.
+                torch.manual_seed(0)
                 pipelines["head_alone"] = _pipeline(
-                    _training_step(kws_model.head, precision, dev),
+                    _training_step(build_head(dm.num_classes).to(dev), precision, dev),
                     itertools.cycle(features),
                     lambda b: (b[0].detach().requires_grad_(), b[1]),
                 )
@@ -409,15 +411,15 @@ def bench_train(
         for precision, step in epoch_steps.items():
             for on_device_data in [False, True] if dev.type == "cuda" else [False]:
                 dm.on_device = on_device_data
-                dm._device_split = None
-                _synchronize(dev)
-                start = time.perf_counter()
-                clips = sum(step(on_device(b)) for b in dm.train_dataloader())
-                _synchronize(dev)
-                results["epochs"].append(
-                    {"precision": precision, "on_device": on_device_data, "clips": clips,
-                     "seconds": time.perf_counter() - start}
-                )  # fmt: skip
+                epoch = {"precision": precision, "on_device": on_device_data}
+                if on_device_data:  # the split's one copy to the device, timed on its own
+                    epoch["to_device_s"] = _timed(
+                        lambda: on_device(next(iter(dm.train_dataloader()))), dev
+                    )
+                clips, seconds = _timed_clips(
+                    lambda step=step: sum(step(on_device(b)) for b in dm.train_dataloader()), dev
+                )
+                results["epochs"].append({**epoch, "clips": clips, "seconds": seconds})
     return results
 
 
@@ -438,7 +440,11 @@ def format_training(results: dict[str, Any]) -> str:
             f"{compared} {row['head_alone_clips_per_s']:>11.0f} {ceiling}"
         )
     for epoch in results["epochs"]:
-        where = ", data.on_device=true" if epoch["on_device"] else ""
+        where = (
+            f", data.on_device=true (after {epoch['to_device_s']:.1f} s copying the split there)"
+            if epoch["on_device"]
+            else ""
+        )
         lines.append(
             f"one epoch of {epoch['clips']} clips, kws + BC-ResNet-1, precision "
             f"{epoch['precision']}{where}: {epoch['seconds']:.1f} s"

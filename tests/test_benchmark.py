@@ -11,6 +11,7 @@ from kws import benchmark
 from kws.benchmark import (
     HEADS,
     PRECISIONS,
+    _training_step,
     bench_frontend,
     bench_train,
     clips_per_second,
@@ -73,8 +74,24 @@ def test_training_benchmark_measures_every_pipeline_and_an_epoch_per_precision(d
         (precision, where) for precision in PRECISIONS for where in on_device
     ]
     assert all(e["clips"] == 40 and e["seconds"] > 0 for e in results["epochs"])
+    assert all(("to_device_s" in e) is e["on_device"] for e in results["epochs"])
     table = format_training(results).splitlines()
     assert len(table) == 1 + len(rows) + len(results["epochs"])
+
+
+@pytest.mark.parametrize(
+    "precision, dtype", [("32", torch.float32), ("bf16-mixed", torch.bfloat16)]
+)
+def test_a_training_step_autocasts_as_lightning_does_and_steps(precision, dtype):
+    model, seen = torch.nn.Linear(4, 3), []
+    model.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+    before = model.weight.detach().clone()
+    step = _training_step(model, precision, torch.device("cpu"))
+    assert step((torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1]))) == 5
+    assert seen == [dtype]
+    assert not torch.equal(model.weight, before)
+    with pytest.raises(ValueError, match="16-mixed"):
+        _training_step(model, "16-mixed", torch.device("cpu"))
 
 
 def test_pipelines_take_turns_and_the_median_round_counts(monkeypatch):

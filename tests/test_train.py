@@ -11,6 +11,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from kws import tasks
 from kws.module import CheckpointError, load_checkpoint
 from kws.tasks import evaluate, train
 
@@ -47,9 +48,12 @@ def test_fast_dev_run(compose_config, synthetic_overrides):
     assert (Path(cfg.output_dir) / "config.yaml").is_file()
 
 
-def test_train_then_evaluate_agree(compose_config, synthetic_overrides, tmp_path):
+def test_train_then_evaluate_agree(compose_config, synthetic_overrides, tmp_path, monkeypatch):
+    kept = []  # both entry points apply the process settings their config asks for
+    monkeypatch.setattr(tasks, "keep_freed_memory", lambda: kept.append(True) or True)
     cfg = compose_config([*synthetic_overrides, "trainer.max_epochs=2", "model=linear"])
     trained = train(cfg)
+    assert kept == [True]
     run_dir = Path(cfg.output_dir)
     assert {"val/acc", "test/acc", "test/loss"} <= set(trained)
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
@@ -58,9 +62,10 @@ def test_train_then_evaluate_agree(compose_config, synthetic_overrides, tmp_path
 
     eval_cfg = OmegaConf.create(
         {"ckpt_path": trained["checkpoint"], "split": "test", "data": None,
-         "output_dir": str(tmp_path / "eval"), "trainer": cfg.trainer}
+         "output_dir": str(tmp_path / "eval"), "trainer": cfg.trainer, "keep_freed_memory": True}
     )  # fmt: skip
     evaluated = evaluate(eval_cfg)
+    assert kept == [True, True]
     assert evaluated["test/acc"] == pytest.approx(trained["test/acc"], abs=1e-6)  # float32 there
     assert evaluated["test/loss"] == pytest.approx(trained["test/loss"], rel=1e-6)
     on_disk = json.loads((tmp_path / "eval" / "metrics.json").read_text())
