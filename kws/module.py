@@ -7,6 +7,8 @@ model from the file alone (loaded with ``weights_only=True``, so no pickled code
 
 from __future__ import annotations
 
+import atexit
+import functools
 import random
 from collections.abc import Mapping
 from pathlib import Path
@@ -138,6 +140,10 @@ class KWSModule(pl.LightningModule):
             scalar = value.abs().mean() if value.dim() else value
             self.log(f"frontend/{name}", scalar, sync_dist=True)
 
+    def setup(self, stage: str) -> None:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            _end_process_group_at_exit()
+
     def on_fit_start(self) -> None:
         """Give each DDP rank its own random stream, or every rank augments its batch alike."""
         if self.trainer.world_size > 1:
@@ -258,3 +264,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         "datamodule": checkpoint.get("datamodule_hyper_parameters"),
     }
     return module.eval()
+
+
+@functools.cache
+def _end_process_group_at_exit() -> None:
+    """Destroy the process group before this process exits (Lightning does so only for NCCL):
+    a gloo group left to the interpreter's shutdown can abort the process with "terminate called
+    without an active exception", failing a run that has finished."""
+    atexit.register(
+        lambda: torch.distributed.is_initialized() and torch.distributed.destroy_process_group()
+    )

@@ -89,3 +89,27 @@ def test_two_process_ddp_counts_what_one_process_counts(synthetic_root, tmp_path
     n_test = len(datamodule.datasets["test"])
     assert round(written["test/acc"] * n_test) == round(one["test/acc"] * n_test)
     assert written["test/acc"] == pytest.approx(one["test/acc"], abs=1e-6)
+
+
+# A one-process gloo group; prints whether it is still up when the interpreter's exit begins.
+EXIT_PROBE = """
+import atexit, sys
+import torch.distributed as dist
+from kws.module import _end_process_group_at_exit
+dist.init_process_group("gloo", init_method=f"file://{sys.argv[1]}", rank=0, world_size=1)
+atexit.register(lambda: print("group up at exit:", dist.is_initialized()))  # runs last (LIFO)
+if sys.argv[2] == "end":
+    _end_process_group_at_exit()
+    _end_process_group_at_exit()  # registered once however many stages set up
+"""
+
+
+@pytest.mark.skipif(not _loopback_works(), reason="gloo needs the loopback interface")
+@pytest.mark.parametrize("mode, up", [("end", False), ("leave", True)])
+def test_a_gloo_group_is_ended_before_the_process_exits(tmp_path, mode, up):
+    """Left to the interpreter's shutdown, gloo's threads could abort a finished DDP run."""
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_PROBE, str(tmp_path / "store"), mode],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert done.stdout.strip() == f"group up at exit: {up}"
