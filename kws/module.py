@@ -141,6 +141,7 @@ class KWSModule(pl.LightningModule):
             self.log(f"frontend/{name}", scalar, sync_dist=True)
 
     def setup(self, stage: str) -> None:
+        """Under DDP, have this process end its process group before it exits."""
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             _end_process_group_at_exit()
 
