@@ -3,7 +3,6 @@
 import hydra
 from omegaconf import DictConfig
 
-from kws.module import CheckpointError
 from kws.tasks import evaluate
 
 
@@ -11,7 +10,7 @@ from kws.tasks import evaluate
 def main(cfg: DictConfig) -> None:
     try:
         evaluate(cfg)
-    except (CheckpointError, ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError) as error:  # CheckpointError is a ValueError
         raise SystemExit(f"error: {error}") from None
 
 

@@ -49,7 +49,9 @@ def test_cache_holds_every_split_and_later_runs_read_no_wav(root, monkeypatch):
     for split, dataset in built.datasets.items():
         assert isinstance(dataset.clips, np.memmap) and dataset.clips.dtype == np.int16
         assert dataset.clips.shape == (len(index[split]["paths"]), 16000)
-        assert index[split]["speakers"] == built.split_index[split].speakers
+    for split, scanned in built.build_index().items():  # the cache's index is the tree's
+        assert index[split]["paths"] == scanned.paths
+        assert index[split]["labels"] == scanned.labels.tolist()
     first_word = next(i for i, p in enumerate(index["train"]["paths"]) if p)
     wav = sf.read(root / index["train"]["paths"][first_word], dtype="int16")[0]
     assert np.array_equal(built.datasets["train"].clips[first_word, : len(wav)], wav)
@@ -117,8 +119,10 @@ def test_an_interrupted_build_leaves_nothing_behind(root, monkeypatch):
 def test_a_cache_without_its_manifest_is_not_taken(root, monkeypatch):
     datamodule(root).setup()
     [folder] = cache_folders(root)
+    sources = manifest(root)["sources"]
+    assert ClipCache.open(folder, sources) is not None
     (folder / MANIFEST).unlink()
-    assert ClipCache.open(folder, "anything") is None
+    assert ClipCache.open(folder, sources) is None
     decoded = []
     real = cache._decode_split
     monkeypatch.setattr(cache, "_decode_split", lambda *a: decoded.append(a[1]) or real(*a))

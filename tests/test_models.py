@@ -142,6 +142,9 @@ def test_spec_augment_time_masks() -> None:
     assert torch.equal(masked.any(dim=1), cols_masked)
     assert (cols_masked.sum(dim=1) <= 2 * width).all()
     assert torch.equal(out[~masked], x[~masked])
+    assert cols_masked.sum() > 0
+    # Examples get independent masks.
+    assert len({tuple(c.tolist()) for c in cols_masked}) > 16
 
 
 def test_spec_augment_width_and_start_distribution() -> None:

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 import pytorch_lightning as pl
+import torch
 
 from kws.data.speech_commands import SpeechCommandsDataModule
+from kws.frontend import MelSpectrogram
 from kws.module import load_checkpoint
 from kws.tasks import train
 
@@ -51,13 +53,26 @@ def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(
         assert resumed[key] == whole[key], key
 
 
-def test_bf16_mixed_precision_trains_with_a_float32_frontend(compose_config, synthetic_overrides):
+def test_bf16_mixed_precision_trains_with_a_float32_frontend(
+    compose_config, synthetic_overrides, monkeypatch
+):
+    seen = []  # (autocast on around the frontend, dtype of its output)
+    forward = MelSpectrogram.forward
+
+    def recording(self, waveform):
+        out = forward(self, waveform)
+        seen.append((torch.is_autocast_enabled("cpu"), out.dtype))
+        return out
+
+    monkeypatch.setattr(MelSpectrogram, "forward", recording)
     cfg = compose_config(
         [*synthetic_overrides, "+trainer.fast_dev_run=true", "trainer.precision=bf16-mixed",
          "frontend.trainable_stft=true"]
     )  # fmt: skip
     metrics = train(cfg)
     assert 0.0 <= metrics["test/acc"] <= 1.0 and metrics["test/loss"] == metrics["test/loss"]
+    assert any(autocast for autocast, _ in seen)  # the training steps ran under autocast...
+    assert {dtype for _, dtype in seen} == {torch.float32}  # ...and the frontend in float32
 
 
 def _loopback_works() -> bool:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
+from hydra.utils import get_object, instantiate
 from omegaconf import OmegaConf
 
 from kws import tasks
@@ -30,7 +32,22 @@ GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name != "hydr
 def test_every_config_composes_and_resolves(compose_config, override):
     cfg = compose_config([override])
     OmegaConf.resolve(cfg)
-    assert cfg.module._target_ == "kws.module.KWSModule"
+    targets = list(_targets(OmegaConf.to_container(cfg)))
+    assert "kws.module.KWSModule" in targets
+    for target in targets:  # every `_target_` names something that imports
+        assert get_object(target) is not None, target
+
+
+def _targets(node: Any) -> Iterator[str]:
+    """Every ``_target_`` value in a config tree."""
+    if isinstance(node, dict):
+        if "_target_" in node:
+            yield node["_target_"]
+        for value in node.values():
+            yield from _targets(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _targets(value)
 
 
 def test_evaluate_config_composes(compose_config):

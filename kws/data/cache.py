@@ -121,7 +121,6 @@ class ClipCache:
                 split: {
                     "paths": source.index.paths,
                     "labels": source.index.labels.tolist(),
-                    "speakers": source.index.speakers,
                 }
                 for split, source in splits.items()
             }

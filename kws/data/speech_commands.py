@@ -317,7 +317,8 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
         self, folder: Path, source_fingerprint: str, sources: dict[str, dict]
     ) -> ClipCache:
         """Check every source file, then decode the protocol's clips of every split."""
-        word_clips, problems = self._word_clips(sources["root"])
+        lists = self._lists()
+        word_clips, problems = self._word_clips(sources["root"], lists)
         test_clips = self._test_clips(sources["test_root"]) if "test_root" in sources else {}
         noise_paths = sorted(
             self.root / rel for rel in sources["root"]
@@ -333,7 +334,7 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
             raise FileNotFoundError(f"{self.root / BACKGROUND_NOISE}: no usable noise file left")
         length = min(len(n) for n in noises)
         noise = np.stack([n[:length] for n in noises])  # (files, samples), cut to the shortest
-        index = self._index(word_clips, test_clips, exclude=problems)
+        index = self._index(word_clips, test_clips, lists, exclude=problems)
         rng = np.random.default_rng(self.seed)
         splits = {
             split: SplitSource(
@@ -371,9 +372,11 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
     def _split_root(self, split: str) -> Path:
         return self.test_root if split == "test" and self.test_set == "official" else self.root
 
-    def _word_clips(self, files: Collection[str]) -> tuple[dict[str, list[str]], dict[str, str]]:
-        """``{word: clips}`` of the word folders, and the list lines that name a missing clip,
-        as problems."""
+    def _word_clips(
+        self, files: Collection[str], lists: dict[str, list[str]]
+    ) -> tuple[dict[str, list[str]], dict[str, str]]:
+        """``{word: clips}`` of the word folders, and the lines of ``lists`` that name a missing
+        clip, as problems."""
         word_clips: dict[str, list[str]] = {}
         for rel in sorted(files):
             word, _, name = rel.partition("/")
@@ -381,7 +384,7 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
                 word_clips.setdefault(word, []).append(rel)
         problems = {
             str(self.root / rel): f"named in {list_name} but missing"
-            for list_name, listed in self._lists().items()
+            for list_name, listed in lists.items()
             for rel in listed
             if rel not in files
         }
@@ -418,6 +421,7 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
         self,
         word_clips: dict[str, list[str]],
         test_clips: dict[str, list[str]],
+        lists: dict[str, list[str]],
         exclude: Collection[str] = (),
     ) -> dict[str, SplitIndex]:
         """Every split's index from the clips found, less the files in ``exclude``."""
@@ -427,16 +431,17 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
         missing = sorted(set(self.keywords) - {p.partition("/")[0] for p in usable})
         if missing:
             raise FileNotFoundError(f"{self.root}: no usable clips of the keywords {missing}")
-        lists = self._lists()
         by_split = split_word_clips(usable, lists[VALIDATION_LIST], lists[TESTING_LIST])
         rng = np.random.default_rng(self.seed)
+        official = self.test_set == "official"  # the test split then comes from its own archive
         index = {
             split: protocol_index(
                 by_split[split], self.class_names, self.keywords, self.protocol, rng
             )  # fmt: skip
             for split in SPLITS
+            if not (official and split == "test")
         }
-        if self.test_set == "official":
+        if official:
             kept = {
                 name: [p for p in clips if str(self.test_root / p) not in exclude]
                 for name, clips in test_clips.items()
@@ -444,14 +449,14 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
             index["test"] = folder_index(kept, self.class_names)
         return index
 
-    def build_index(self, exclude: Collection[str] = ()) -> dict[str, SplitIndex]:
-        """Relative clip paths and labels per split under the configured protocol, leaving out
-        the files (full paths as in ``skipped_files``) in ``exclude``."""
-        word_clips, _ = self._word_clips(scan_tree(self.root).keys())
+    def build_index(self) -> dict[str, SplitIndex]:
+        """Relative clip paths and labels per split under the configured protocol."""
+        lists = self._lists()
+        word_clips, _ = self._word_clips(scan_tree(self.root).keys(), lists)
         test_clips = self._test_clips(scan_tree(self.test_root).keys()) if (
             self.test_set == "official"
         ) else {}  # fmt: skip
-        return self._index(word_clips, test_clips, exclude)
+        return self._index(word_clips, test_clips, lists)
 
     # --- serving batches ----------------------------------------------------------------------
 

@@ -31,6 +31,13 @@ _SLANEY_MEL_BREAK = _SLANEY_F_BREAK / _SLANEY_HZ_PER_MEL
 _SLANEY_LOG_STEP = math.log(6.4) / 27.0
 
 
+def fft_frequencies(
+    sample_rate: int, n_fft: int, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """The centre frequency in Hz of each of the ``n_fft // 2 + 1`` STFT bins."""
+    return torch.arange(n_fft // 2 + 1, dtype=dtype) * sample_rate / n_fft
+
+
 def hz_to_mel(hz: torch.Tensor, scale: MelScale = "htk") -> torch.Tensor:
     """Frequency in Hz to mels on the HTK or Slaney scale."""
     if scale == "htk":
@@ -73,7 +80,7 @@ def mel_filterbank(
     f_max = sample_rate / 2 if f_max is None else f_max
     if not 0 <= f_min < f_max <= sample_rate / 2:
         raise ValueError(f"need 0 <= f_min < f_max <= {sample_rate / 2}, got {f_min}, {f_max}")
-    fft_freqs = torch.arange(n_fft // 2 + 1, dtype=torch.float64) * sample_rate / n_fft
+    fft_freqs = fft_frequencies(sample_rate, n_fft, torch.float64)
     mel_range = hz_to_mel(torch.tensor([f_min, f_max], dtype=torch.float64), scale)
     edges = mel_to_hz(torch.linspace(*mel_range.tolist(), n_mels + 2, dtype=torch.float64), scale)
     widths = edges.diff()  # (n_mels + 1,)
@@ -145,7 +152,7 @@ class MelSpectrogram(nn.Module):
         )
         basis = mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max, mel_scale, norm).float()
         self.register_buffer("initial_mel_basis", basis.clone())
-        fft_freqs = torch.arange(n_fft // 2 + 1) * sample_rate / n_fft
+        fft_freqs = fft_frequencies(sample_rate, n_fft)
         self.register_buffer("fft_freqs", fft_freqs, persistent=False)
         if trainable_mel:
             self.mel_basis = nn.Parameter(basis)

@@ -150,8 +150,10 @@ class STFT(nn.Module):
 
         window_taps = make_window(window, win_length)
         kernels = fourier_kernels(n_fft, window_taps).float()
-        offset = (n_fft - win_length) // 2  # the window sits centred in each n_fft frame
-        fft_window = F.pad(window_taps.float(), (offset, n_fft - win_length - offset))
+        self.window_offset = (n_fft - win_length) // 2  # the window sits centred in the frame
+        fft_window = F.pad(
+            window_taps.float(), (self.window_offset, n_fft - win_length - self.window_offset)
+        )
         self.register_buffer("fft_window", fft_window, persistent=False)
         self.register_buffer("initial_kernels", kernels.clone())
         if trainable:
@@ -200,8 +202,8 @@ class STFT(nn.Module):
         """Complex spectrum or power of padded audio, as one convolution with the kernels."""
         # Kernels span only the window: skip the zero taps around it in each n_fft frame.
         frames = 1 + (x.shape[-1] - self.n_fft) // self.hop_length
-        offset = (self.n_fft - self.win_length) // 2
-        x = x[:, None, offset : offset + (frames - 1) * self.hop_length + self.win_length]
+        start = self.window_offset
+        x = x[:, None, start : start + (frames - 1) * self.hop_length + self.win_length]
         spectrum = F.conv1d(x, self.kernels.unsqueeze(1), stride=self.hop_length)
         # (batch, 2 * freq, frames): real parts, then imaginary parts
         if self.output == "complex":
