@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from pytorch_lightning.trainer.states import TrainerFn
 
-from kws.viz import DPI, figure_to_rgb, frontend_figures, save_figures
+from kws.viz import DPI, figure_to_rgb, frontend_figures, save_images
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +49,9 @@ class FrontendFigures(pl.Callback):
             for logger in trainer.loggers
             if isinstance(logger, (TensorBoardLogger, WandbLogger))
         ]
-        images = {  # rendered to pixels once, for every logger that takes images
+        images = {  # rendered to pixels once, for the image loggers and the PNG files alike
             name: figure_to_rgb(figure, self.dpi) for name, figure in figures.items()
-        } if image_loggers else {}  # fmt: skip
+        }
         for logger in image_loggers:
             for name, image in images.items():
                 tag, step = f"frontend/{name}", trainer.global_step
@@ -60,7 +60,7 @@ class FrontendFigures(pl.Callback):
                 else:
                     logger.log_image(tag, [image], step=step)
         if not trainer.loggers or len(image_loggers) < len(trainer.loggers):
-            save_figures(figures, self.dirpath / f"epoch_{trainer.current_epoch:03d}", self.dpi)
+            save_images(images, self.dirpath / f"epoch_{trainer.current_epoch:03d}")
 
 
 class PredictionRecorder(pl.Callback):

@@ -23,6 +23,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from omegaconf import OmegaConf
 
+from kws.frontend import drift_summary
 from kws.module import CheckpointError, load_checkpoint
 from kws.viz import save_figures
 
@@ -127,7 +128,7 @@ def read_run(path: Path) -> Run:
         metrics=metrics,
         head_params=sum(p.numel() for p in head.parameters() if p.requires_grad),
         frontend_trainable_params=sum(p.numel() for p in frontend.parameters() if p.requires_grad),
-        drift={key: float(value.abs().mean()) for key, value in frontend.drift().items()},
+        drift={key: float(value) for key, value in drift_summary(frontend.drift()).items()},
     )
 
 

@@ -22,6 +22,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
+from kws.frontend import drift_summary
 from kws.model import KeywordSpotter
 
 CHECKPOINT_FORMAT = "kws-1"
@@ -135,10 +136,8 @@ class KWSModule(pl.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         """Log how far the frontend's basis has moved from its initial values."""
-        drift = self.model.frontend.drift()
-        for name, value in drift.items():
-            scalar = value.abs().mean() if value.dim() else value
-            self.log(f"frontend/{name}", scalar, sync_dist=True)
+        for name, value in drift_summary(self.model.frontend.drift()).items():
+            self.log(f"frontend/{name}", value, sync_dist=True)
 
     def setup(self, stage: str) -> None:
         """Under DDP, have this process end its process group before it exits."""

@@ -23,7 +23,7 @@ from PIL import Image
 from torch import nn
 
 from kws.data.layout import SAMPLE_RATE
-from kws.frontend import MFCC, STFT, MelSpectrogram
+from kws.frontend import MFCC, STFT, MelSpectrogram, drift_summary
 
 #: Kernels drawn in time, by centre frequency: one low, two in the formant range, one high.
 KERNEL_FREQUENCIES_HZ = (250.0, 1000.0, 2500.0, 5000.0)
@@ -269,7 +269,7 @@ def drift_figure(frontend: nn.Module) -> Figure:
     ]
     if "mel_centre_shift_hz" in drift and trainable.get("mel_basis_change"):
         index = parts.index("mel_basis_change")
-        mean_shift = float(drift["mel_centre_shift_hz"].abs().mean())
+        mean_shift = float(drift_summary(drift)["mel_centre_shift_hz"])
         notes[index] += f"\nmean |centre shift| {mean_shift:.3g} Hz"
     axis.bar_label(bars, notes, padding=3)
     axis.set_ylim(0, 1.3 * max(max(changes), 1e-3))
@@ -329,13 +329,18 @@ def save_figures(figures: dict[str, Figure], directory: str | Path, dpi: int = D
     The PNGs hold 256 colours: a third of the size of full colour and the same to the eye, which
     matters for figures written every few epochs and for those kept in the repository.
     """
+    return save_images({name: figure_to_rgb(f, dpi) for name, f in figures.items()}, directory)
+
+
+def save_images(images: dict[str, np.ndarray], directory: str | Path) -> list[Path]:
+    """Write each ``(H, W, 3)`` uint8 image to ``directory/<name>.png`` in 256 colours."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, figure in figures.items():
-        image = Image.fromarray(figure_to_rgb(figure, dpi))
+    for name, pixels in images.items():
         path = directory / f"{name}.png"
-        image.quantize(256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+        image = Image.fromarray(pixels).quantize(256, method=Image.Quantize.MEDIANCUT)
+        image.save(path, optimize=True)
         paths.append(path)
     return paths
 

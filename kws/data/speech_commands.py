@@ -26,7 +26,7 @@ from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset
 
 from kws.data.audio import BadAudioError, inspect_clips, read_noise
-from kws.data.augment import Augmentation
+from kws.data.augment import Augmentation, crops
 from kws.data.cache import BadFilesError, ClipCache, SplitSource, fingerprint, scan_tree
 from kws.data.download import (
     SPEECH_COMMANDS,
@@ -125,8 +125,10 @@ def fixed_noise_clips(noise: np.ndarray, count: int, rng: np.random.Generator) -
     files = rng.integers(0, noise.shape[0], count)
     starts = rng.integers(0, noise.shape[1] - CLIP_SAMPLES + 1, count)
     volume = rng.uniform(0.0, 1.0, (count, 1))
-    crops = noise[files[:, None], starts[:, None] + np.arange(CLIP_SAMPLES)]  # (count, samples)
-    return np.round(crops * volume * 32767).astype(np.int16)
+    cut = crops(
+        torch.from_numpy(noise), torch.from_numpy(files), torch.from_numpy(starts), CLIP_SAMPLES
+    ).numpy()  # (count, samples)
+    return np.round(cut * volume * 32767).astype(np.int16)
 
 
 def _to_device(clips: np.ndarray, device: torch.device, rows: int = 4096) -> torch.Tensor:

@@ -2,7 +2,7 @@
 
 from kws.frontend.mel import MelSpectrogram, hz_to_mel, mel_filterbank, mel_to_hz
 from kws.frontend.mfcc import MFCC, dct_matrix
-from kws.frontend.stft import STFT, compress, fourier_kernels, make_window
+from kws.frontend.stft import STFT, compress, drift_summary, fourier_kernels, make_window
 
 __all__ = [
     "MFCC",
@@ -10,6 +10,7 @@ __all__ = [
     "compress",
     "MelSpectrogram",
     "dct_matrix",
+    "drift_summary",
     "fourier_kernels",
     "hz_to_mel",
     "make_window",

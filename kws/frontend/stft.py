@@ -30,6 +30,12 @@ def relative_change(current: torch.Tensor, initial: torch.Tensor) -> torch.Tenso
         return (current - initial).norm() / initial.norm()
 
 
+def drift_summary(drift: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Each entry of a ``drift()`` as one number (per-filter ones by their mean magnitude), as
+    logs, comparisons and figures report it."""
+    return {name: value.abs().mean() if value.dim() else value for name, value in drift.items()}
+
+
 def check_log_mode(log: LogMode) -> None:
     """Reject a log mode that ``compress`` does not know, at construction time."""
     if log not in ("log", "db", None):

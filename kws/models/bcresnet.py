@@ -4,6 +4,8 @@ Kim et al., Interspeech 2021, arXiv:2106.04140. Input is a log-Mel spectrogram `
 (F = 40 in the paper); the model adds the channel dimension itself.
 """
 
+import functools
+
 import torch
 from torch import nn
 
@@ -17,6 +19,20 @@ HEAD_KERNEL = 5
 def _halve(size: int) -> int:
     """Output size of a kernel-3/5 conv with 'same' padding and stride 2."""
     return (size - 1) // 2 + 1
+
+
+@functools.cache
+def _check_freq(n_mels: int, sub_bands: int) -> None:
+    """Raise if ``n_mels`` does not split into ``sub_bands`` at every stage (once per size)."""
+    sizes = [_halve(n_mels)]  # after the stem
+    for stride in STAGE_FREQ_STRIDES:
+        sizes.append(_halve(sizes[-1]) if stride == 2 else sizes[-1])
+    if any(s % sub_bands for s in sizes) or sizes[-1] < HEAD_KERNEL:
+        raise ValueError(
+            f"BCResNet: n_mels={n_mels} gives per-stage frequency sizes {sizes}; each must be "
+            f"divisible by sub_bands={sub_bands} and the last >= {HEAD_KERNEL} "
+            "(e.g. n_mels=40 or 80)"
+        )
 
 
 class SubSpectralNorm(nn.Module):
@@ -155,22 +171,10 @@ class BCResNet(nn.Module):
             nn.Conv2d(4 * c, num_classes, 1),
         )
 
-    def _check_freq(self, n_mels: int) -> None:
-        """Raise if ``n_mels`` does not split into ``sub_bands`` at every stage."""
-        sizes = [_halve(n_mels)]  # after the stem
-        for stride in STAGE_FREQ_STRIDES:
-            sizes.append(_halve(sizes[-1]) if stride == 2 else sizes[-1])
-        if any(s % self.sub_bands for s in sizes) or sizes[-1] < HEAD_KERNEL:
-            raise ValueError(
-                f"BCResNet: n_mels={n_mels} gives per-stage frequency sizes {sizes}; each must be "
-                f"divisible by sub_bands={self.sub_bands} and the last >= {HEAD_KERNEL} "
-                "(e.g. n_mels=40 or 80)"
-            )
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3:
             raise ValueError(f"BCResNet expects (batch, n_mels, frames), got {tuple(x.shape)}")
-        self._check_freq(x.shape[1])
+        _check_freq(x.shape[1], self.sub_bands)
         x = self.stem(x.unsqueeze(1))  # (B, 1, 40, T) -> (B, 2c, 20, T)
         for stage in self.stages:
             x = stage(x)  # freq 20 -> 20 -> 10 -> 5 -> 5; channels c, 1.5c, 2c, 2.5c
