@@ -14,7 +14,7 @@ gathered there.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -118,6 +118,16 @@ class RowDataset(Dataset):
 def _whole_batch(batch: Any) -> Any:
     """Collate for datasets whose ``__getitems__`` already returns a whole batch."""
     return batch
+
+
+def wavs_by_folder(files: Iterable[str]) -> dict[str, list[str]]:
+    """Relative ``.wav`` paths grouped by their top folder, each group sorted, in one pass."""
+    folders: dict[str, list[str]] = {}
+    for rel in sorted(files):
+        folder, _, name = rel.partition("/")
+        if name and name.endswith(".wav"):
+            folders.setdefault(folder, []).append(rel)
+    return folders
 
 
 def fixed_noise_clips(noise: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -320,12 +330,10 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
     ) -> ClipCache:
         """Check every source file, then decode the protocol's clips of every split."""
         lists = self._lists()
-        word_clips, problems = self._word_clips(sources["root"], lists)
+        folders = wavs_by_folder(sources["root"])
+        word_clips, problems = self._word_clips(folders, sources["root"], lists)
         test_clips = self._test_clips(sources["test_root"]) if "test_root" in sources else {}
-        noise_paths = sorted(
-            self.root / rel for rel in sources["root"]
-            if rel.startswith(f"{BACKGROUND_NOISE}/") and rel.endswith(".wav")
-        )  # fmt: skip
+        noise_paths = [self.root / rel for rel in folders.get(BACKGROUND_NOISE, [])]
         noises, noise_problems = self._read_noise_files(noise_paths)
         clip_paths = [self.root / p for clips in word_clips.values() for p in clips]
         clip_paths += [self.test_root / p for clips in test_clips.values() for p in clips]
@@ -375,15 +383,11 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
         return self.test_root if split == "test" and self.test_set == "official" else self.root
 
     def _word_clips(
-        self, files: Collection[str], lists: dict[str, list[str]]
+        self, folders: dict[str, list[str]], files: Collection[str], lists: dict[str, list[str]]
     ) -> tuple[dict[str, list[str]], dict[str, str]]:
-        """``{word: clips}`` of the word folders, and the lines of ``lists`` that name a missing
-        clip, as problems."""
-        word_clips: dict[str, list[str]] = {}
-        for rel in sorted(files):
-            word, _, name = rel.partition("/")
-            if name and not word.startswith("_") and name.endswith(".wav"):
-                word_clips.setdefault(word, []).append(rel)
+        """``{word: clips}`` of the word folders (``folders`` from ``wavs_by_folder(files)``), and
+        the lines of ``lists`` that name a clip not in ``files``, as problems."""
+        word_clips = {word: clips for word, clips in folders.items() if not word.startswith("_")}
         problems = {
             str(self.root / rel): f"named in {list_name} but missing"
             for list_name, listed in lists.items()
@@ -412,12 +416,8 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
                 f"{self.test_root}: expected one folder per class {self.class_names}; missing "
                 f"{missing}, not a class {strangers} (data.test_set=list fits other class sets)"
             )
-        return {
-            name: sorted(
-                rel for rel in files if rel.startswith(f"{name}/") and rel.endswith(".wav")
-            )
-            for name in self.class_names
-        }
+        clips = wavs_by_folder(files)
+        return {name: clips.get(name, []) for name in self.class_names}
 
     def _index(
         self,
@@ -454,7 +454,8 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
     def build_index(self) -> dict[str, SplitIndex]:
         """Relative clip paths and labels per split under the configured protocol."""
         lists = self._lists()
-        word_clips, _ = self._word_clips(scan_tree(self.root).keys(), lists)
+        files = scan_tree(self.root).keys()
+        word_clips, _ = self._word_clips(wavs_by_folder(files), files, lists)
         test_clips = self._test_clips(scan_tree(self.test_root).keys()) if (
             self.test_set == "official"
         ) else {}  # fmt: skip
