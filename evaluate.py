@@ -3,15 +3,12 @@
 import hydra
 from omegaconf import DictConfig
 
-from kws.tasks import evaluate
+from kws.tasks import evaluate, report_errors
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    try:
-        evaluate(cfg)
-    except (ValueError, FileNotFoundError) as error:  # CheckpointError is a ValueError
-        raise SystemExit(f"error: {error}") from None
+    report_errors(evaluate, cfg)
 
 
 if __name__ == "__main__":

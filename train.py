@@ -3,12 +3,12 @@
 import hydra
 from omegaconf import DictConfig
 
-from kws.tasks import train
+from kws.tasks import report_errors, train
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float:
-    metrics = train(cfg)
+    metrics = report_errors(train, cfg)
     return metrics["val/acc"]  # the value a Hydra sweeper optimises
 
 

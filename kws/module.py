@@ -2,7 +2,8 @@
 
 Frontend, head and SpecAugment arrive as plain ``_target_`` dicts and are stored as such in the
 checkpoint's hyper-parameters, with the class names, so ``load_checkpoint`` can rebuild the
-model from the file alone (loaded with ``weights_only=True``, so no pickled code runs).
+model from the file alone: loaded with ``weights_only=True`` (no pickled code runs) and built
+only through ``kws.registry`` (exact class names, plain-data arguments).
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from kws.frontend import drift_summary
 from kws.model import KeywordSpotter
+from kws.registry import ConfigError, build, check, is_plain_data, partial
 
 CHECKPOINT_FORMAT = "kws-1"
 
@@ -74,7 +75,7 @@ class KWSModule(pl.LightningModule):
         )
         self.class_names = list(class_names)
         num_classes = len(self.class_names)
-        frontend = instantiate(self.hparams.frontend)
+        frontend = build(self.hparams.frontend, "frontend")
         with torch.no_grad():
             n_features, n_frames = frontend(torch.zeros(1, clip_samples)).shape[1:]
         sizes = {"n_mels": n_features, "frames": n_frames}
@@ -83,7 +84,7 @@ class KWSModule(pl.LightningModule):
             for k, v in sizes.items()
             if k in self.hparams.model and self.hparams.model[k] is None
         }
-        head = instantiate(self.hparams.model, num_classes=num_classes, **unset)
+        head = build(self.hparams.model, "model", num_classes=num_classes, **unset)
         try:  # fail now, not after a download, when head and features do not fit
             head.eval()(torch.zeros(2, n_features, n_frames))
         except (ValueError, RuntimeError) as error:
@@ -94,8 +95,9 @@ class KWSModule(pl.LightningModule):
         self.model = KeywordSpotter(
             frontend=frontend,
             head=head.train(),
-            spec_augment=instantiate(spec_augment) if spec_augment else None,
+            spec_augment=build(spec_augment, "spec_augment") if spec_augment else None,
         )
+        self._check_optimisation()
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
@@ -157,6 +159,26 @@ class KWSModule(pl.LightningModule):
         if "rng_states" in checkpoint:
             restore_rng_states(checkpoint["rng_states"])
 
+    def _check_optimisation(self) -> None:
+        """Build optimiser and schedule once on a stand-in parameter, so a bad setting
+        (``module.optimizer.lr=abc``, ``lr=-1``) fails at construction, not after the data."""
+        make_optimizer = partial(self.hparams.optimizer, "optimizer")
+        overrides = self.hparams.frontend_optimizer
+        if not all(isinstance(key, str) and is_plain_data(v) for key, v in overrides.items()):
+            raise ConfigError("module.frontend_optimizer: expected settings as plain data")
+        for key, settings in (("optimizer", {}), ("frontend_optimizer", overrides)):
+            try:  # the frontend's group settings, checked as the optimiser's own defaults
+                optimizer = make_optimizer([torch.zeros(1, requires_grad=True)], **settings)
+            except (TypeError, ValueError) as error:
+                raise ConfigError(f"module.{key}: {error}") from None
+        if self.hparams.scheduler:
+            try:
+                partial(self.hparams.scheduler, "scheduler")(
+                    optimizer, total_steps=10, steps_per_epoch=2
+                )
+            except (TypeError, ValueError) as error:
+                raise ConfigError(f"module.scheduler: {error}") from None
+
     def configure_optimizers(self) -> dict[str, Any]:
         frontend_params = [p for p in self.model.frontend.parameters() if p.requires_grad]
         frontend_ids = {id(p) for p in frontend_params}
@@ -168,12 +190,12 @@ class KWSModule(pl.LightningModule):
             groups.append(
                 {"params": frontend_params, "name": "frontend", **self.hparams.frontend_optimizer}
             )
-        optimizer = instantiate(self.hparams.optimizer, _partial_=True)(groups)
+        optimizer = partial(self.hparams.optimizer, "optimizer")(groups)
         if not self.hparams.scheduler:
             return {"optimizer": optimizer}
         total_steps = int(self.trainer.estimated_stepping_batches)
         steps_per_epoch = max(1, total_steps // max(1, self.trainer.max_epochs or 1))
-        scheduler = instantiate(self.hparams.scheduler, _partial_=True)(
+        scheduler = partial(self.hparams.scheduler, "scheduler")(
             optimizer, total_steps=total_steps, steps_per_epoch=steps_per_epoch
         )
         return {
@@ -210,31 +232,31 @@ class CheckpointError(ValueError):
     """A file that is not a readable kws checkpoint."""
 
 
-#: Only classes and functions from these packages are built from a checkpoint's configs.
-SAFE_TARGETS = ("kws.frontend.", "kws.models.", "kws.schedules.", "torch.optim.")
-
-
 def _first_line(error: BaseException) -> str:
     lines = str(error).strip().splitlines()
     return f"{type(error).__name__}: {lines[0] if lines else ''}"
 
 
-def _unsafe_targets(config: Any) -> list[str]:
-    """Every ``_target_`` in a nested config that is outside ``SAFE_TARGETS``."""
-    if isinstance(config, dict):
-        target = config.get("_target_")
-        own = (
-            [str(target)] if target is not None and not str(target).startswith(SAFE_TARGETS) else []
-        )
-        return own + [t for value in config.values() for t in _unsafe_targets(value)]
-    if isinstance(config, list | tuple):
-        return [t for value in config for t in _unsafe_targets(value)]
-    return []
+#: The hyper-parameters a kws checkpoint holds, and the longest clip it may ask for (60 s).
+HPARAM_KEYS = {
+    "format", "frontend", "model", "class_names", "optimizer", "spec_augment",
+    "frontend_optimizer", "scheduler", "clip_samples",
+}  # fmt: skip
+MAX_CLIP_SAMPLES = 60 * 16000
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> KWSModule:
-    """Rebuild a trained ``KWSModule`` from a checkpoint file alone; no pickled code runs, and
-    only frontends, heads, schedules and torch optimisers named in its configs are built."""
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A kws checkpoint file as a dict of tensors and plain data, its hyper-parameters checked
+    for shape (not yet built); nothing in it runs and nothing is written.
+
+    Args:
+        path: the ``.ckpt`` file.
+        map_location: where its tensors go (default ``"cpu"``).
+
+    Raises:
+        CheckpointError: the file is missing, not a ``torch.save`` file that loads with
+            ``weights_only=True``, or not a kws checkpoint; the message names the file.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
@@ -247,23 +269,93 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(
             f"{path}: not a kws checkpoint (no '{CHECKPOINT_FORMAT}' hyper-parameters)"
         )
-    unsafe = _unsafe_targets(hparams)
-    if unsafe:
-        raise CheckpointError(
-            f"{path}: refuses to build {unsafe}: not a kws frontend, head or schedule, "
-            "or a torch optimiser"
-        )
+    problem = _hparams_problem(hparams)
+    if problem is None and not isinstance(checkpoint.get("state_dict"), dict):
+        problem = "no state_dict"
+    if problem:
+        raise CheckpointError(f"{path}: damaged or tampered kws checkpoint: {problem}")
+    return checkpoint
+
+
+def _hparams_problem(hparams: dict[str, Any]) -> str | None:
+    """What is wrong with a checkpoint's hyper-parameters, or None; their configs must name
+    registered targets with plain-data arguments (``kws.registry.check``)."""
+    if set(hparams) != HPARAM_KEYS:
+        return f"hyper-parameters {sorted(map(str, hparams))}, expected {sorted(HPARAM_KEYS)}"
+    names = hparams["class_names"]
+    if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+        return "class_names must be a non-empty list of strings"
+    if len(set(names)) != len(names):
+        return f"class_names {names} repeat a name"
+    samples = hparams["clip_samples"]
+    if not isinstance(samples, int) or isinstance(samples, bool):
+        return "clip_samples must be an integer"
+    if not 0 < samples <= MAX_CLIP_SAMPLES:
+        return f"clip_samples {samples} outside 1..{MAX_CLIP_SAMPLES}"
+    if not isinstance(hparams["frontend_optimizer"], dict):
+        return "frontend_optimizer must be a dict"
+    try:
+        for part in ("frontend", "model", "optimizer", "spec_augment", "scheduler"):
+            if hparams[part] is not None or part in ("frontend", "model", "optimizer"):
+                check(hparams[part], part)
+    except ConfigError as error:
+        return str(error)
+    return None
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> KWSModule:
+    """Rebuild a trained ``KWSModule`` from a checkpoint file alone, in eval mode.
+
+    No pickled code runs, nothing is written, and only the registered frontends, heads,
+    optimisers and schedules of ``kws.registry`` are built, with plain-data arguments.
+
+    Args:
+        path: the ``.ckpt`` file.
+        map_location: where its tensors go (default ``"cpu"``).
+
+    Raises:
+        CheckpointError: see ``read_checkpoint``; also when its weights do not fit its model.
+    """
+    checkpoint = read_checkpoint(path, map_location)
+    hparams = checkpoint["hyper_parameters"]
     try:
         module = KWSModule(**{k: v for k, v in hparams.items() if k != "format"})
         module.load_state_dict(checkpoint["state_dict"])
     except Exception as error:  # noqa: BLE001 - a damaged file can fail in many ways here
         raise CheckpointError(f"{path}: damaged kws checkpoint ({_first_line(error)})") from None
+    datamodule = checkpoint.get("datamodule_hyper_parameters")
     module.checkpoint_metadata = {
         "epoch": checkpoint.get("epoch"),
         "global_step": checkpoint.get("global_step"),
-        "datamodule": checkpoint.get("datamodule_hyper_parameters"),
+        "datamodule": datamodule if isinstance(datamodule, dict) else None,
     }
     return module.eval()
+
+
+def check_resume(path: str | Path, module: KWSModule) -> None:
+    """Refuse to resume training ``module`` from a checkpoint of another model or class list.
+
+    Args:
+        path: the checkpoint to resume from.
+        module: the freshly configured module the run would continue.
+
+    Raises:
+        CheckpointError: see ``read_checkpoint``; or the checkpoint's class names (in order),
+            frontend, head or clip length differ from ``module``'s: the message lists each.
+    """
+    saved = read_checkpoint(path)["hyper_parameters"]
+    ours = module.hparams
+    differences = [
+        f"{key}: checkpoint {saved[key]!r}, config {ours[key]!r}"
+        for key in ("class_names", "frontend", "model", "clip_samples")
+        if saved[key] != ours[key]
+    ]
+    if differences:
+        raise CheckpointError(
+            f"{path}: cannot resume, the run is configured differently ("
+            + "; ".join(differences)
+            + ")"
+        )
 
 
 @functools.cache

@@ -7,17 +7,21 @@ config with Hydra's compose API and run exactly what the command line runs.
 from __future__ import annotations
 
 import csv
+import inspect
 import logging
 import os
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -26,10 +30,43 @@ from kws.allocator import keep_freed_memory
 from kws.callbacks import PredictionRecorder
 from kws.data.speech_commands import SpeechCommandsDataModule
 from kws.io import AtomicCheckpointIO, write_json
-from kws.module import KWSModule, load_checkpoint
+from kws.module import CheckpointError, KWSModule, check_resume, load_checkpoint
+from kws.registry import is_plain_data
 from kws.viz import confusion_matrix_figure, frontend_figures, save_figures
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def report_errors(task: Callable[[DictConfig], T], cfg: DictConfig) -> T:
+    """Run ``task(cfg)`` as a command: a failure prints one ``error: ...`` message to stderr and
+    exits with status 1, without a traceback unless ``debug=true`` or ``HYDRA_FULL_ERROR=1``.
+
+    Args:
+        task: ``train`` or ``evaluate``.
+        cfg: the composed config; its ``debug`` key (default false) lets errors through.
+    """
+    if cfg.get("debug") or os.environ.get("HYDRA_FULL_ERROR") == "1":
+        return task(cfg)
+    try:
+        return task(cfg)
+    except Exception as error:  # noqa: BLE001 - every failure becomes one message
+        named = isinstance(error, ValueError | OSError) and str(error)
+        message = str(error).strip() if named else f"{type(error).__name__}: {error}".strip()
+        print(f"error: {message}", file=sys.stderr)
+        print("(debug=true or HYDRA_FULL_ERROR=1 shows the traceback)", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _build(config: Any, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate``, raising what the built class raised rather than Hydra's
+    wrapper, so a bad setting keeps its own error type and message."""
+    try:
+        return instantiate(config, **kwargs)
+    except InstantiationException as error:
+        if isinstance(error.__cause__, Exception):
+            raise error.__cause__ from None
+        raise
 
 
 def _trainer(cfg: DictConfig, **kwargs: Any) -> pl.Trainer:
@@ -38,7 +75,7 @@ def _trainer(cfg: DictConfig, **kwargs: Any) -> pl.Trainer:
         # would relaunch the whole sweep; spawning keeps them inside this job.
         log.info("multirun: using strategy ddp_spawn instead of ddp")
         kwargs["strategy"] = "ddp_spawn"
-    return instantiate(cfg.trainer, plugins=[AtomicCheckpointIO()], **kwargs)
+    return _build(cfg.trainer, plugins=[AtomicCheckpointIO()], **kwargs)
 
 
 def _local_multirun() -> bool:
@@ -60,26 +97,75 @@ def _first(results: list[dict[str, float]]) -> dict[str, float]:
     return {key: float(value) for key, value in results[0].items()}
 
 
+def check_train_config(cfg: DictConfig) -> None:
+    """Settings that would otherwise fail only after training, or train nothing: one
+    ``ValueError`` naming the key, before any work starts."""
+    if cfg.test_ckpt not in ("best", "last"):
+        raise ValueError(f"test_ckpt must be 'best' or 'last', got {cfg.test_ckpt!r}")
+    for key in ("max_epochs", "max_steps"):
+        value = cfg.trainer.get(key)
+        if value is None or value == -1:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(
+                f"trainer.{key} must be a positive integer (or -1 for no limit), got {value!r}"
+            )
+
+
+def resume_folder(ckpt_path: str | Path) -> Path:
+    """The run folder a checkpoint belongs to (``RUN/checkpoints/NAME.ckpt`` beside
+    ``RUN/config.yaml``): a resumed run goes on there, so its best-checkpoint tracking, logs and
+    ``metrics.json`` continue as if it had never stopped.
+
+    Args:
+        ckpt_path: the checkpoint to resume from.
+
+    Raises:
+        FileNotFoundError: the file is missing or does not sit in such a run folder.
+    """
+    path = Path(ckpt_path).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint file")
+    run = path.parent.parent
+    if path.parent.name != "checkpoints" or not (run / "config.yaml").is_file():
+        raise FileNotFoundError(
+            f"ckpt_path={ckpt_path}: resuming needs the checkpoint in its run folder "
+            "(RUN/checkpoints/NAME.ckpt beside RUN/config.yaml), where training goes on"
+        )
+    return run
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Fit, then validate and test the chosen checkpoint; write config and ``metrics.json``."""
+    """Fit, then validate and test the chosen checkpoint; write config and ``metrics.json``.
+
+    With ``cfg.ckpt_path`` the run resumes in the checkpoint's own run folder (``resume_folder``)
+    after ``check_resume`` has matched the checkpoint to the configured model and classes.
+    """
+    check_train_config(cfg)
+    if cfg.get("ckpt_path"):
+        cfg.output_dir = str(resume_folder(cfg.ckpt_path))
+        log.info("resuming in the checkpoint's run folder %s", cfg.output_dir)
     output_dir = Path(cfg.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     _process_settings(cfg)
     pl.seed_everything(cfg.seed, workers=True)
 
     # Lightning calls prepare_data (download, cache build) on one process per node only.
-    datamodule: SpeechCommandsDataModule = instantiate(cfg.data, _convert_="all")
-    module: KWSModule = instantiate(cfg.module, class_names=datamodule.class_names)
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    datamodule: SpeechCommandsDataModule = _build(cfg.data, _convert_="all")
+    module: KWSModule = _build(cfg.module, class_names=datamodule.class_names)
+    if cfg.get("ckpt_path"):
+        check_resume(cfg.ckpt_path, module)
+    callbacks = [_build(c) for c in (cfg.get("callbacks") or {}).values()]
+    loggers = [_build(c) for c in (cfg.get("logger") or {}).values()]
     trainer = _trainer(cfg, callbacks=callbacks, logger=loggers or False)
     if trainer.is_global_zero:  # plain ddp runs this script once per rank
         OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
 
     chosen = None if trainer.fast_dev_run else _checkpoint_path(trainer, cfg.test_ckpt)
-    val = _first(trainer.validate(module, datamodule=datamodule, ckpt_path=chosen, verbose=False))
-    test = _first(trainer.test(module, datamodule=datamodule, ckpt_path=chosen))
+    tested = {"datamodule": datamodule, "ckpt_path": chosen, "weights_only": True}
+    val = _first(trainer.validate(module, verbose=False, **tested))
+    test = _first(trainer.test(module, **tested))
     metrics = {**val, **test, "checkpoint": chosen, "epochs": trainer.current_epoch}
     if trainer.is_global_zero:
         write_json(output_dir / "metrics.json", metrics)
@@ -89,8 +175,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 def _checkpoint_path(trainer: pl.Trainer, which: str) -> str | None:
     """The ``best`` (a callback that monitors a metric) or ``last`` (one that does not) file."""
-    if which not in ("best", "last"):
-        raise ValueError(f"test_ckpt must be 'best' or 'last', got {which!r}")
     for callback in trainer.checkpoint_callbacks:
         if (callback.monitor is not None) == (which == "best") and callback.best_model_path:
             return callback.best_model_path
@@ -111,11 +195,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     _process_settings(cfg)
     module = load_checkpoint(cfg.ckpt_path)
     if cfg.get("data") is not None:
-        datamodule = instantiate(cfg.data, _convert_="all")
+        datamodule = _build(cfg.data, _convert_="all")
     elif module.checkpoint_metadata["datamodule"]:
-        # The data it was trained on, as it is on disk now: nothing is downloaded here.
-        saved = {**module.checkpoint_metadata["datamodule"], "download": False}
-        datamodule = SpeechCommandsDataModule(**saved)
+        datamodule = _saved_datamodule(cfg.ckpt_path, module.checkpoint_metadata["datamodule"])
     else:
         raise ValueError(f"{cfg.ckpt_path}: names no data set; pass data=... to evaluate it")
     if datamodule.class_names != module.class_names:
@@ -157,6 +239,25 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     print(f"written to {output_dir}: metrics.json, confusion_matrix.csv, "
           f"{', '.join(p.name for p in written)}")  # fmt: skip
     return metrics
+
+
+def _saved_datamodule(ckpt_path: str, saved: dict[str, Any]) -> SpeechCommandsDataModule:
+    """The data a checkpoint was trained on, as it is on disk now. The checkpoint's settings are
+    hostile input: only the DataModule's own arguments, as plain data, are taken, and nothing is
+    downloaded or generated."""
+    known = set(inspect.signature(SpeechCommandsDataModule).parameters)
+    unknown = sorted(str(key) for key in saved if key not in known)
+    bad = [
+        key
+        for key, value in saved.items()
+        if key in known and not is_plain_data(value, mappings=True)
+    ]
+    if unknown or bad:
+        raise CheckpointError(
+            f"{ckpt_path}: its data settings are not DataModule arguments as plain data "
+            f"({', '.join(unknown + bad)}); pass data=... to evaluate it"
+        )
+    return SpeechCommandsDataModule(**{**saved, "download": False, "generate_synthetic": False})
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,125 @@
+"""Resuming with the README's command (`python train.py ... ckpt_path=RUN/checkpoints/last.ckpt`)
+goes on in the checkpoint's run folder and ends exactly as an uninterrupted run; a checkpoint of
+another model or class list is refused before any training."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+
+from kws.module import CheckpointError
+from kws.tasks import train
+
+BASE = ["model=linear", "trainer.max_epochs=4", "trainer.deterministic=true", "seed=3",
+        "data.batch_size=64", "test_ckpt=best", "trainer.enable_progress_bar=false",
+        # The worst epoch as `best`: an early one, so the choice spans the interruption.
+        "callbacks.best_checkpoint.mode=min"]  # fmt: skip
+
+
+class StopAfterEpoch(pl.Callback):
+    """Ends fitting after ``epoch`` (0-based), as a killed job would, once its checkpoint is out."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.current_epoch == self.epoch and not trainer.sanity_checking:
+            trainer.should_stop = True
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(
+    compose_config, synthetic_overrides, tmp_path
+):
+    base = [*synthetic_overrides, *BASE]
+    whole = train(compose_config([*base, f"output_dir={tmp_path / 'whole'}"]))
+
+    cut = tmp_path / "cut"
+    train(
+        compose_config(
+            [
+                *base,
+                f"output_dir={cut}",
+                f"+callbacks.stop._target_={__name__}.StopAfterEpoch",
+                "+callbacks.stop.epoch=1",
+            ]
+        )  # fmt: skip
+    )
+    # The README's command: a new Hydra folder, the checkpoint of the interrupted run.
+    resumed = train(
+        compose_config(
+            [*base, f"output_dir={tmp_path / 'new'}", f"ckpt_path={cut}/checkpoints/last.ckpt"]
+        )
+    )
+    assert resumed["epochs"] == whole["epochs"] == 4
+    for key in ("val/acc", "val/loss", "test/acc", "test/loss"):
+        assert resumed[key] == whole[key], key
+    assert Path(resumed["checkpoint"]) == cut / "checkpoints" / "best.ckpt"
+    assert torch.load(resumed["checkpoint"], weights_only=True)["epoch"] <= 1
+    best_whole, best_resumed = (
+        weights(p / "checkpoints" / "best.ckpt") for p in (tmp_path / "whole", cut)
+    )
+    assert best_whole.keys() == best_resumed.keys()
+    assert all(torch.equal(best_whole[k], best_resumed[k]) for k in best_whole)
+    assert (cut / "metrics.json").is_file() and not (tmp_path / "new" / "metrics.json").exists()
+    logged = [row["epoch"] for row in csv.DictReader((cut / "csv" / "metrics.csv").open())]
+    assert {"0", "1", "2", "3"} <= set(logged), "the resumed run keeps the first epochs' log"
+
+
+@pytest.fixture
+def run_folder(compose_config, synthetic_overrides, tmp_path) -> Path:
+    """A run folder holding an (untrained) BC-ResNet-1 checkpoint on the 12 classes."""
+    cfg = compose_config(synthetic_overrides)
+    module = instantiate(cfg.module, class_names=instantiate(cfg.data).class_names)
+    run = tmp_path / "trained"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text("seed: 0\n")
+    hparams = dict(module.hparams)
+    torch.save({"hyper_parameters": hparams, "state_dict": module.state_dict()},
+               run / "checkpoints" / "last.ckpt")  # fmt: skip
+    return run
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        (
+            ["data.keywords=[no,yes,up,down,left,right,on,off,stop,go]"],
+            r"class_names: checkpoint \['_silence_', '_unknown_', 'yes', 'no'",
+        ),
+        (["model=linear"], r"model: checkpoint \{'_target_': 'kws.models.BCResNet'"),
+        (["data.keywords=[yes,no]"], "class_names"),
+        (["frontend.n_mels=80"], r"frontend: checkpoint"),
+    ],
+)
+def test_resume_refuses_another_model_or_class_list(
+    compose_config, synthetic_overrides, run_folder, overrides, reason
+):
+    ckpt = run_folder / "checkpoints" / "last.ckpt"
+    cfg = compose_config([*synthetic_overrides, *overrides, f"ckpt_path={ckpt}"])
+    with pytest.raises(CheckpointError, match=rf"{ckpt}: cannot resume.*{reason}"):
+        train(cfg)
+    assert sorted(p.name for p in run_folder.rglob("*")) == [
+        "checkpoints",
+        "config.yaml",
+        "last.ckpt",
+    ]
+
+
+def test_resume_needs_the_checkpoint_in_its_run_folder(
+    compose_config, synthetic_overrides, run_folder, tmp_path
+):
+    loose = Path(shutil.copy(run_folder / "checkpoints" / "last.ckpt", tmp_path / "loose.ckpt"))
+    with pytest.raises(FileNotFoundError, match=rf"ckpt_path={loose}: resuming needs"):
+        train(compose_config([*synthetic_overrides, f"ckpt_path={loose}"]))
+    with pytest.raises(FileNotFoundError, match="no such checkpoint file"):
+        train(compose_config([*synthetic_overrides, f"ckpt_path={tmp_path / 'gone.ckpt'}"]))
