@@ -13,7 +13,15 @@ from kws.frontend.stft import relative_change
 
 
 def dct_matrix(n_out: int, n_in: int) -> torch.Tensor:
-    """Orthonormal DCT-II ``(n_out, n_in)``, the transform of ``scipy.fft.dct(norm="ortho")``."""
+    """Orthonormal DCT-II, the transform of ``scipy.fft.dct(norm="ortho")``, in float64.
+
+    Args:
+        n_out: coefficients kept (the first ``n_out``).
+        n_in: length of the transformed axis.
+
+    Returns:
+        ``(n_out, n_in)``.
+    """
     k = torch.arange(n_out, dtype=torch.float64)[:, None]
     n = torch.arange(n_in, dtype=torch.float64)[None, :]
     basis = torch.cos(math.pi / n_in * (n + 0.5) * k) * math.sqrt(2.0 / n_in)
@@ -24,8 +32,23 @@ def dct_matrix(n_out: int, n_in: int) -> torch.Tensor:
 class MFCC(nn.Module):
     """Waveform ``(batch, samples)`` to MFCCs ``(batch, n_mfcc, frames)``.
 
-    Keyword arguments other than ``n_mfcc`` and ``trainable_dct`` configure the underlying
-    ``MelSpectrogram`` (``log`` defaults to ``"db"`` here, as librosa's MFCC uses).
+    A ``MelSpectrogram`` in dB followed by an orthonormal DCT-II (``dct_type=2``,
+    ``norm="ortho"``, no lifter), the computation of ``librosa.feature.mfcc``. The defaults are
+    this project's, not librosa's: librosa uses ``sr=22050, n_mfcc=20, n_fft=2048,
+    hop_length=512, win_length=None, pad_mode="constant", n_mels=128``, the Slaney mel scale
+    with Slaney norm, and ``power_to_db``'s ``amin=1e-10, top_db=80`` (``ref=1`` as here).
+    Here ``log_eps`` plays ``amin`` (default 1e-6) and ``top_db`` defaults to ``None`` (no
+    floor); when set it is taken from each clip's own maximum, whereas librosa takes it from the
+    maximum over everything passed in one call. So, for one clip at 16 kHz,
+    ``MFCC(n_mfcc=20, n_fft=2048, hop_length=512, win_length=None, pad_mode="constant",
+    n_mels=128, mel_scale="slaney", norm="slaney", log_eps=1e-10, top_db=80.0)`` gives
+    ``librosa.feature.mfcc(y=clip, sr=16000)``.
+
+    Args:
+        n_mfcc: coefficients kept, in ``[1, n_mels]``. Default 40.
+        trainable_dct: make the DCT matrix an ``nn.Parameter``. Default False.
+        **mel_kwargs: the ``MelSpectrogram``'s arguments (``trainable_stft``, ``trainable_mel``,
+            ``top_db``, ...); ``log`` defaults to ``"db"`` here.
     """
 
     def __init__(self, n_mfcc: int = 40, trainable_dct: bool = False, **mel_kwargs: Any) -> None:
@@ -43,6 +66,14 @@ class MFCC(nn.Module):
             self.register_buffer("dct", basis)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        """The MFCCs of each clip.
+
+        Args:
+            waveform: ``(batch, samples)`` or ``(samples,)``; ``batch`` may be 0.
+
+        Returns:
+            ``(batch, n_mfcc, frames)`` in float32, even under autocast.
+        """
         log_mel = self.mel(waveform)  # (batch, n_mels, frames), float32
         with torch.autocast(device_type=log_mel.device.type, enabled=False):
             return torch.matmul(self.dct, log_mel)  # (batch, n_mfcc, frames)

@@ -2,8 +2,10 @@
 
 The kernels are the rows of a windowed DFT matrix, real and imaginary parts stacked into one
 conv1d weight, so one convolution computes the whole spectrogram and back-propagation can reach
-the basis itself (the nnAudio idea). While the kernels are frozen the same numbers come from
-``torch.stft``, which is faster because the FFT does O(N log N) work per frame instead of O(N^2).
+the basis itself (the nnAudio idea). While the kernels still hold that analytic basis the same
+numbers come from an FFT, which is faster because it does O(N log N) work per frame instead of
+O(N^2); once they hold anything else (trained, or loaded from a trained layer) only the
+convolution computes with them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,13 @@ from torch import nn
 Output = Literal["power", "magnitude", "complex"]
 Implementation = Literal["auto", "fft", "conv"]
 LogMode = Literal["log", "db"] | None
+PadMode = Literal["reflect", "constant", "replicate", "circular", "edge", "wrap"]
+
+#: The ``center`` padding modes as ``F.pad`` names them; each pads as ``np.pad``'s namesake does
+#: (``replicate`` is numpy's ``edge``, ``circular`` its ``wrap``), at any clip length.
+PAD_MODES = ("reflect", "constant", "replicate", "circular")
+#: librosa's (numpy's) names for two of them, accepted too.
+PAD_MODE_ALIASES = {"edge": "replicate", "wrap": "circular"}
 
 #: Added under every differentiable square root, so the gradient at zero energy stays finite
 #: (small enough to leave magnitudes of 1e-9 of full scale intact in float32).
@@ -25,34 +34,80 @@ SQRT_EPS = 1e-20
 
 
 def relative_change(current: torch.Tensor, initial: torch.Tensor) -> torch.Tensor:
-    """``||current - initial|| / ||initial||`` (Frobenius): how far a basis has drifted."""
+    """``||current - initial|| / ||initial||`` (Frobenius): how far a basis has drifted.
+
+    Args:
+        current: the basis now, any shape.
+        initial: the basis it started from, the same shape.
+    """
     with torch.no_grad():
         return (current - initial).norm() / initial.norm()
 
 
 def drift_summary(drift: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Each entry of a ``drift()`` as one number (per-filter ones by their mean magnitude), as
-    logs, comparisons and figures report it."""
+    """Each entry of a ``drift()`` as one number, as logs, comparisons and figures report it.
+
+    Args:
+        drift: a frontend's ``drift()``; per-filter entries become their mean magnitude.
+    """
     return {name: value.abs().mean() if value.dim() else value for name, value in drift.items()}
 
 
-def check_log_mode(log: LogMode) -> None:
-    """Reject a log mode that ``compress`` does not know, at construction time."""
+def check_log_mode(log: LogMode, eps: float, top_db: float | None = None) -> None:
+    """Reject, at construction time, settings that ``compress`` cannot honour.
+
+    Args:
+        log: ``"log"``, ``"db"`` or ``None``.
+        eps: ``compress``'s ``eps``; must be positive wherever a logarithm is taken.
+        top_db: ``compress``'s ``top_db``; only for ``log="db"``, and not negative.
+    """
     if log not in ("log", "db", None):
         raise ValueError(f"log must be 'log', 'db' or None, got {log!r}")
+    if log is not None and not eps > 0:
+        raise ValueError(f"log_eps must be positive for log={log!r}, got {eps}")
+    if top_db is not None and (log != "db" or top_db < 0):
+        raise ValueError(f"top_db needs log='db' and must be >= 0, got {top_db} with log={log!r}")
 
 
-def compress(x: torch.Tensor, log: LogMode, eps: float) -> torch.Tensor:
-    """``log(x + eps)`` (BC-ResNet), ``10 log10(max(x, eps))`` (librosa's dB) or ``x`` unchanged."""
+def compress(
+    x: torch.Tensor, log: LogMode, eps: float, top_db: float | None = None
+) -> torch.Tensor:
+    """``log(x + eps)`` (BC-ResNet), ``10 log10(max(x, eps))`` (librosa's dB) or ``x`` unchanged.
+
+    Args:
+        x: energies ``(batch, ...)``, e.g. ``(batch, freq, frames)``.
+        log: ``"log"``, ``"db"`` or ``None`` (no compression).
+        eps: added inside the natural log; the floor under the dB (librosa's ``amin``).
+        top_db: ``log="db"`` only: raise every value to at least its clip's maximum minus
+            ``top_db``, as ``librosa.power_to_db(x, top_db=top_db)`` does for one clip
+            (librosa takes the maximum over all it is given, here each clip has its own).
+            Default ``None``: no such floor.
+
+    Returns:
+        A tensor shaped like ``x``.
+    """
     if log == "log":
         return torch.log(x + eps)
     if log == "db":
-        return 10.0 * torch.log10(x.clamp(min=eps))
+        db = 10.0 * torch.log10(x.clamp(min=eps))
+        if top_db is None:
+            return db
+        peak = db.amax(dim=tuple(range(1, db.dim())), keepdim=True)  # (batch, 1, ...)
+        return torch.maximum(db, peak - top_db)
     return x
 
 
 def make_window(name: str, win_length: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """A periodic analysis window (as librosa and ``torch.stft`` use) of ``win_length`` samples."""
+    """A periodic analysis window (as librosa and ``torch.stft`` use).
+
+    Args:
+        name: ``"hann"``, ``"hamming"``, ``"blackman"`` or ``"rectangular"``.
+        win_length: its length in samples.
+        dtype: default ``torch.float64``.
+
+    Returns:
+        The window ``(win_length,)``.
+    """
     windows = {
         "hann": torch.hann_window,
         "hamming": torch.hamming_window,
@@ -68,11 +123,18 @@ def make_window(name: str, win_length: int, dtype: torch.dtype = torch.float64) 
 
 
 def fourier_kernels(n_fft: int, window: torch.Tensor) -> torch.Tensor:
-    """Windowed DFT kernels ``(2 * (n_fft // 2 + 1), win_length)``: real parts, then imaginary.
+    """Windowed DFT kernels: the analytic basis an STFT layer starts from.
 
     Kernel ``k`` at tap ``m`` is ``window[m] * exp(-2j*pi*k*(m + offset)/n_fft)`` where ``offset``
     centres the window inside the ``n_fft`` frame, exactly as ``torch.stft`` and librosa pad it;
     taps outside the window are zero and are left out, so the convolution does no wasted work.
+
+    Args:
+        n_fft: the frame length in samples.
+        window: the analysis window ``(win_length,)``, ``win_length <= n_fft``.
+
+    Returns:
+        ``(2 * (n_fft // 2 + 1), win_length)`` in the window's dtype: real parts, then imaginary.
     """
     win_length = window.numel()
     offset = (n_fft - win_length) // 2
@@ -80,6 +142,35 @@ def fourier_kernels(n_fft: int, window: torch.Tensor) -> torch.Tensor:
     taps = torch.arange(win_length, dtype=torch.float64)[None, :] + offset
     phase = 2 * math.pi * freqs * taps / n_fft
     return torch.cat([torch.cos(phase) * window, -torch.sin(phase) * window])
+
+
+def pad_both_ends(x: torch.Tensor, pad: int, mode: str) -> torch.Tensor:
+    """``x`` with ``pad`` samples added at each end, as ``np.pad`` adds them, at any length.
+
+    ``F.pad`` does the work where it can. A reflection wider than the clip (``pad >= samples``,
+    e.g. a 10 ms chunk under ``n_fft // 2`` samples of centre padding), or a wrap wider than it,
+    which ``F.pad`` refuses, repeats the clip's mirror images or periods as numpy does; a single
+    sample reflects as itself.
+
+    Args:
+        x: audio ``(batch, samples)``, ``batch >= 1``, ``samples >= 1``.
+        pad: samples to add at each end.
+        mode: one of ``PAD_MODES``.
+
+    Returns:
+        ``(batch, samples + 2 * pad)``.
+    """
+    length = x.shape[-1]
+    if mode in ("constant", "replicate") or pad < length:
+        return F.pad(x, (pad, pad), mode=mode)
+    positions = torch.arange(-pad, length + pad, device=x.device)
+    if mode == "circular":
+        return x[:, positions.remainder(length)]
+    # Reflection is periodic with period 2 * (length - 1), mirrored within each period; the
+    # period of 1 for a single sample sends every position to sample 0.
+    period = max(2 * (length - 1), 1)
+    folded = positions.remainder(period)
+    return x[:, torch.minimum(folded, period - folded)]
 
 
 class StackedPower(torch.autograd.Function):
@@ -107,22 +198,44 @@ class StackedPower(torch.autograd.Function):
 class STFT(nn.Module):
     """Spectrogram of ``(batch, samples)`` or ``(samples,)`` audio as ``(batch, freq, frames)``.
 
-    ``output="power"`` gives ``|X|^2``, ``"magnitude"`` gives ``|X|``, ``"complex"`` a complex
-    tensor; ``log`` compresses power or magnitude as ``compress`` does. ``trainable=True`` makes
-    the Fourier kernels an ``nn.Parameter``; the initial kernels are kept as the buffer
-    ``initial_kernels`` so drift can be measured later. ``implementation`` picks the FFT (fixed
-    kernels only) or the convolution; ``"auto"`` uses the FFT exactly when the kernels cannot
-    have changed.
+    ``freq`` is ``n_fft // 2 + 1`` and ``frames`` is ``num_frames(samples)``. The kernels are a
+    ``nn.Parameter`` when ``trainable``, else a buffer; either way they are what the layer
+    computes with, so a state dict from a trained layer means the same in a frozen one. The
+    initial kernels are kept as the buffer ``initial_kernels`` so drift can be measured later.
+
+    Args:
+        n_fft: frame length in samples. Default 512.
+        win_length: window length, at most ``n_fft``, centred in the frame; ``None`` means
+            ``n_fft``. Default ``None``.
+        hop_length: samples between frames; ``None`` means ``n_fft // 4`` (as librosa).
+            Default 160.
+        window: ``"hann"``, ``"hamming"``, ``"blackman"`` or ``"rectangular"``. Default
+            ``"hann"``.
+        center: pad ``n_fft // 2`` samples at both ends so frame ``t`` is centred on sample
+            ``t * hop_length``; without it a clip needs at least ``n_fft`` samples. Default True.
+        pad_mode: how ``center`` pads, as ``np.pad``/librosa would, for clips of any length:
+            ``"reflect"``, ``"constant"`` (zeros), ``"replicate"`` (or librosa's ``"edge"``),
+            ``"circular"`` (or ``"wrap"``). Default ``"reflect"``.
+        output: ``"power"`` (``|X|^2``), ``"magnitude"`` (``|X|``) or ``"complex"``. Default
+            ``"power"``.
+        trainable: make the Fourier kernels an ``nn.Parameter``. Default False.
+        implementation: ``"conv"`` always convolves with the kernels; ``"fft"`` always uses the
+            FFT and refuses in ``forward`` once the kernels differ from the analytic basis;
+            ``"auto"`` (default) uses the FFT exactly when that gives the same numbers, i.e. the
+            kernels still hold the analytic basis and no gradient must reach them.
+        log: compress power or magnitude as ``compress`` does: ``"log"``, ``"db"`` or ``None``
+            (default).
+        log_eps: ``compress``'s ``eps``. Default 1e-6.
     """
 
     def __init__(
         self,
         n_fft: int = 512,
         win_length: int | None = None,
-        hop_length: int = 160,
+        hop_length: int | None = 160,
         window: str = "hann",
         center: bool = True,
-        pad_mode: str = "reflect",
+        pad_mode: PadMode = "reflect",
         output: Output = "power",
         trainable: bool = False,
         implementation: Implementation = "auto",
@@ -130,28 +243,39 @@ class STFT(nn.Module):
         log_eps: float = 1e-6,
     ) -> None:
         super().__init__()
+        if not n_fft >= 1:
+            raise ValueError(f"n_fft must be at least 1 sample, got {n_fft}")
         win_length = n_fft if win_length is None else win_length
         if not 0 < win_length <= n_fft:
             raise ValueError(f"win_length must be in [1, n_fft={n_fft}], got {win_length}")
+        hop = n_fft // 4 if hop_length is None else hop_length
+        if not hop >= 1:
+            raise ValueError(f"hop_length must be at least 1 (None: n_fft // 4), got {hop}")
+        pad_mode = PAD_MODE_ALIASES.get(pad_mode, pad_mode)
+        if pad_mode not in PAD_MODES:
+            raise ValueError(
+                f"pad_mode must be one of {PAD_MODES} or librosa's {tuple(PAD_MODE_ALIASES)}, "
+                f"got {pad_mode!r}"
+            )
         if output not in ("power", "magnitude", "complex"):
             raise ValueError(f"output must be 'power', 'magnitude' or 'complex', got {output!r}")
         if implementation not in ("auto", "fft", "conv"):
             raise ValueError(f"implementation must be 'auto', 'fft' or 'conv': {implementation!r}")
         if log is not None and output == "complex":
             raise ValueError("log compression needs output='power' or 'magnitude'")
-        check_log_mode(log)
+        check_log_mode(log, log_eps)
         if implementation == "fft" and trainable:
             raise ValueError("implementation='fft' cannot train the kernels; use 'conv' or 'auto'")
         self.n_fft = n_fft
         self.win_length = win_length
-        self.hop_length = hop_length
+        self.hop_length = hop
         self.center = center
         self.pad_mode = pad_mode
         self.output = output
         self.log = log
         self.log_eps = log_eps
         self.trainable = trainable
-        self.use_fft = implementation == "fft" or (implementation == "auto" and not trainable)
+        self.implementation = implementation
         self.n_freqs = n_fft // 2 + 1
 
         window_taps = make_window(window, win_length)
@@ -161,30 +285,102 @@ class STFT(nn.Module):
             window_taps.float(), (self.window_offset, n_fft - win_length - self.window_offset)
         )
         self.register_buffer("fft_window", fft_window, persistent=False)
+        # What the FFT path computes with, in the kernels' form: not state (the analytic basis
+        # of these settings), unlike initial_kernels, which a loaded state dict may overwrite.
+        self.register_buffer("fourier_basis", kernels.clone(), persistent=False)
         self.register_buffer("initial_kernels", kernels.clone())
         if trainable:
             self.kernels = nn.Parameter(kernels)
         else:
             self.register_buffer("kernels", kernels)
+        # The kernels as last compared with the analytic basis, and whether they held it (see
+        # holds_fourier_basis): now they are that basis.
+        self._checked_kernels = self._kernels_key()
+        self._kernels_are_fourier = True
 
     def num_frames(self, num_samples: int) -> int:
-        """Frames produced for a clip of ``num_samples`` samples."""
-        padded = num_samples + (2 * (self.n_fft // 2) if self.center else 0)
-        return 1 + (padded - self.n_fft) // self.hop_length
+        """Frames produced for a clip of ``num_samples`` samples.
+
+        Args:
+            num_samples: the clip's length; at least 1, or at least ``n_fft`` with
+                ``center=False``, else a ValueError says so.
+        """
+        if self.center:
+            if num_samples < 1:
+                raise ValueError(f"a clip needs at least 1 sample, got {num_samples}")
+            num_samples += 2 * (self.n_fft // 2)
+        elif num_samples < self.n_fft:
+            raise ValueError(
+                f"with center=False a clip needs at least n_fft={self.n_fft} samples for one "
+                f"frame, got {num_samples}: pad it or use center=True"
+            )
+        return 1 + (num_samples - self.n_fft) // self.hop_length
+
+    def holds_fourier_basis(self) -> bool:
+        """Whether the kernels equal the analytic windowed Fourier basis ``fourier_basis``,
+        the condition under which the FFT computes what the convolution computes.
+
+        The comparison runs again only after the kernels change: every in-place write to them
+        (``load_state_dict``, an optimiser step, ``kernels.mul_``) advances their version
+        counter, and moving them gives new storage, so an unchanged layer pays a tuple
+        comparison per call. (Writes through ``kernels.data`` bypass the version counter, as
+        they bypass autograd's checks; kernels made under ``torch.inference_mode`` keep no
+        version and are compared on every call.)
+        """
+        key = self._kernels_key()
+        if key[-1] is None or key != self._checked_kernels:
+            basis = self.fourier_basis.to(self.kernels)
+            self._kernels_are_fourier = torch.equal(self.kernels, basis)
+            self._checked_kernels = key
+        return self._kernels_are_fourier
+
+    def _kernels_key(self) -> tuple[int, torch.device, int | None]:
+        """The kernels' storage, device and version (``None`` for an inference tensor)."""
+        kernels = self.kernels
+        version = None if kernels.is_inference() else kernels._version
+        return kernels.data_ptr(), kernels.device, version
+
+    @property
+    def use_fft(self) -> bool:
+        """Whether ``forward`` takes the FFT path now (see ``implementation``); a RuntimeError
+        for ``implementation="fft"`` once the kernels differ from the analytic basis."""
+        if self.implementation == "conv":
+            return False
+        if self.implementation == "auto" and self.kernels.requires_grad and torch.is_grad_enabled():
+            return False  # only the convolution passes gradients to the kernels
+        if self.holds_fourier_basis():
+            return True
+        if self.implementation == "fft":
+            raise RuntimeError(
+                "implementation='fft' computes with the analytic Fourier basis, but this "
+                "layer's kernels hold other values (trained or loaded): use 'auto' or 'conv'"
+            )
+        return False
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        # (batch, samples) or (samples,) -> (batch, freq, frames)
+        """The spectrogram of each clip.
+
+        Args:
+            waveform: ``(batch, samples)`` or ``(samples,)``; ``batch`` may be 0.
+
+        Returns:
+            ``(batch, n_fft // 2 + 1, frames)``: float32, or complex64 for ``"complex"``.
+        """
         if waveform.dim() == 1:
             waveform = waveform.unsqueeze(0)
         if waveform.dim() != 2:
             raise ValueError(
                 f"expected (batch, samples) or (samples,), got {tuple(waveform.shape)}"
             )
+        batch, samples = waveform.shape
+        frames = self.num_frames(samples)
         with torch.autocast(device_type=waveform.device.type, enabled=False):
             x = waveform.float()
+            if batch == 0:  # nothing to transform (and the FFT libraries refuse empty input)
+                dtype = torch.complex64 if self.output == "complex" else torch.float32
+                return x.new_zeros((0, self.n_freqs, frames), dtype=dtype)
             if self.center:
-                half = self.n_fft // 2
-                x = F.pad(x, (half, half), mode=self.pad_mode)  # (batch, padded samples)
+                x = pad_both_ends(x, self.n_fft // 2, self.pad_mode)  # (batch, padded samples)
             spectrum = self._fft(x) if self.use_fft else self._conv(x)
             if self.output == "complex":
                 return spectrum
@@ -221,9 +417,8 @@ class STFT(nn.Module):
         return {"stft_kernel_change": relative_change(self.kernels, self.initial_kernels)}
 
     def extra_repr(self) -> str:
-        path = "fft" if self.use_fft else "conv"
         return (
             f"n_fft={self.n_fft}, win_length={self.win_length}, hop_length={self.hop_length}, "
             f"center={self.center}, output={self.output!r}, trainable={self.trainable}, "
-            f"path={path!r}"
+            f"implementation={self.implementation!r}"
         )
