@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from kws.data import audio, cache
-from kws.data.cache import MANIFEST, ClipCache
+from kws.data.cache import MANIFEST, CacheDamagedError, ClipCache
 from kws.data.speech_commands import SpeechCommandsDataModule
 
 
@@ -116,16 +116,17 @@ def test_an_interrupted_build_leaves_nothing_behind(root, monkeypatch):
     assert len(dm.datasets["train"]) > 100
 
 
-def test_a_cache_without_its_manifest_is_not_taken(root, monkeypatch):
+def test_a_cache_without_its_manifest_is_damaged_and_rebuilt(root, monkeypatch):
     datamodule(root).setup()
     [folder] = cache_folders(root)
     sources = manifest(root)["sources"]
     assert ClipCache.open(folder, sources) is not None
     (folder / MANIFEST).unlink()
-    assert ClipCache.open(folder, sources) is None
+    with pytest.raises(CacheDamagedError, match=f"^{folder / MANIFEST}: missing$"):
+        ClipCache.open(folder, sources)
     decoded = []
-    real = cache._decode_split
-    monkeypatch.setattr(cache, "_decode_split", lambda *a: decoded.append(a[1]) or real(*a))
+    real = cache._write_clips
+    monkeypatch.setattr(cache, "_write_clips", lambda *a: decoded.append(a[0].stem) or real(*a))
     dm = datamodule(root)
     dm.setup()
     assert decoded == ["train", "val", "test"], "every split was decoded again"

@@ -185,7 +185,8 @@ def test_augmentation_shifts_with_zeros_mixes_noise_and_clamps():
     torch.manual_seed(0)
     ramp = torch.linspace(-0.5, 0.5, 16000).repeat(64, 1)
     noise = torch.ones(2, 32000)
-    shift_only = Augmentation(shift_s=0.1, noise_prob=0.0)(ramp, noise, None)
+    silent_bank = torch.zeros(2, 32000)  # every clip gets "noise", and so a shift: zeros
+    shift_only = Augmentation(shift_s=0.1, noise_prob=1.0)(ramp, silent_bank, None)
     # each row is the ramp moved by a whole number of samples, the gap filled with zeros
     for row in shift_only[:8]:
         nonzero = row.nonzero().squeeze(1)

@@ -1,7 +1,7 @@
 """Reading Speech Commands WAV files with soundfile into fixed-length int16 clips.
 
 Every problem with a file is a ``BadAudioError`` that names the file and what is wrong with it;
-``inspect_clips`` and ``read_clips_into`` run over many files in parallel threads (libsndfile
+``inspect_clips`` and ``read_clips`` run over many files in parallel threads (libsndfile
 releases the GIL) and return every problem found instead of stopping at the first.
 """
 
@@ -75,6 +75,8 @@ def _open_checked(path: Path, max_frames: int | None = CLIP_SAMPLES) -> sf.Sound
         size = path.stat().st_size
     except FileNotFoundError:
         raise BadAudioError(path, "file does not exist") from None
+    except OSError as error:
+        raise BadAudioError(path, f"cannot be examined ({error.strerror})") from None
     if size == 0:
         raise BadAudioError(path, "empty file (0 bytes)")
     try:
@@ -88,18 +90,35 @@ def _open_checked(path: Path, max_frames: int | None = CLIP_SAMPLES) -> sf.Sound
     return handle
 
 
-def inspect_clip(path: Path) -> None:
-    """Raise ``BadAudioError`` if ``path`` is not a usable clip; reads the header, not the audio."""
-    _open_checked(path).close()
+def _is_float(handle: sf.SoundFile) -> bool:
+    """Whether samples are stored as floats (or in another non-integer coding) rather than
+    integer PCM: read as float, they can hold NaN or infinity."""
+    return not handle.subtype.startswith("PCM_")
 
 
-def _read_int16(handle: sf.SoundFile) -> np.ndarray:
+def _read_int16(handle: sf.SoundFile, path: Path) -> np.ndarray:
     """All samples as int16 at full scale: libsndfile scales integer PCM of any width itself, but
-    would truncate float samples to 0 and +-1, so those are read as float and scaled here."""
-    if handle.subtype.startswith("PCM_"):
+    would truncate float samples to 0 and +-1, so those are read as float and scaled here. A
+    non-finite float sample (NaN, infinity) makes the file bad."""
+    if not _is_float(handle):
         return handle.read(dtype="int16")
     samples = handle.read(dtype="float32")
+    bad = np.count_nonzero(~np.isfinite(samples))
+    if bad:
+        raise BadAudioError(path, f"{bad} of {len(samples)} samples are NaN or infinite")
     return np.clip(np.round(samples * 32768.0), -32768, 32767).astype(np.int16)
+
+
+def inspect_clip(path: Path) -> None:
+    """Raise ``BadAudioError`` if ``path`` is not a usable clip. Reads the header, and the samples
+    of float files only, the one kind whose samples can be unusable (NaN or infinity).
+
+    Args:
+        path: the WAV file.
+    """
+    with _open_checked(path) as handle:
+        if _is_float(handle):
+            _read_int16(handle, path)
 
 
 def read_clip(path: Path) -> np.ndarray:
@@ -107,20 +126,27 @@ def read_clip(path: Path) -> np.ndarray:
 
     16-bit, 24-bit, 32-bit and float WAVs all read at full scale; anything else unusable raises
     ``BadAudioError``.
+
+    Args:
+        path: the WAV file.
     """
     with _open_checked(path) as handle:
-        samples = _read_int16(handle)
+        samples = _read_int16(handle, path)
     clip = np.zeros(CLIP_SAMPLES, dtype=np.int16)
     clip[: len(samples)] = samples
     return clip
 
 
 def read_noise(path: Path) -> np.ndarray:
-    """One background-noise recording, 16 kHz mono of at least one second, as float32 in [-1, 1]."""
+    """One background-noise recording, 16 kHz mono of at least one second, as float32 in [-1, 1].
+
+    Args:
+        path: the WAV file.
+    """
     with _open_checked(path, max_frames=None) as handle:
         if handle.frames < CLIP_SAMPLES:
             raise BadAudioError(path, f"{handle.frames / SAMPLE_RATE:.3f} s long, need 1 s")
-        return _read_int16(handle).astype(np.float32) / 32768.0
+        return _read_int16(handle, path).astype(np.float32) / 32768.0
 
 
 def _workers() -> int:
@@ -128,40 +154,81 @@ def _workers() -> int:
     return min(8, 2 * (os.cpu_count() or 1))
 
 
-def _for_each_file(task: Callable[[int], None], count: int, description: str) -> dict[str, str]:
-    """Run ``task(i)`` for ``i < count`` in threads with a progress bar; ``{path: problem}``."""
+def _per_file(
+    paths: Sequence[Path | None], rows: range, task: Callable[[int], None]
+) -> dict[str, str]:
+    """Run ``task(i)`` for every ``i`` in ``rows`` whose path is not None; ``{path: problem}``."""
     problems: dict[str, str] = {}
-
-    def run_chunk(start: int) -> int:
-        for i in range(start, min(start + _CHUNK, count)):
+    for i in rows:
+        if paths[i] is not None:
             try:
                 task(i)
             except BadAudioError as error:
                 problems[str(error.path)] = error.problem
-        return min(_CHUNK, count - start)
+    return problems
 
+
+def _in_blocks(
+    task: Callable[[range], dict[str, str]], count: int, description: str
+) -> dict[str, str]:
+    """Run ``task(rows)`` over blocks of consecutive rows below ``count`` in threads, with a
+    progress bar; the problems they return, merged. An exception ends it (pending blocks are
+    cancelled) and propagates."""
+    blocks = [range(start, min(start + _CHUNK, count)) for start in range(0, count, _CHUNK)]
+    problems: dict[str, str] = {}
     with (
         ThreadPoolExecutor(_workers()) as pool,
         tqdm(total=count, desc=description, unit="clip", leave=False) as progress,
     ):
-        for done in pool.map(run_chunk, range(0, count, _CHUNK)):
-            progress.update(done)
+        for rows, found in zip(blocks, pool.map(task, blocks), strict=True):
+            problems |= found
+            progress.update(len(rows))
     return problems
 
 
 def inspect_clips(paths: Sequence[Path], description: str = "checking clips") -> dict[str, str]:
-    """Check every file's header in parallel; return ``{path: problem}`` for every bad one."""
-    return _for_each_file(lambda i: inspect_clip(paths[i]), len(paths), description)
+    """Check every file in parallel, as ``inspect_clip`` does.
+
+    Args:
+        paths: the WAV files.
+        description: the progress bar's label.
+
+    Returns:
+        ``{path: problem}`` for every bad file.
+    """
+    return _in_blocks(
+        lambda rows: _per_file(paths, rows, lambda i: inspect_clip(paths[i])),
+        len(paths),
+        description,
+    )
 
 
-def read_clips_into(
-    out: np.ndarray, paths: Sequence[Path | None], description: str = "decoding clips"
+def read_clips(
+    paths: Sequence[Path | None],
+    write: Callable[[int, np.ndarray], None],
+    description: str = "decoding clips",
 ) -> dict[str, str]:
-    """Decode ``paths[i]`` into ``out[i]`` (``out`` is ``(len(paths), CLIP_SAMPLES)`` int16, e.g. a
-    memory map) in parallel; rows whose path is None are left as they are. Returns the problems."""
+    """Decode the files in parallel, a block of consecutive rows at a time, and hand each block on.
 
-    def decode(i: int) -> None:
-        if paths[i] is not None:
-            out[i] = read_clip(paths[i])
+    Args:
+        paths: the WAV file of every row; None leaves its row zeros.
+        write: called as ``write(start, clips)`` once per block, from the decoding threads and in
+            any order: ``clips`` is ``(rows, CLIP_SAMPLES)`` int16, rows ``start`` onwards, the
+            rows of bad files zeros. An exception it raises stops the decoding and propagates.
+        description: the progress bar's label.
 
-    return _for_each_file(decode, len(paths), description)
+    Returns:
+        ``{path: problem}`` for every bad file.
+    """
+
+    def decode(rows: range) -> dict[str, str]:
+        clips = np.zeros((len(rows), CLIP_SAMPLES), dtype=np.int16)
+
+        def put(i: int) -> None:
+            clips[i - rows.start] = read_clip(paths[i])
+
+        problems = _per_file(paths, rows, put)
+        write(rows.start, clips)
+        return problems
+
+    return _in_blocks(decode, len(paths), description)

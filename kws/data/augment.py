@@ -1,4 +1,4 @@
-"""Waveform augmentation on the device, vectorised over the batch: time shift and noise mixing."""
+"""Waveform augmentation on the device, vectorised over the batch: noise mixing and time shift."""
 
 from __future__ import annotations
 
@@ -13,9 +13,17 @@ def crops(
 ) -> torch.Tensor:
     """``source[rows[i], starts[i] : starts[i] + length]`` for every i, in one copy.
 
-    ``source`` is ``(n, width)``; the windows of its flattened view are selected by row number,
-    which moves whole contiguous slices instead of indexing every sample. Returns
-    ``(len(rows), length)``.
+    The windows of ``source``'s flattened view are selected by row number, which moves whole
+    contiguous slices instead of indexing every sample.
+
+    Args:
+        source: ``(n, width)``.
+        rows: ``(k,)`` row of each window.
+        starts: ``(k,)`` first column of each window; ``starts + length <= width``.
+        length: samples per window.
+
+    Returns:
+        ``(k, length)``.
     """
     windows = source.reshape(-1).unfold(0, length, 1)  # (n * width - length + 1, length), a view
     return windows.index_select(0, rows * source.shape[1] + starts)
@@ -23,9 +31,20 @@ def crops(
 
 @dataclass
 class Augmentation:
-    """BC-ResNet's recipe: shift by U(-shift_s, shift_s), zero-filled; add a random crop of a
-    random background noise at amplitude U(0, noise_volume) to a ``noise_prob`` share of clips
-    and at U(0, silence_noise_volume) to every silence clip; clamp to [-1, 1]."""
+    """BC-ResNet's training augmentation (Kim et al. 2021, and the official ``utils.py``).
+
+    Every silence clip and a ``noise_prob`` share of the others get a random 1 s crop of a random
+    background noise, at amplitude U(0, silence_noise_volume) or U(0, noise_volume); exactly
+    those clips are also shifted in time by U(-shift_s, shift_s), zero-filled, and clamped to
+    [-1, 1]. The rest come back untouched: no shift, no noise, no clamp.
+
+    Attributes:
+        shift_s: largest time shift, in seconds.
+        noise_prob: share of non-silence clips that get noise (and so a shift).
+        noise_volume: their largest noise amplitude.
+        silence_noise_volume: silence clips' largest noise amplitude.
+        sample_rate: of the clips, to convert ``shift_s`` to samples.
+    """
 
     shift_s: float = 0.1
     noise_prob: float = 0.8
@@ -36,22 +55,36 @@ class Augmentation:
     def __call__(
         self, waveforms: torch.Tensor, noise_bank: torch.Tensor, silence: torch.Tensor | None
     ) -> torch.Tensor:
-        # waveforms (batch, samples), noise_bank (files, noise_samples), silence (batch,) bool
+        """Augment a batch, drawing from torch's global random stream on its device.
+
+        Args:
+            waveforms: ``(batch, samples)`` float clips in [-1, 1].
+            noise_bank: ``(files, noise_samples)`` float background noise, at least ``samples``
+                long.
+            silence: ``(batch,)`` bool, True for silence clips; None when there are none.
+
+        Returns:
+            ``(batch, samples)``, a new tensor.
+        """
         batch, samples = waveforms.shape
         device = waveforms.device
+        noised = torch.rand(batch, 1, device=device) < self.noise_prob  # (batch, 1)
+        volume = torch.rand(batch, 1, device=device) * self.noise_volume
+        if silence is not None:
+            silent_volume = torch.rand(batch, 1, device=device) * self.silence_noise_volume
+            volume = torch.where(silence[:, None], silent_volume, volume)
+            noised |= silence[:, None]
+
+        shifted = waveforms
         max_shift = int(self.shift_s * self.sample_rate)
         if max_shift > 0:
             shift = torch.randint(-max_shift, max_shift + 1, (batch,), device=device)
             padded = F.pad(waveforms, (max_shift, max_shift))  # (batch, samples + 2 * max_shift)
             rows = torch.arange(batch, device=device)
-            waveforms = crops(padded, rows, max_shift - shift, samples)  # x[t - shift], zeros out
+            shifted = crops(padded, rows, max_shift - shift, samples)  # x[t - shift], zeros out
 
         files = torch.randint(0, noise_bank.shape[0], (batch,), device=device)
         starts = torch.randint(0, noise_bank.shape[1] - samples + 1, (batch,), device=device)
         noise = crops(noise_bank, files, starts, samples)  # (batch, samples)
-        volume = torch.rand(batch, 1, device=device) * self.noise_volume
-        volume = volume * (torch.rand(batch, 1, device=device) < self.noise_prob)
-        if silence is not None:
-            silent_volume = torch.rand(batch, 1, device=device) * self.silence_noise_volume
-            volume = torch.where(silence[:, None], silent_volume, volume)
-        return (waveforms + noise.mul_(volume)).clamp_(-1.0, 1.0)
+        noisy = (shifted + noise.mul_(volume)).clamp_(-1.0, 1.0)
+        return torch.where(noised, noisy, waveforms)

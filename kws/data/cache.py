@@ -1,30 +1,42 @@
 """The decoded cache: every split's clips as one contiguous int16 array, memory-mapped.
 
-A cache folder holds ``{split}.npy`` (``(N, CLIP_SAMPLES)`` int16), ``index.json`` (path,
-label and speaker of every row, per split), ``noise.npy`` (the background-noise bank, float32)
-and ``manifest.json``, written last. It is built in a staging folder and renamed into place
-whole, and it belongs to one fingerprint of its source files (relative path, size and
-modification time of each): when they change, it is rebuilt.
+A cache folder holds ``{split}.npy`` (``(N, CLIP_SAMPLES)`` int16), ``index.json`` (path and
+label of every row, per split), ``noise.npy`` (the background-noise bank, float32) and
+``manifest.json``, written last, which records the size of every other file and the sha256 of
+``index.json``. It is built in a staging folder and renamed into place whole, and it belongs to
+one fingerprint of its source files (relative path, size and modification time of each): when
+they change, it is rebuilt. Opening checks every file against the manifest, so one deleted, cut
+short or edited since the build is found (``CacheDamagedError``); the arrays are checked by size
+and header, not hashed (gigabytes).
+
+The build checks the free space first and writes with ordinary file writes, never through a
+memory map, so a full disk is an ``OSError`` (reported as ``CacheWriteError``), not a SIGBUS.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import shutil
+import stat
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kws.data.audio import read_clips_into
+from kws.data.audio import read_clips
 from kws.data.files import replace_folder, staging_folder
 from kws.data.layout import CLIP_SAMPLES
 from kws.data.protocol import SplitIndex
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 MANIFEST = "manifest.json"
+INDEX = "index.json"
+NOISE = "noise.npy"
 
 
 class BadFilesError(ValueError):
@@ -36,28 +48,81 @@ class BadFilesError(ValueError):
         self.problems = problems
 
 
+class DataTreeError(OSError):
+    """A folder of the data tree that cannot be listed, or an entry that cannot be examined."""
+
+
+class CacheDamagedError(ValueError):
+    """A file of a built cache that is missing or no longer what its manifest records;
+    ``str()`` is ``"<path>: <problem>"``."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+class CacheWriteError(OSError):
+    """The cache cannot be written: too little free space, or a write failed."""
+
+
+def list_folder(folder: Path) -> list[os.DirEntry]:
+    """The entries of ``folder``, hidden ones included.
+
+    Args:
+        folder: the folder to list.
+
+    Raises:
+        DataTreeError: it cannot be listed (no permission, a link loop, not a folder).
+    """
+    try:
+        with os.scandir(folder) as entries:
+            return list(entries)
+    except OSError as error:
+        raise DataTreeError(f"{folder}: cannot list this folder ({error.strerror})") from error
+
+
+def _visible(folder: Path | str) -> list[tuple[str, str, os.stat_result]]:
+    """``(name, path, stat)`` of the entries of ``folder`` not hidden, links followed."""
+    found = []
+    for entry in list_folder(Path(folder)):
+        if entry.name.startswith("."):
+            continue
+        try:
+            found.append((entry.name, entry.path, entry.stat()))
+        except OSError as error:
+            raise DataTreeError(f"{entry.path}: cannot be examined ({error.strerror})") from error
+    return found
+
+
 def scan_tree(root: Path) -> dict[str, tuple[int, int]]:
     """``{relative path: (size, mtime_ns)}`` of every file in ``root`` and its subfolders one
-    level down (the Speech Commands layout); hidden names are skipped."""
+    level down (the Speech Commands layout); hidden names are skipped, links followed.
+
+    Args:
+        root: the data set folder.
+
+    Raises:
+        DataTreeError: naming a folder that cannot be listed or an entry that cannot be
+            examined (a link loop, a broken link, no permission).
+    """
     files: dict[str, tuple[int, int]] = {}
-    with os.scandir(root) as top:
-        for entry in top:
-            if entry.name.startswith("."):
-                continue
-            if entry.is_file():
-                stat = entry.stat()
-                files[entry.name] = (stat.st_size, stat.st_mtime_ns)
-            elif entry.is_dir():
-                with os.scandir(entry.path) as folder:
-                    for child in folder:
-                        if not child.name.startswith(".") and child.is_file():
-                            stat = child.stat()
-                            files[f"{entry.name}/{child.name}"] = (stat.st_size, stat.st_mtime_ns)
+    for name, path, info in _visible(root):
+        if stat.S_ISREG(info.st_mode):
+            files[name] = (info.st_size, info.st_mtime_ns)
+        elif stat.S_ISDIR(info.st_mode):
+            for child, _, child_info in _visible(path):
+                if stat.S_ISREG(child_info.st_mode):
+                    files[f"{name}/{child}"] = (child_info.st_size, child_info.st_mtime_ns)
     return files
 
 
 def fingerprint(value: Any) -> str:
-    """A sha256 hex digest of any JSON-serialisable value, independent of dict order."""
+    """A sha256 hex digest of any JSON-serialisable value, independent of dict order.
+
+    Args:
+        value: what to digest.
+    """
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
@@ -72,24 +137,60 @@ class SplitSource:
 
 
 class ClipCache:
-    """A complete cache folder, opened read-only; the clip arrays are memory maps."""
+    """A complete cache folder, opened read-only; the clip arrays are memory maps.
+
+    Making one checks every file against the manifest's record of it first.
+
+    Args:
+        folder: the cache folder.
+        manifest: its parsed ``manifest.json``.
+
+    Raises:
+        CacheDamagedError: naming the first file that is missing or does not match its record.
+    """
 
     def __init__(self, folder: Path, manifest: dict[str, Any]) -> None:
         self.folder = folder
         self.manifest = manifest
-        index = json.loads((folder / "index.json").read_text())
+        for name, record in manifest["files"].items():
+            _check_file(folder / name, record)
+        index = json.loads((folder / INDEX).read_text())
         self._index = {
             split: SplitIndex(entry["paths"], np.asarray(entry["labels"], dtype=np.int64))
             for split, entry in index.items()
         }
+        self._clips = {
+            split: _map_clips(folder / f"{split}.npy", len(split_index.paths))
+            for split, split_index in self._index.items()
+        }
 
     @classmethod
     def open(cls, folder: Path, source_fingerprint: str) -> ClipCache | None:
-        """The cache in ``folder`` if it is complete and was built from these sources, else None."""
-        try:
-            manifest = json.loads((folder / MANIFEST).read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+        """The cache in ``folder`` if it was built from these sources by this version's format.
+
+        Args:
+            folder: the cache folder.
+            source_fingerprint: ``fingerprint`` of the source files, as given to ``build``.
+
+        Returns:
+            The cache, or None where there is no folder, or its cache is of another format or
+            other sources (then it is to be rebuilt).
+
+        Raises:
+            CacheDamagedError: naming the manifest, or a file it records, if that is missing, cut
+                short or changed since the build.
+        """
+        if not folder.exists():
             return None
+        path = folder / MANIFEST
+        try:
+            manifest = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise CacheDamagedError(path, "missing") from None
+        except ValueError:  # not JSON, or not even UTF-8
+            raise CacheDamagedError(path, "not valid JSON") from None
+        if not isinstance(manifest, dict):
+            raise CacheDamagedError(path, "not a cache manifest")
         if manifest.get("format") != CACHE_FORMAT or manifest.get("sources") != source_fingerprint:
             return None
         return cls(folder, manifest)
@@ -106,34 +207,75 @@ class ClipCache:
     ) -> ClipCache:
         """Decode every split into a new cache that replaces ``folder`` when whole.
 
-        ``skipped`` lists bad source files left out (kept in the manifest, so opening the cache
-        can report them); ``about`` records the settings the index was made with. A file that
-        fails to decode now aborts the build: it passed the checks before, so it changed or the
-        disk failed, and nothing is written.
+        The free space is checked before anything is written. A file that fails to decode now
+        aborts the build: it passed the checks before, so it changed or the disk failed. Either
+        way nothing is left behind.
+
+        Args:
+            folder: the cache folder to make, or replace.
+            source_fingerprint: ``fingerprint`` of the source files, kept for ``open``.
+            splits: what to decode for each split.
+            noise: the background-noise bank, ``(files, samples)`` float.
+            skipped: ``{path: problem}`` of the bad source files left out, kept in the manifest
+                so that opening the cache can report them.
+            about: the settings the index was made with, kept in the manifest.
+
+        Raises:
+            CacheWriteError: naming ``folder`` and the bytes the cache needs, when the disk has
+                less free or a write fails.
+            BadFilesError: a source file failed to decode.
         """
-        with staging_folder(folder) as staging:
-            problems: dict[str, str] = {}
-            for split, source in splits.items():
-                problems |= _decode_split(staging / f"{split}.npy", split, source)
-            if problems:
-                raise BadFilesError(problems, "They changed or became unreadable during the build.")
-            index = {
-                split: {
-                    "paths": source.index.paths,
-                    "labels": source.index.labels.tolist(),
-                }
+        index = json.dumps(
+            {
+                split: {"paths": source.index.paths, "labels": source.index.labels.tolist()}
                 for split, source in splits.items()
             }
-            (staging / "index.json").write_text(json.dumps(index))
-            np.save(staging / "noise.npy", noise.astype(np.float32))
-            manifest = {
-                "format": CACHE_FORMAT,
-                "sources": source_fingerprint,
-                "clips": {split: len(source.index.paths) for split, source in splits.items()},
-                "skipped": skipped,
-                **about,
-            }
-            (staging / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        ).encode()
+        noise = noise.astype(np.float32)
+        headers = {
+            split: _npy_header((len(source.index.paths), CLIP_SAMPLES), np.int16)
+            for split, source in splits.items()
+        }
+        files: dict[str, dict[str, Any]] = {
+            f"{split}.npy": {"bytes": len(headers[split]) + len(source.index.paths) * _ROW_BYTES}
+            for split, source in splits.items()
+        }
+        files[NOISE] = {"bytes": len(_npy_header(noise.shape, noise.dtype)) + noise.nbytes}
+        files[INDEX] = {"bytes": len(index), "sha256": hashlib.sha256(index).hexdigest()}
+        manifest = {
+            "format": CACHE_FORMAT,
+            "sources": source_fingerprint,
+            "clips": {split: len(source.index.paths) for split, source in splits.items()},
+            "files": files,
+            "skipped": skipped,
+            **about,
+        }
+        manifest_bytes = json.dumps(manifest, indent=1).encode()
+        needed = sum(record["bytes"] for record in files.values()) + len(manifest_bytes)
+        advice = "free some space, or put the cache on another disk (data.cache_dir)"
+        with staging_folder(folder) as staging:
+            free = shutil.disk_usage(staging).free
+            if free < needed:
+                raise CacheWriteError(
+                    f"{folder}: the decoded cache needs {needed:,} bytes and the disk has "
+                    f"{free:,} free: {advice}"
+                )
+            try:
+                problems: dict[str, str] = {}
+                for split, source in splits.items():
+                    problems |= _write_clips(staging / f"{split}.npy", headers[split], source)
+                if problems:
+                    raise BadFilesError(
+                        problems, "They changed or became unreadable during the build."
+                    )
+                (staging / INDEX).write_bytes(index)
+                np.save(staging / NOISE, noise)
+                (staging / MANIFEST).write_bytes(manifest_bytes)
+            except OSError as error:
+                raise CacheWriteError(
+                    f"{folder}: writing the decoded cache failed ({error.strerror or error}); "
+                    f"it needs {needed:,} bytes: {advice}"
+                ) from error
             staging.chmod(0o755)
             replace_folder(staging, folder)
         return cls(folder, manifest)
@@ -144,29 +286,91 @@ class ClipCache:
         return self.manifest["skipped"]
 
     def index(self, split: str) -> SplitIndex:
+        """The paths and labels of a split's rows.
+
+        Args:
+            split: ``train``, ``val`` or ``test``.
+        """
         return self._index[split]
 
     def clips(self, split: str) -> np.ndarray:
-        """``(N, CLIP_SAMPLES)`` int16, memory-mapped read-only: pages load as rows are read."""
-        return np.load(self.folder / f"{split}.npy", mmap_mode="r")
+        """``(N, CLIP_SAMPLES)`` int16, memory-mapped read-only: pages load as rows are read.
+
+        Args:
+            split: ``train``, ``val`` or ``test``.
+        """
+        return self._clips[split]
 
     def noise(self) -> np.ndarray:
         """The background-noise bank, ``(files, samples)`` float32."""
-        return np.load(self.folder / "noise.npy")
+        return np.load(self.folder / NOISE)
 
 
-def _decode_split(destination: Path, split: str, source: SplitSource) -> dict[str, str]:
-    """Write one split's clips into a new ``.npy`` memory map; return any decode problems."""
+_ROW_BYTES = CLIP_SAMPLES * np.dtype(np.int16).itemsize
+
+
+def _npy_header(shape: tuple[int, ...], dtype: np.dtype | type) -> bytes:
+    """The header ``np.save`` writes before the data of a C-order array of this shape and type."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header,
+        {
+            "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+            "fortran_order": False,
+            "shape": shape,
+        },
+    )
+    return header.getvalue()
+
+
+def _write_clips(path: Path, header: bytes, source: SplitSource) -> dict[str, str]:
+    """Decode one split into the ``.npy`` file ``path``: ``header``, then every row in place,
+    with plain writes (a full disk is an ``OSError``). Returns the decode problems."""
     paths = source.index.paths
-    clips = np.lib.format.open_memmap(
-        destination, mode="w+", dtype=np.int16, shape=(len(paths), CLIP_SAMPLES)
-    )
-    silent = np.array([path == "" for path in paths], dtype=bool)
+    silence_row = np.full(len(paths), -1)  # each row's clip in source.silence, -1 for none
     if source.silence is not None:
-        clips[silent] = source.silence
-    problems = read_clips_into(
-        clips, [source.root / path if path else None for path in paths], f"decoding {split}"
-    )
-    clips.flush()
-    del clips
-    return problems
+        silent = np.array([path == "" for path in paths], dtype=bool)
+        silence_row[silent] = np.arange(np.count_nonzero(silent))
+    lock = threading.Lock()
+    with path.open("wb") as out:
+        out.write(header)
+
+        def write(start: int, clips: np.ndarray) -> None:
+            rows = silence_row[start : start + len(clips)]
+            if (rows >= 0).any():
+                clips[rows >= 0] = source.silence[rows[rows >= 0]]
+            with lock:  # blocks come from the decoding threads, in any order
+                out.seek(len(header) + start * _ROW_BYTES)
+                out.write(clips.data)
+
+        return read_clips(
+            [source.root / path if path else None for path in paths],
+            write,
+            f"decoding {path.stem}",
+        )
+
+
+def _check_file(path: Path, record: dict[str, Any]) -> None:
+    """Raise ``CacheDamagedError`` unless ``path`` has the recorded size (and sha256, if any)."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise CacheDamagedError(path, "missing") from None
+    if size != record["bytes"]:
+        raise CacheDamagedError(path, f"{size:,} bytes, the manifest records {record['bytes']:,}")
+    if "sha256" in record and hashlib.sha256(path.read_bytes()).hexdigest() != record["sha256"]:
+        raise CacheDamagedError(path, "changed since the build (its sha256 is not the manifest's)")
+
+
+def _map_clips(path: Path, rows: int) -> np.ndarray:
+    """Memory-map a split's clips, checking the array is the ``(rows, CLIP_SAMPLES)`` int16 the
+    index needs."""
+    try:
+        clips = np.load(path, mmap_mode="r")
+    except ValueError as error:
+        raise CacheDamagedError(path, f"not a readable array ({error})") from None
+    if clips.dtype != np.int16 or clips.shape != (rows, CLIP_SAMPLES):
+        raise CacheDamagedError(
+            path, f"holds {clips.dtype} {clips.shape}, the index needs int16 {(rows, CLIP_SAMPLES)}"
+        )
+    return clips

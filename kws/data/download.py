@@ -68,7 +68,11 @@ class ArchiveError(ValueError):
 
 
 def sha256_of(path: Path) -> str:
-    """The sha256 hex digest of a file, read in blocks with a progress bar."""
+    """The sha256 hex digest of a file, read in blocks with a progress bar.
+
+    Args:
+        path: the file.
+    """
     digest = hashlib.sha256()
     size = path.stat().st_size
     with (
@@ -124,8 +128,21 @@ def download(
 
     An attempt that ends early is resumed at once while attempts make progress (up to
     ``attempts``); one that gets nothing (no network, HTTP error) fails at once with
-    ``DownloadError``, keeping what ``.part`` holds for the next call to resume. ``timeout``
-    bounds the connection and every read, in seconds.
+    ``DownloadError``, keeping what ``.part`` holds for the next call to resume.
+
+    Args:
+        url: what to fetch.
+        sha256: its published sha256 hex digest.
+        destination: the file to make; its folder is created if missing.
+        timeout: bounds the connection and every read, in seconds.
+        attempts: the most requests made.
+
+    Returns:
+        ``destination``.
+
+    Raises:
+        DownloadError: the transfer failed.
+        ChecksumError: the file is not the published one (and was deleted).
     """
     destination.parent.mkdir(parents=True, exist_ok=True)
     part = destination.with_name(destination.name + ".part")
@@ -154,6 +171,10 @@ def download(
     return destination
 
 
+def _refused(archive: Path, member: tarfile.TarInfo, problem: str) -> ArchiveError:
+    return ArchiveError(f"{archive}: member {member.name!r} {problem}; nothing was extracted")
+
+
 def _member_path(archive: Path, member: tarfile.TarInfo) -> PurePosixPath | None:
     """Where a member goes, relative to the target; None for the archive's own ``.``.
 
@@ -172,13 +193,54 @@ def _member_path(archive: Path, member: tarfile.TarInfo) -> PurePosixPath | None
     else:
         parts = [part for part in PurePosixPath(name).parts if part != "."]
         return PurePosixPath(*parts) if parts else None
-    raise ArchiveError(f"{archive}: member {name!r} {problem}; nothing was extracted")
+    raise _refused(archive, member, problem)
+
+
+def _extract_member(
+    archive: Path, tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path
+) -> None:
+    """Write one file or folder member to ``path`` (a file with the member's modification time).
+
+    A path that is a file for one member and a folder for another, or a time the system cannot
+    store, raises ``ArchiveError`` naming the member.
+    """
+    try:
+        if member.isdir():
+            path.mkdir(parents=True, exist_ok=True)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tar.extractfile(member) as source, path.open("wb") as out:
+            shutil.copyfileobj(source, out)
+    except (FileExistsError, IsADirectoryError, NotADirectoryError):
+        raise _refused(
+            archive,
+            member,
+            "clashes with an earlier member: one path as both a file and a folder",
+        ) from None
+    try:
+        os.utime(path, (member.mtime, member.mtime))
+    except (OverflowError, ValueError):
+        raise _refused(
+            archive, member, f"has a modification time out of range ({member.mtime})"
+        ) from None
 
 
 def extract_tar(archive: Path, target: Path) -> Path:
     """Extract a (compressed) tar archive to ``target``, which appears only when complete.
 
     An archive whose members all sit in one top folder gives that folder's content.
+
+    Args:
+        archive: the tar file, compressed or not.
+        target: the folder to make (an existing one is replaced).
+
+    Returns:
+        ``target``.
+
+    Raises:
+        ArchiveError: the archive is unreadable or holds a member that is not allowed (outside
+            the target, a link or device, a path both file and folder, an impossible time);
+            nothing is extracted.
     """
     with staging_folder(target) as staging:
         try:
@@ -191,16 +253,8 @@ def extract_tar(archive: Path, target: Path) -> Path:
             ):
                 for member in tar:
                     relative = _member_path(archive, member)
-                    if relative is None:
-                        continue
-                    path = staging / relative
-                    if member.isdir():
-                        path.mkdir(parents=True, exist_ok=True)
-                        continue
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    with tar.extractfile(member) as source, path.open("wb") as out:
-                        shutil.copyfileobj(source, out)
-                    os.utime(path, (member.mtime, member.mtime))
+                    if relative is not None:
+                        _extract_member(archive, tar, member, staging / relative)
         except (tarfile.TarError, EOFError, zlib.error) as error:
             raise ArchiveError(f"{archive}: not a readable tar archive ({error})") from error
         entries = list(staging.iterdir())
@@ -211,7 +265,16 @@ def extract_tar(archive: Path, target: Path) -> Path:
 
 def download_and_extract(archive: Archive, target: Path, timeout: float = 30.0) -> Path:
     """Download (or resume) ``archive`` next to ``target``, verify it, extract it to ``target``
-    and delete it."""
+    and delete it.
+
+    Args:
+        archive: what to fetch.
+        target: the folder to extract it to.
+        timeout: bounds the connection and every read, in seconds.
+
+    Returns:
+        ``target``.
+    """
     path = target.parent / archive.filename
     if not path.is_file():  # a file under the final name has been verified
         download(archive.url, archive.sha256, path, timeout=timeout)

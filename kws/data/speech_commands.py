@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Iterable
+from numbers import Integral
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -27,7 +28,15 @@ from torch.utils.data import DataLoader, Dataset
 
 from kws.data.audio import BadAudioError, inspect_clips, read_noise
 from kws.data.augment import Augmentation, crops
-from kws.data.cache import BadFilesError, ClipCache, SplitSource, fingerprint, scan_tree
+from kws.data.cache import (
+    BadFilesError,
+    CacheDamagedError,
+    ClipCache,
+    SplitSource,
+    fingerprint,
+    list_folder,
+    scan_tree,
+)
 from kws.data.download import (
     SPEECH_COMMANDS,
     SPEECH_COMMANDS_TEST,
@@ -43,6 +52,7 @@ from kws.data.layout import (
     TEST_SET_FOLDER,
     TESTING_LIST,
     VALIDATION_LIST,
+    WORDS,
 )
 from kws.data.protocol import (
     SPLITS,
@@ -65,6 +75,12 @@ TEST_SET_CONTENTS = (
     "the extracted speech_commands_test_set_v0.02.tar.gz (one folder of clips per class: "
     "_silence_, _unknown_ and the 10 keywords)"
 )
+
+LISTED = {  # where each split's clips are, under the protocol
+    "train": f"outside {VALIDATION_LIST} and {TESTING_LIST}",
+    "val": f"in {VALIDATION_LIST}",
+    "test": f"in {TESTING_LIST}",
+}
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -121,7 +137,11 @@ def _whole_batch(batch: Any) -> Any:
 
 
 def wavs_by_folder(files: Iterable[str]) -> dict[str, list[str]]:
-    """Relative ``.wav`` paths grouped by their top folder, each group sorted, in one pass."""
+    """Relative ``.wav`` paths grouped by their top folder, each group sorted, in one pass.
+
+    Args:
+        files: relative paths, ``"folder/name"``; others (top-level files) are left out.
+    """
     folders: dict[str, list[str]] = {}
     for rel in sorted(files):
         folder, _, name = rel.partition("/")
@@ -131,7 +151,13 @@ def wavs_by_folder(files: Iterable[str]) -> dict[str, list[str]]:
 
 
 def fixed_noise_clips(noise: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
-    """``count`` int16 silence clips: random 1 s crops of the float noise bank at volume U(0, 1)."""
+    """``count`` int16 silence clips: random 1 s crops of the float noise bank at volume U(0, 1).
+
+    Args:
+        noise: the noise bank, ``(files, samples)`` float in [-1, 1].
+        count: clips to make.
+        rng: what to draw the files, crops and volumes from.
+    """
     files = rng.integers(0, noise.shape[0], count)
     starts = rng.integers(0, noise.shape[1] - CLIP_SAMPLES + 1, count)
     volume = rng.uniform(0.0, 1.0, (count, 1))
@@ -147,6 +173,39 @@ def _to_device(clips: np.ndarray, device: torch.device, rows: int = 4096) -> tor
     for start in range(0, len(clips), rows):
         out[start : start + rows] = torch.from_numpy(np.array(clips[start : start + rows]))
     return out
+
+
+def _check_settings(
+    keywords: Collection[str],
+    protocol: str,
+    test_set: str,
+    batch_size: int,
+    eval_batch_size: int | None,
+    num_workers: int,
+) -> None:
+    """Raise ``ValueError`` naming the config key of the first setting out of range."""
+    if protocol not in ("bcresnet", "tensorflow"):
+        raise ValueError(f"data.protocol must be 'bcresnet' or 'tensorflow', got {protocol!r}")
+    if test_set not in ("official", "list"):
+        raise ValueError(f"data.test_set must be 'official' or 'list', got {test_set!r}")
+    if not keywords:
+        raise ValueError("data.keywords is empty: name at least one word to spot")
+    repeated = sorted({word for word in keywords if list(keywords).count(word) > 1})
+    if repeated:
+        raise ValueError(f"data.keywords names {repeated} more than once: each word is one class")
+    strangers = [word for word in keywords if word not in WORDS]
+    if strangers:
+        raise ValueError(
+            f"data.keywords: {strangers} not among the Speech Commands words {list(WORDS)}"
+        )
+    counts = {
+        "data.batch_size": (batch_size, 1),
+        "data.eval_batch_size": (batch_size if eval_batch_size is None else eval_batch_size, 1),
+        "data.num_workers": (num_workers, 0),
+    }
+    for key, (value, least) in counts.items():
+        if not isinstance(value, Integral) or value < least:
+            raise ValueError(f"{key} must be a whole number of at least {least}, got {value!r}")
 
 
 class _Folder(NamedTuple):
@@ -174,7 +233,37 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
     separate 12-class test archive extracted at ``test_root`` (default: beside ``root``).
     Decoded clips are cached under ``cache_dir`` (default: ``cache`` beside ``root``). Bad
     source files stop the build with a list of all of them unless ``skip_bad_files``, which
-    leaves them out; ``skipped_files`` then maps each to its problem.
+    leaves them out; ``skipped_files`` then maps each to its problem. Every split must hold
+    clips: an empty one is an error in ``prepare_data`` / ``setup``, before any training.
+
+    Args:
+        root: the extracted data set (downloaded or generated there when missing).
+        test_root: the extracted official test archive; None: beside ``root``.
+        cache_dir: where decoded caches go; None: ``cache`` beside ``root``.
+        download: fetch a missing data set; False: stop and say what is missing.
+        archive_url: the data set archive.
+        archive_sha256: its sha256.
+        test_archive_url: the official test archive.
+        test_archive_sha256: its sha256.
+        keywords: the words to spot, each a Speech Commands word, each once.
+        silence_and_unknown: add the ``_silence_`` and ``_unknown_`` classes.
+        protocol: ``bcresnet`` or ``tensorflow`` (see above).
+        test_set: ``official`` or ``list`` (see above).
+        batch_size: training clips per batch, at least 1.
+        eval_batch_size: validation and test clips per batch, at least 1; None: ``batch_size``.
+        num_workers: DataLoader worker processes, 0 or more.
+        seed: for the unknown subset and the evaluation silence (and generated data).
+        skip_bad_files: leave bad source files out instead of stopping.
+        rebuild_cache: rebuild a cache found damaged (a file missing, cut short or changed since
+            its build); False: stop with an error naming the file.
+        on_device: keep the training split on the accelerator and gather batches there.
+        augment: augment training batches on the device.
+        augmentation: ``Augmentation`` settings.
+        generate_synthetic: generate a synthetic data set at ``root`` when it is missing.
+        synthetic_speakers: speakers to generate; None: the generator's default.
+
+    Raises:
+        ValueError: a setting out of range, naming its config key (``data.batch_size``, ...).
     """
 
     def __init__(
@@ -196,6 +285,7 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
         skip_bad_files: bool = False,
+        rebuild_cache: bool = True,
         on_device: bool = False,
         augment: bool = True,
         augmentation: dict[str, float] | None = None,
@@ -203,10 +293,7 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
         synthetic_speakers: int | None = None,
     ) -> None:
         super().__init__()
-        if protocol not in ("bcresnet", "tensorflow"):
-            raise ValueError(f"protocol must be 'bcresnet' or 'tensorflow', got {protocol!r}")
-        if test_set not in ("official", "list"):
-            raise ValueError(f"test_set must be 'official' or 'list', got {test_set!r}")
+        _check_settings(keywords, protocol, test_set, batch_size, eval_batch_size, num_workers)
         # Absolute paths in the hyper-parameters (and so in checkpoints): evaluate.py finds the
         # data again from any working directory.
         root = str(Path(root).absolute())
@@ -225,10 +312,11 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
         self.protocol: Protocol = protocol
         self.test_set = test_set
         self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or batch_size
+        self.eval_batch_size = batch_size if eval_batch_size is None else eval_batch_size
         self.num_workers = num_workers
         self.seed = seed
         self.skip_bad_files = skip_bad_files
+        self.rebuild_cache = rebuild_cache
         self.on_device = on_device
         self.augmentation = Augmentation(**(augmentation or {})) if augment else None
         self.generate_synthetic = generate_synthetic
@@ -261,7 +349,7 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
     def prepare_data(self) -> None:
         """Download (or generate) what is missing, then build the decoded cache if needed."""
         for folder in self._folders():
-            if folder.path.is_dir() and any(folder.path.iterdir()):
+            if folder.path.is_dir() and list_folder(folder.path):
                 continue
             if folder.path == self.root and self.generate_synthetic:
                 from kws.data.synthetic import generate
@@ -281,7 +369,11 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
             self._cache = self._load_cache()  # kept for setup: the source tree is scanned once
 
     def setup(self, stage: str | None = None) -> None:
-        """Memory-map the decoded cache (building it first if ``prepare_data`` did not)."""
+        """Memory-map the decoded cache (building it first if ``prepare_data`` did not).
+
+        Args:
+            stage: Lightning's stage; every split is set up whatever it is.
+        """
         if self.datasets:
             return
         cache = self._cache or self._load_cache()
@@ -305,7 +397,8 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
         }
 
     def _load_cache(self) -> ClipCache:
-        """Open the cache that matches the sources and settings, building it when there is none."""
+        """Open the cache that matches the sources and settings, building it when there is none
+        and rebuilding it when it is damaged (unless ``rebuild_cache`` is false)."""
         for folder in self._folders():
             if not folder.path.is_dir():
                 raise folder.missing("prepare_data() was not called to fetch it")
@@ -314,7 +407,17 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
             sources["test_root"] = scan_tree(self.test_root)
         source_fingerprint = fingerprint(sources)
         folder = self.cache_dir / f"{self.root.name}-{fingerprint(self._settings())[:12]}"
-        cache = ClipCache.open(folder, source_fingerprint)
+        try:
+            cache = ClipCache.open(folder, source_fingerprint)
+        except CacheDamagedError as error:
+            if not self.rebuild_cache:
+                raise CacheDamagedError(
+                    error.path,
+                    f"{error.problem}: the decoded cache is damaged (data.rebuild_cache=true, "
+                    "or deleting the folder, rebuilds it)",
+                ) from None
+            log.warning("rebuilding the damaged decoded cache: %s", error)
+            cache = None
         if cache is None:
             cache = self._build_cache(folder, source_fingerprint, sources)
         if cache.skipped and not self.skip_bad_files:
@@ -449,6 +552,19 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
                 for name, clips in test_clips.items()
             }
             index["test"] = folder_index(kept, self.class_names)
+        for split in SPLITS:
+            if index[split].paths:
+                continue
+            if split == "test" and official:
+                raise ValueError(
+                    f"{self.test_root}: the test split is empty: its class folders hold no "
+                    "usable clip"
+                )
+            raise ValueError(
+                f"{self.root}: the {split} split is empty: no usable clip of the keywords "
+                f"{self.keywords} is {LISTED[split]} (a generated data set needs more speakers "
+                "or another seed)"
+            )
         return index
 
     def build_index(self) -> dict[str, SplitIndex]:
