@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from omegaconf import OmegaConf
 
 from kws.frontend import drift_summary
+from kws.io import atomic_write
 from kws.module import CheckpointError, load_checkpoint
 from kws.viz import save_figures
 
@@ -299,7 +300,7 @@ def _write_csv(settings: list[Setting], path: Path) -> None:
         "setting", "model", "frontend", "trainable_stft", "trainable_mel", "head_params",
         "frontend_trainable_params", *stats, "n_seeds", "seeds", *DRIFTS, "runs",
     ]  # fmt: skip
-    with path.open("w", newline="") as file:
+    with atomic_write(path, newline="") as file:
         writer = csv.DictWriter(file, columns)
         writer.writeheader()
         for s in settings:
@@ -375,7 +376,8 @@ def write_comparison(dirs: Iterable[str | Path], output: str | Path) -> list[Pat
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     paths = [output / f"comparison.{ext}" for ext in ("md", "csv", "png")]
-    paths[0].write_text(_markdown(settings, unfinished, output))
+    with atomic_write(paths[0]) as file:
+        file.write(_markdown(settings, unfinished, output))
     _write_csv(settings, paths[1])
     save_figures({"comparison": comparison_figure(settings)}, output)
     return paths

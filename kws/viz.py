@@ -24,6 +24,7 @@ from torch import nn
 
 from kws.data.layout import SAMPLE_RATE
 from kws.frontend import MFCC, STFT, MelSpectrogram, drift_summary
+from kws.io import atomic_write
 
 #: Kernels drawn in time, by centre frequency: one low, two in the formant range, one high.
 KERNEL_FREQUENCIES_HZ = (250.0, 1000.0, 2500.0, 5000.0)
@@ -324,23 +325,41 @@ def figure_to_rgb(figure: Figure, dpi: int = DPI) -> np.ndarray:
 
 
 def save_figures(figures: dict[str, Figure], directory: str | Path, dpi: int = DPI) -> list[Path]:
-    """Write each figure to ``directory/<name>.png``; returns the paths written.
+    """Write each figure to ``directory/<name>.png`` (see ``save_images``).
 
-    The PNGs hold 256 colours: a third of the size of full colour and the same to the eye, which
-    matters for figures written every few epochs and for those kept in the repository.
+    Args:
+        figures: the figures by file stem.
+        directory: where they go; made if missing.
+        dpi: pixels per inch of figure size.
+
+    Returns:
+        The paths written, in the order of ``figures``.
     """
     return save_images({name: figure_to_rgb(f, dpi) for name, f in figures.items()}, directory)
 
 
 def save_images(images: dict[str, np.ndarray], directory: str | Path) -> list[Path]:
-    """Write each ``(H, W, 3)`` uint8 image to ``directory/<name>.png`` in 256 colours."""
+    """Write each image to ``directory/<name>.png`` in 256 colours, atomically.
+
+    256 colours are a third of the size of full colour and the same to the eye, which matters for
+    figures written every few epochs and for those kept in the repository. Each file is renamed
+    into place when complete, so a killed run leaves the previous file or none, never a torso.
+
+    Args:
+        images: ``(H, W, 3)`` uint8 pixels by file stem.
+        directory: where they go; made if missing.
+
+    Returns:
+        The paths written, in the order of ``images``.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, pixels in images.items():
         path = directory / f"{name}.png"
         image = Image.fromarray(pixels).quantize(256, method=Image.Quantize.MEDIANCUT)
-        image.save(path, optimize=True)
+        with atomic_write(path, "wb") as file:
+            image.save(file, format="PNG", optimize=True)
         paths.append(path)
     return paths
 
