@@ -1,4 +1,5 @@
-"""Training as the recipes run it: resume after an interruption, mixed precision, DDP on CPU."""
+"""The recipes as the official BC-ResNet code runs them, and training as the recipes run it:
+mixed precision, DDP on CPU (resuming: tests/test_resume.py)."""
 
 from __future__ import annotations
 
@@ -11,46 +12,64 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
+from hydra.utils import instantiate
 
+from kws.data.augment import Augmentation
 from kws.data.speech_commands import SpeechCommandsDataModule
 from kws.frontend import MelSpectrogram
+from kws.models import SpecAugment
 from kws.module import load_checkpoint
 from kws.tasks import train
 
 ROOT = Path(__file__).resolve().parents[1]
 
-FAST = ["trainer.max_epochs=4", "trainer.deterministic=true", "seed=3", "test_ckpt=last"]
+
+# The official code's frequency-mask parameter per tau (time masks: 20; no SpecAugment below 1.5).
+OFFICIAL_FREQ_MASK = {"1": 0, "1.5": 1, "2": 3, "3": 5, "6": 7, "8": 7}
 
 
-class StopAfterEpoch(pl.Callback):
-    """Ends fitting after ``epoch`` (0-based), as a killed job would, once its checkpoint is out."""
+@pytest.mark.parametrize("tau", OFFICIAL_FREQ_MASK)
+def test_bcresnet_recipes_train_on_a_fixed_log_mel(compose_config, tau):
+    cfg = compose_config([f"experiment=bcresnet_{tau}"])
+    assert cfg.frontend.trainable_stft is False and cfg.frontend.trainable_mel is False
+    assert not any(p.requires_grad for p in instantiate(cfg.frontend).parameters())
+    masks = cfg.module.spec_augment
+    assert masks.freq_mask_width == OFFICIAL_FREQ_MASK[tau]
+    assert masks.time_mask_width == (0 if tau == "1" else 20)
 
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
 
-    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.current_epoch == self.epoch and not trainer.sanity_checking:
-            trainer.should_stop = True
+def test_the_trainable_mel_variant_changes_only_the_mel_basis(compose_config):
+    fixed = compose_config(["experiment=bcresnet_1"])
+    trained = compose_config(["experiment=bcresnet_1_trainable_mel"])
+    assert trained.frontend.trainable_mel is True and trained.frontend.trainable_stft is False
+    trained.frontend.trainable_mel = False
+    assert trained == fixed
 
 
-def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(
-    compose_config, synthetic_overrides, tmp_path
-):
-    base = [*synthetic_overrides, *FAST, "data.batch_size=64"]
-    whole = train(compose_config([*base, f"output_dir={tmp_path / 'whole'}"]))
+def test_only_the_clips_that_get_noise_are_shifted():
+    """Official ``utils.py``: every silence clip and 80% of the others get noise and, with it, a
+    time shift; the other clips come back bit for bit."""
+    torch.manual_seed(0)
+    clips = torch.linspace(-0.5, 0.5, 16000).repeat(400, 1)  # any shift changes a ramp
+    silence = torch.arange(400) < 100
+    silent_bank = torch.zeros(2, 32000)  # noise of amplitude 0: a noised clip is only shifted
+    out = Augmentation(noise_prob=0.8)(clips, silent_bank, silence)
+    unchanged = (out.view(torch.int32) == clips.view(torch.int32)).all(dim=1)
+    assert not unchanged[silence].any()
+    assert 0.12 < unchanged[~silence].float().mean() < 0.28  # the 20% without noise
+    assert torch.equal(Augmentation(noise_prob=0.0)(clips, silent_bank, None), clips)
 
-    interrupted_cfg = compose_config(
-        [*base, f"output_dir={tmp_path / 'cut'}",
-         f"+callbacks.stop._target_={__name__}.StopAfterEpoch", "+callbacks.stop.epoch=1"]
-    )  # fmt: skip
-    train(interrupted_cfg)
-    last = tmp_path / "cut" / "checkpoints" / "last.ckpt"
-    resumed = train(
-        compose_config([*base, f"output_dir={tmp_path / 'resumed'}", f"ckpt_path={last}"])
-    )
-    assert resumed["epochs"] == whole["epochs"] == 4
-    for key in ("val/acc", "val/loss", "test/acc", "test/loss"):
-        assert resumed[key] == whole[key], key
+
+@pytest.mark.parametrize("width", [1, 3, 7])
+def test_mask_widths_are_drawn_like_the_official_int_of_a_uniform(width):
+    """``int(U(0, w))``: widths 0 to w - 1, so w = 1 never masks; a band may touch either edge."""
+    torch.manual_seed(2)
+    x = torch.rand(3000, 40, 3) + 1.0  # strictly positive: only a mask makes a 0
+    out = SpecAugment(freq_mask_width=width, n_freq_masks=1).train()(x)
+    rows_masked = (out == 0.0).all(dim=2)  # (B, F)
+    assert set(rows_masked.sum(dim=1).tolist()) == set(range(width))
+    if width > 1:
+        assert rows_masked[:, 0].any() and rows_masked[:, -1].any()
 
 
 def test_bf16_mixed_precision_trains_with_a_float32_frontend(

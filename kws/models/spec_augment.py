@@ -9,13 +9,14 @@ def _band_mask(
 ) -> torch.Tensor:
     """Union of ``n_masks`` random bands per example along an axis of ``size``: (batch, size) bool.
 
-    Each band has width ~ U{0..max_width} and start ~ U{0..size - width}, drawn per example.
+    Each band has width ~ U{0..max_width - 1} (BC-ResNet's ``int(U(0, max_width))``), at most
+    ``size``, and start ~ U{0..size - width}, drawn per example.
     """
-    max_width = min(max_width, size)
+    widths = max(1, min(max_width, size + 1))  # how many widths: 0 .. widths - 1
     positions = torch.arange(size, device=device)  # (size,)
     mask = torch.zeros(batch, size, dtype=torch.bool, device=device)
     for _ in range(n_masks):
-        width = torch.randint(0, max_width + 1, (batch, 1), device=device)  # (B, 1)
+        width = torch.randint(0, widths, (batch, 1), device=device)  # (B, 1)
         start = (torch.rand(batch, 1, device=device) * (size - width + 1)).long()  # (B, 1)
         mask |= (positions >= start) & (positions < start + width)  # (B, size)
     return mask
@@ -24,7 +25,16 @@ def _band_mask(
 class SpecAugment(nn.Module):
     """Random frequency and time masks on ``(B, F, T)`` spectrograms during training only.
 
-    Masked bins are set to ``fill`` (0 in the log domain, as BC-ResNet does); eval is identity.
+    As in BC-ResNet's official code, a mask parameter ``w`` draws widths ``int(U(0, w))``, that is
+    0 to ``w - 1``: ``w`` of 0 or 1 masks nothing. Masked bins are set to ``fill`` (0 in the log
+    domain, as BC-ResNet does); eval is identity.
+
+    Args:
+        freq_mask_width: ``w`` of the frequency masks: widths 0 to ``w - 1`` bins.
+        time_mask_width: ``w`` of the time masks: widths 0 to ``w - 1`` frames.
+        n_freq_masks: frequency masks per example.
+        n_time_masks: time masks per example.
+        fill: the value of masked bins.
     """
 
     def __init__(
@@ -43,7 +53,7 @@ class SpecAugment(nn.Module):
         self.fill = fill
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or (self.freq_mask_width == 0 and self.time_mask_width == 0):
+        if not self.training or (self.freq_mask_width <= 1 and self.time_mask_width <= 1):
             return x
         b, f, t = x.shape
         freq = _band_mask(b, f, self.freq_mask_width, self.n_freq_masks, x.device)  # (B, F)
