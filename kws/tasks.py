@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from kws.allocator import keep_freed_memory
 from kws.callbacks import PredictionRecorder
 from kws.data.speech_commands import SpeechCommandsDataModule
-from kws.io import AtomicCheckpointIO, write_json
+from kws.io import AtomicCheckpointIO, atomic_write, write_json
 from kws.module import CheckpointError, KWSModule, check_resume, load_checkpoint
 from kws.registry import is_plain_data
 from kws.viz import confusion_matrix_figure, frontend_figures, save_figures
@@ -54,7 +54,6 @@ def report_errors(task: Callable[[DictConfig], T], cfg: DictConfig) -> T:
         named = isinstance(error, ValueError | OSError) and str(error)
         message = str(error).strip() if named else f"{type(error).__name__}: {error}".strip()
         print(f"error: {message}", file=sys.stderr)
-        print("(debug=true or HYDRA_FULL_ERROR=1 shows the traceback)", file=sys.stderr)
         raise SystemExit(1) from None
 
 
@@ -159,7 +158,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     loggers = [_build(c) for c in (cfg.get("logger") or {}).values()]
     trainer = _trainer(cfg, callbacks=callbacks, logger=loggers or False)
     if trainer.is_global_zero:  # plain ddp runs this script once per rank
-        OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
+        with atomic_write(output_dir / "config.yaml") as file:
+            OmegaConf.save(cfg, file, resolve=True)
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
 
     chosen = None if trainer.fast_dev_run else _checkpoint_path(trainer, cfg.test_ckpt)
@@ -325,7 +325,7 @@ class ClassificationReport:
 
     def write_confusion_csv(self, path: Path, classes: list[str]) -> None:
         """Counts with a header row of predicted classes and a first column of true classes."""
-        with path.open("w", newline="") as file:
+        with atomic_write(path, newline="") as file:
             writer = csv.writer(file)
             writer.writerow([r"true \ predicted", *classes])
             for name, row in zip(classes, self.confusion, strict=True):
