@@ -10,7 +10,20 @@ import pytest
 import scipy.fft
 import torch
 
-from kws.frontend import MFCC, STFT, MelSpectrogram, mel_filterbank
+from kws.frontend import (
+    DCT_CHANGE,
+    DRIFT_LABELS,
+    MEL_BASIS_CHANGE,
+    MEL_CENTRE_SHIFT_HZ,
+    MFCC,
+    STFT,
+    STFT_KERNEL_CHANGE,
+    MelSpectrogram,
+    drift_of,
+    drift_summary,
+    mel_filterbank,
+    trainable_parts,
+)
 
 SR = 16000
 
@@ -215,6 +228,34 @@ def test_drift_is_zero_at_start_and_measures_change():
     drift = layer.drift()
     assert drift["mel_centre_shift_hz"][3].item() == pytest.approx(2 * SR / 512, rel=1e-4)
     assert drift["mel_centre_shift_hz"][torch.arange(40) != 3].abs().max() == 0  # 5 unmoved
+
+
+@pytest.mark.parametrize(
+    ("layer", "parts"),
+    [
+        (STFT(trainable=True), {STFT_KERNEL_CHANGE: True}),
+        (MelSpectrogram(trainable_mel=True), {STFT_KERNEL_CHANGE: False, MEL_BASIS_CHANGE: True}),
+        (
+            MFCC(trainable_stft=True, trainable_dct=True),
+            {STFT_KERNEL_CHANGE: True, MEL_BASIS_CHANGE: False, DCT_CHANGE: True},
+        ),
+    ],
+)
+def test_drift_and_trainable_parts_share_the_keys_defined_once(layer, parts):
+    assert trainable_parts(layer) == parts
+    drift = drift_of(layer)
+    assert list(drift) == [key for key in DRIFT_LABELS if key in drift]  # processing order
+    extra = {MEL_CENTRE_SHIFT_HZ} if MEL_BASIS_CHANGE in parts else set()
+    assert set(drift) == set(parts) | extra
+    assert all(value.dim() == 0 for value in drift_summary(drift).values())
+
+
+def test_a_plain_module_is_a_frontend_without_drift():
+    # (batch, samples) -> (batch, 4, frames), reporting neither drift nor trainable parts
+    plain = torch.nn.Sequential(torch.nn.Unflatten(1, (1, -1)), torch.nn.Conv1d(1, 4, 400, 160))
+    assert plain(torch.zeros(2, SR)).shape == (2, 4, 98)
+    assert drift_of(plain) == {} and trainable_parts(plain) == {}
+    assert drift_summary(drift_of(plain)) == {}
 
 
 def test_initial_basis_is_kept_in_the_state_dict():

@@ -2,7 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from kws.models import BCResNet, LinearClassifier, SpecAugment
+from kws.frontend import MelSpectrogram
+from kws.models import BCResNet, KeywordSpotter, LinearClassifier, SpecAugment
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -145,3 +146,16 @@ def test_spec_augment_time_masks() -> None:
     assert cols_masked.sum() > 0
     # Examples get independent masks.
     assert len({tuple(c.tolist()) for c in cols_masked}) > 16
+
+
+def test_keyword_spotter_is_frontend_spec_augment_head() -> None:
+    torch.manual_seed(0)
+    frontend, head = MelSpectrogram(), LinearClassifier(n_features=40, frames=101, num_classes=5)
+    spotter = KeywordSpotter(frontend, head, SpecAugment(freq_mask_width=10, time_mask_width=20))
+    waveform = torch.randn(3, 16000)
+    with torch.no_grad():
+        clean = head(frontend(waveform))
+        assert torch.equal(spotter.eval()(waveform), clean)  # SpecAugment is off in eval
+        assert not torch.equal(spotter.train()(waveform), clean)  # and masks in training
+        assert torch.equal(KeywordSpotter(frontend, head).train()(waveform), clean)
+    assert clean.shape == (3, 5)

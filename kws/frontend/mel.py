@@ -1,147 +1,29 @@
-"""Mel filterbanks built in-repo, and a (log-)Mel spectrogram layer whose basis can train.
+"""The ``MelSpectrogram`` layer: an ``STFT`` projected onto a (trainable) mel filterbank.
 
-The filterbank follows the triangular construction librosa and torchaudio share (HTK or Slaney
-mel scale, optional Slaney area normalisation), computed in float64 and stored as float32.
+The filterbank is ``functional.mel_filterbank``'s (librosa's triangles, HTK or Slaney scale,
+optional Slaney area normalisation), built in float64 and stored as float32.
 """
 
 from __future__ import annotations
 
-import math
-import warnings
 from typing import Literal
 
 import torch
 from torch import nn
 
-from kws.frontend.stft import (
+from kws.frontend.functional import (
     SQRT_EPS,
-    STFT,
-    Implementation,
     LogMode,
+    MelScale,
     PadMode,
     check_log_mode,
     compress,
+    fft_frequencies,
+    mel_filterbank,
     relative_change,
 )
-
-MelScale = Literal["htk", "slaney"]
-
-# Slaney's scale is linear below 1 kHz (3 mels per 200 Hz) and logarithmic above.
-_SLANEY_F_BREAK = 1000.0
-_SLANEY_HZ_PER_MEL = 200.0 / 3
-_SLANEY_MEL_BREAK = _SLANEY_F_BREAK / _SLANEY_HZ_PER_MEL
-_SLANEY_LOG_STEP = math.log(6.4) / 27.0
-
-
-def fft_frequencies(
-    sample_rate: int, n_fft: int, dtype: torch.dtype = torch.float32
-) -> torch.Tensor:
-    """The centre frequency in Hz of each STFT bin.
-
-    Args:
-        sample_rate: in Hz.
-        n_fft: the STFT's frame length.
-        dtype: default ``torch.float32``.
-
-    Returns:
-        ``(n_fft // 2 + 1,)``.
-    """
-    return torch.arange(n_fft // 2 + 1, dtype=dtype) * sample_rate / n_fft
-
-
-def hz_to_mel(hz: torch.Tensor, scale: MelScale = "htk") -> torch.Tensor:
-    """Frequency in Hz to mels.
-
-    Args:
-        hz: frequencies, any shape.
-        scale: ``"htk"`` (default) or ``"slaney"``.
-
-    Returns:
-        Mels, shaped like ``hz``.
-    """
-    if scale == "htk":
-        return 2595.0 * torch.log10(1.0 + hz / 700.0)
-    linear = hz / _SLANEY_HZ_PER_MEL
-    log = _SLANEY_MEL_BREAK + torch.log(hz.clamp(min=_SLANEY_F_BREAK) / _SLANEY_F_BREAK) / (
-        _SLANEY_LOG_STEP
-    )
-    return torch.where(hz >= _SLANEY_F_BREAK, log, linear)
-
-
-def mel_to_hz(mel: torch.Tensor, scale: MelScale = "htk") -> torch.Tensor:
-    """Mels to frequency in Hz, the inverse of ``hz_to_mel``.
-
-    Args:
-        mel: mels, any shape.
-        scale: ``"htk"`` (default) or ``"slaney"``.
-
-    Returns:
-        Frequencies in Hz, shaped like ``mel``.
-    """
-    if scale == "htk":
-        return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
-    linear = mel * _SLANEY_HZ_PER_MEL
-    log = _SLANEY_F_BREAK * torch.exp(_SLANEY_LOG_STEP * (mel - _SLANEY_MEL_BREAK))
-    return torch.where(mel >= _SLANEY_MEL_BREAK, log, linear)
-
-
-def mel_filterbank(
-    sample_rate: int,
-    n_fft: int,
-    n_mels: int = 40,
-    f_min: float = 0.0,
-    f_max: float | None = None,
-    scale: MelScale = "htk",
-    norm: Literal["slaney"] | None = None,
-) -> torch.Tensor:
-    """Triangular mel filters in float64, as ``librosa.filters.mel`` builds them.
-
-    Filter ``i`` rises from mel point ``i`` to ``i + 1`` and falls to ``i + 2``, the points
-    spaced evenly in mels between ``f_min`` and ``f_max``. A filter so narrow that it covers no
-    FFT bin is all zero: like librosa, this warns (``UserWarning``) naming those filters.
-
-    Args:
-        sample_rate: in Hz.
-        n_fft: the STFT's frame length.
-        n_mels: number of filters, at least 1. Default 40.
-        f_min: lowest edge in Hz. Default 0.
-        f_max: highest edge in Hz, at most ``sample_rate / 2``; ``None`` (default) means that.
-        scale: mel scale, ``"htk"`` (default) or ``"slaney"``.
-        norm: ``"slaney"`` scales each filter to unit area in Hz (``2 / bandwidth``); ``None``
-            (default) leaves peaks at 1.
-
-    Returns:
-        ``(n_mels, n_fft // 2 + 1)``.
-    """
-    if scale not in ("htk", "slaney"):
-        raise ValueError(f"mel_scale must be 'htk' or 'slaney', got {scale!r}")
-    if norm not in (None, "slaney"):
-        raise ValueError(f"norm must be None or 'slaney', got {norm!r}")
-    if not n_mels >= 1:
-        raise ValueError(f"n_mels must be at least 1, got {n_mels}")
-    f_max = sample_rate / 2 if f_max is None else f_max
-    if not 0 <= f_min < f_max <= sample_rate / 2:
-        raise ValueError(f"need 0 <= f_min < f_max <= {sample_rate / 2}, got {f_min}, {f_max}")
-    fft_freqs = fft_frequencies(sample_rate, n_fft, torch.float64)
-    mel_range = hz_to_mel(torch.tensor([f_min, f_max], dtype=torch.float64), scale)
-    edges = mel_to_hz(torch.linspace(*mel_range.tolist(), n_mels + 2, dtype=torch.float64), scale)
-    widths = edges.diff()  # (n_mels + 1,)
-    offsets = edges[:, None] - fft_freqs[None, :]  # (n_mels + 2, freq)
-    rising = -offsets[:-2] / widths[:-1, None]
-    falling = offsets[2:] / widths[1:, None]
-    filters = torch.clamp(torch.minimum(rising, falling), min=0.0)
-    if norm == "slaney":
-        filters *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
-    empty = (filters.amax(dim=-1) == 0).nonzero().flatten().tolist()
-    if empty:
-        warnings.warn(
-            f"{len(empty)} of n_mels={n_mels} mel filters cover no FFT bin and are all zero "
-            f"(filters {empty}); those channels will always be empty: use fewer mels, a larger "
-            f"n_fft (now {n_fft}) or a wider f_min..f_max",
-            UserWarning,
-            stacklevel=2,
-        )
-    return filters
+from kws.frontend.protocol import MEL_BASIS_CHANGE, MEL_CENTRE_SHIFT_HZ
+from kws.frontend.stft import STFT, Implementation
 
 
 class MelSpectrogram(nn.Module):
@@ -282,4 +164,8 @@ class MelSpectrogram(nn.Module):
             basis = self.filterbank()
             change = relative_change(basis, self.initial_mel_basis)
             shift = self.centre_frequencies(basis) - self.centre_frequencies(self.initial_mel_basis)
-        return {**self.stft.drift(), "mel_basis_change": change, "mel_centre_shift_hz": shift}
+        return {**self.stft.drift(), MEL_BASIS_CHANGE: change, MEL_CENTRE_SHIFT_HZ: shift}
+
+    def trainable_parts(self) -> dict[str, bool]:
+        """Whether the Fourier kernels and the mel basis train, keyed like ``drift()``."""
+        return {**self.stft.trainable_parts(), MEL_BASIS_CHANGE: self.trainable_mel}

@@ -1,32 +1,15 @@
-"""MFCC: a log-Mel spectrogram followed by an orthonormal DCT-II, the DCT optionally trainable."""
+"""The ``MFCC`` layer: a log-Mel spectrogram followed by an orthonormal DCT-II that can train."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 from torch import nn
 
+from kws.frontend.functional import dct_matrix, relative_change
 from kws.frontend.mel import MelSpectrogram
-from kws.frontend.stft import relative_change
-
-
-def dct_matrix(n_out: int, n_in: int) -> torch.Tensor:
-    """Orthonormal DCT-II, the transform of ``scipy.fft.dct(norm="ortho")``, in float64.
-
-    Args:
-        n_out: coefficients kept (the first ``n_out``).
-        n_in: length of the transformed axis.
-
-    Returns:
-        ``(n_out, n_in)``.
-    """
-    k = torch.arange(n_out, dtype=torch.float64)[:, None]
-    n = torch.arange(n_in, dtype=torch.float64)[None, :]
-    basis = torch.cos(math.pi / n_in * (n + 0.5) * k) * math.sqrt(2.0 / n_in)
-    basis[0] /= math.sqrt(2.0)
-    return basis
+from kws.frontend.protocol import DCT_CHANGE
 
 
 class MFCC(nn.Module):
@@ -58,6 +41,7 @@ class MFCC(nn.Module):
         if not 0 < n_mfcc <= self.mel.n_mels:
             raise ValueError(f"n_mfcc must be in [1, n_mels={self.mel.n_mels}], got {n_mfcc}")
         self.n_mfcc = n_mfcc
+        self.trainable_dct = trainable_dct
         basis = dct_matrix(n_mfcc, self.mel.n_mels).float()
         self.register_buffer("initial_dct", basis.clone())
         if trainable_dct:
@@ -80,4 +64,8 @@ class MFCC(nn.Module):
 
     def drift(self) -> dict[str, torch.Tensor]:
         """The Mel layer's drift plus the relative Frobenius change of the DCT."""
-        return {**self.mel.drift(), "dct_change": relative_change(self.dct, self.initial_dct)}
+        return {**self.mel.drift(), DCT_CHANGE: relative_change(self.dct, self.initial_dct)}
+
+    def trainable_parts(self) -> dict[str, bool]:
+        """Whether the Fourier kernels, the mel basis and the DCT train, keyed like ``drift()``."""
+        return {**self.mel.trainable_parts(), DCT_CHANGE: self.trainable_dct}

@@ -1,4 +1,4 @@
-"""Short-time Fourier transform as a 1-D convolution with (optionally trainable) Fourier kernels.
+"""The ``STFT`` layer: a short-time Fourier transform as one conv1d with trainable kernels.
 
 The kernels are the rows of a windowed DFT matrix, real and imaginary parts stacked into one
 conv1d weight, so one convolution computes the whole spectrogram and back-propagation can reach
@@ -10,189 +10,30 @@ convolution computes with them.
 
 from __future__ import annotations
 
-import math
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kws.frontend.functional import (
+    PAD_MODE_ALIASES,
+    PAD_MODES,
+    SQRT_EPS,
+    LogMode,
+    PadMode,
+    check_log_mode,
+    compress,
+    fourier_kernels,
+    make_window,
+    pad_both_ends,
+    relative_change,
+    stacked_power,
+)
+from kws.frontend.protocol import STFT_KERNEL_CHANGE
+
 Output = Literal["power", "magnitude", "complex"]
 Implementation = Literal["auto", "fft", "conv"]
-LogMode = Literal["log", "db"] | None
-PadMode = Literal["reflect", "constant", "replicate", "circular", "edge", "wrap"]
-
-#: The ``center`` padding modes as ``F.pad`` names them; each pads as ``np.pad``'s namesake does
-#: (``replicate`` is numpy's ``edge``, ``circular`` its ``wrap``), at any clip length.
-PAD_MODES = ("reflect", "constant", "replicate", "circular")
-#: librosa's (numpy's) names for two of them, accepted too.
-PAD_MODE_ALIASES = {"edge": "replicate", "wrap": "circular"}
-
-#: Added under every differentiable square root, so the gradient at zero energy stays finite
-#: (small enough to leave magnitudes of 1e-9 of full scale intact in float32).
-SQRT_EPS = 1e-20
-
-
-def relative_change(current: torch.Tensor, initial: torch.Tensor) -> torch.Tensor:
-    """``||current - initial|| / ||initial||`` (Frobenius): how far a basis has drifted.
-
-    Args:
-        current: the basis now, any shape.
-        initial: the basis it started from, the same shape.
-    """
-    with torch.no_grad():
-        return (current - initial).norm() / initial.norm()
-
-
-def drift_summary(drift: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Each entry of a ``drift()`` as one number, as logs, comparisons and figures report it.
-
-    Args:
-        drift: a frontend's ``drift()``; per-filter entries become their mean magnitude.
-    """
-    return {name: value.abs().mean() if value.dim() else value for name, value in drift.items()}
-
-
-def check_log_mode(log: LogMode, eps: float, top_db: float | None = None) -> None:
-    """Reject, at construction time, settings that ``compress`` cannot honour.
-
-    Args:
-        log: ``"log"``, ``"db"`` or ``None``.
-        eps: ``compress``'s ``eps``; must be positive wherever a logarithm is taken.
-        top_db: ``compress``'s ``top_db``; only for ``log="db"``, and not negative.
-    """
-    if log not in ("log", "db", None):
-        raise ValueError(f"log must be 'log', 'db' or None, got {log!r}")
-    if log is not None and not eps > 0:
-        raise ValueError(f"log_eps must be positive for log={log!r}, got {eps}")
-    if top_db is not None and (log != "db" or top_db < 0):
-        raise ValueError(f"top_db needs log='db' and must be >= 0, got {top_db} with log={log!r}")
-
-
-def compress(
-    x: torch.Tensor, log: LogMode, eps: float, top_db: float | None = None
-) -> torch.Tensor:
-    """``log(x + eps)`` (BC-ResNet), ``10 log10(max(x, eps))`` (librosa's dB) or ``x`` unchanged.
-
-    Args:
-        x: energies ``(batch, ...)``, e.g. ``(batch, freq, frames)``.
-        log: ``"log"``, ``"db"`` or ``None`` (no compression).
-        eps: added inside the natural log; the floor under the dB (librosa's ``amin``).
-        top_db: ``log="db"`` only: raise every value to at least its clip's maximum minus
-            ``top_db``, as ``librosa.power_to_db(x, top_db=top_db)`` does for one clip
-            (librosa takes the maximum over all it is given, here each clip has its own).
-            Default ``None``: no such floor.
-
-    Returns:
-        A tensor shaped like ``x``.
-    """
-    if log == "log":
-        return torch.log(x + eps)
-    if log == "db":
-        db = 10.0 * torch.log10(x.clamp(min=eps))
-        if top_db is None:
-            return db
-        peak = db.amax(dim=tuple(range(1, db.dim())), keepdim=True)  # (batch, 1, ...)
-        return torch.maximum(db, peak - top_db)
-    return x
-
-
-def make_window(name: str, win_length: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """A periodic analysis window (as librosa and ``torch.stft`` use).
-
-    Args:
-        name: ``"hann"``, ``"hamming"``, ``"blackman"`` or ``"rectangular"``.
-        win_length: its length in samples.
-        dtype: default ``torch.float64``.
-
-    Returns:
-        The window ``(win_length,)``.
-    """
-    windows = {
-        "hann": torch.hann_window,
-        "hamming": torch.hamming_window,
-        "blackman": torch.blackman_window,
-    }
-    if name == "rectangular":
-        return torch.ones(win_length, dtype=dtype)
-    if name not in windows:
-        raise ValueError(
-            f"unknown window {name!r}; choose from {sorted([*windows, 'rectangular'])}"
-        )
-    return windows[name](win_length, periodic=True, dtype=dtype)
-
-
-def fourier_kernels(n_fft: int, window: torch.Tensor) -> torch.Tensor:
-    """Windowed DFT kernels: the analytic basis an STFT layer starts from.
-
-    Kernel ``k`` at tap ``m`` is ``window[m] * exp(-2j*pi*k*(m + offset)/n_fft)`` where ``offset``
-    centres the window inside the ``n_fft`` frame, exactly as ``torch.stft`` and librosa pad it;
-    taps outside the window are zero and are left out, so the convolution does no wasted work.
-
-    Args:
-        n_fft: the frame length in samples.
-        window: the analysis window ``(win_length,)``, ``win_length <= n_fft``.
-
-    Returns:
-        ``(2 * (n_fft // 2 + 1), win_length)`` in the window's dtype: real parts, then imaginary.
-    """
-    win_length = window.numel()
-    offset = (n_fft - win_length) // 2
-    freqs = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[:, None]
-    taps = torch.arange(win_length, dtype=torch.float64)[None, :] + offset
-    phase = 2 * math.pi * freqs * taps / n_fft
-    return torch.cat([torch.cos(phase) * window, -torch.sin(phase) * window])
-
-
-def pad_both_ends(x: torch.Tensor, pad: int, mode: str) -> torch.Tensor:
-    """``x`` with ``pad`` samples added at each end, as ``np.pad`` adds them, at any length.
-
-    ``F.pad`` does the work where it can. A reflection wider than the clip (``pad >= samples``,
-    e.g. a 10 ms chunk under ``n_fft // 2`` samples of centre padding), or a wrap wider than it,
-    which ``F.pad`` refuses, repeats the clip's mirror images or periods as numpy does; a single
-    sample reflects as itself.
-
-    Args:
-        x: audio ``(batch, samples)``, ``batch >= 1``, ``samples >= 1``.
-        pad: samples to add at each end.
-        mode: one of ``PAD_MODES``.
-
-    Returns:
-        ``(batch, samples + 2 * pad)``.
-    """
-    length = x.shape[-1]
-    if mode in ("constant", "replicate") or pad < length:
-        return F.pad(x, (pad, pad), mode=mode)
-    positions = torch.arange(-pad, length + pad, device=x.device)
-    if mode == "circular":
-        return x[:, positions.remainder(length)]
-    # Reflection is periodic with period 2 * (length - 1), mirrored within each period; the
-    # period of 1 for a single sample sends every position to sample 0.
-    period = max(2 * (length - 1), 1)
-    folded = positions.remainder(period)
-    return x[:, torch.minimum(folded, period - folded)]
-
-
-class StackedPower(torch.autograd.Function):
-    """``real**2 + imag**2`` of a ``(batch, 2 * freq, frames)`` spectrum, real rows first.
-
-    Written out because autograd's version of the same expression (slices, or a view that is
-    squared and summed) zero-fills, expands and copies full-size gradient buffers; here the
-    backward pass is a single broadcast product, which makes the trainable STFT measurably
-    faster (see ``python -m kws.benchmark frontend``).
-    """
-
-    @staticmethod
-    def forward(ctx: Any, spectrum: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(spectrum)
-        real, imag = spectrum.unflatten(1, (2, -1)).unbind(1)
-        return real.square().addcmul_(imag, imag)  # (batch, freq, frames)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
-        (spectrum,) = ctx.saved_tensors
-        pairs = spectrum.unflatten(1, (2, -1))  # (batch, 2, freq, frames)
-        return (pairs * (2 * grad).unsqueeze(1)).flatten(1, 2)
 
 
 class STFT(nn.Module):
@@ -410,11 +251,15 @@ class STFT(nn.Module):
         # (batch, 2 * freq, frames): real parts, then imaginary parts
         if self.output == "complex":
             return torch.complex(spectrum[:, : self.n_freqs], spectrum[:, self.n_freqs :])
-        return StackedPower.apply(spectrum)  # (batch, freq, frames)
+        return stacked_power(spectrum)  # (batch, freq, frames)
 
     def drift(self) -> dict[str, torch.Tensor]:
         """Relative Frobenius change of the Fourier kernels from their initial values."""
-        return {"stft_kernel_change": relative_change(self.kernels, self.initial_kernels)}
+        return {STFT_KERNEL_CHANGE: relative_change(self.kernels, self.initial_kernels)}
+
+    def trainable_parts(self) -> dict[str, bool]:
+        """Whether the Fourier kernels train, keyed like ``drift()``."""
+        return {STFT_KERNEL_CHANGE: self.trainable}
 
     def extra_repr(self) -> str:
         return (

@@ -1,7 +1,8 @@
-"""BC-ResNet: Broadcasted Residual Learning for keyword spotting.
+"""``BCResNet``: the BC-ResNet head (Broadcasted Residual Learning) and its blocks.
 
-Kim et al., Interspeech 2021, arXiv:2106.04140. Input is a log-Mel spectrogram ``(B, F, T)``
-(F = 40 in the paper); the model adds the channel dimension itself.
+Kim et al., "Broadcasted Residual Learning for Efficient Keyword Spotting", Interspeech 2021,
+arXiv:2106.04140; the names follow the paper (Table 1, Figure 2). Input is a log-Mel
+spectrogram ``(B, F, T)`` (F = 40 in the paper); the model adds the channel dimension itself.
 """
 
 import functools
@@ -9,11 +10,12 @@ import functools
 import torch
 from torch import nn
 
-STAGE_BLOCKS = (2, 2, 4, 4)
+# Table 1 of the paper, one entry per stage of BC-ResBlocks.
+STAGE_BLOCKS = (2, 2, 4, 4)  # BC-ResBlocks per stage
 STAGE_WIDTHS = (1.0, 1.5, 2.0, 2.5)  # multiples of the base width c
 STAGE_DILATIONS = (1, 2, 4, 8)  # temporal dilation of each stage's depthwise conv
 STAGE_FREQ_STRIDES = (1, 2, 2, 1)  # frequency stride of each stage's first block
-HEAD_KERNEL = 5
+HEAD_KERNEL = 5  # the head's depthwise 5x5 conv, unpadded in frequency
 
 
 def _halve(size: int) -> int:
@@ -36,7 +38,13 @@ def _check_freq(n_mels: int, sub_bands: int) -> None:
 
 
 class SubSpectralNorm(nn.Module):
-    """BatchNorm with separate statistics per frequency sub-band, so each band is normalised."""
+    """SubSpectral Normalization (SSN, Chang et al. 2021): BatchNorm with separate statistics
+    and affine parameters per frequency sub-band, so each band is normalised on its own.
+
+    Args:
+        channels: channels ``C`` of the input ``(B, C, F, T)``.
+        sub_bands: sub-bands ``S`` the frequency axis splits into; ``F`` must divide by it.
+    """
 
     def __init__(self, channels: int, sub_bands: int) -> None:
         super().__init__()
@@ -44,15 +52,28 @@ class SubSpectralNorm(nn.Module):
         self.bn = nn.BatchNorm2d(channels * sub_bands)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` ``(B, C, F, T)`` normalised per channel and sub-band, the same shape."""
         b, c, f, t = x.shape
         x = x.reshape(b, c * self.sub_bands, f // self.sub_bands, t)  # (B, C*S, F/S, T)
         return self.bn(x).reshape(b, c, f, t)
 
 
-class BroadcastedBlock(nn.Module):
-    """BC-ResNet block: 2D frequency-wise features f2 plus 1D temporal features f1 broadcast over
-    frequency. When the channel count changes it is the paper's TransitionBlock: a 1x1 conv first
-    and no identity shortcut.
+class BCResBlock(nn.Module):
+    """The paper's BC-ResBlock: ``y = ReLU(x + f2(x) + BC(f1(avgpool(f2(x)))))``.
+
+    ``f2`` is the frequency-wise depthwise 3x1 conv with SubSpectral Normalization, ``f1`` the
+    temporal part (depthwise 1x3 conv, BN, Swish, pointwise conv, dropout) on features averaged
+    over frequency, broadcast (BC) back over it. When the channel count changes it is the
+    paper's transition BC-ResBlock: a 1x1 conv, BN and ReLU first, and no identity shortcut;
+    neither is there one where the block strides in frequency.
+
+    Args:
+        in_channels: input channels.
+        out_channels: output channels; unlike ``in_channels`` makes a transition block.
+        freq_stride: stride of ``f2`` in frequency, 1 or 2.
+        dilation: temporal dilation of ``f1``'s depthwise conv.
+        dropout: ``f1``'s channel dropout (``nn.Dropout2d``) probability.
+        sub_bands: SubSpectral Normalization's sub-bands.
     """
 
     def __init__(
@@ -105,7 +126,7 @@ class BroadcastedBlock(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (B, C_in, F, T)
+        """``x`` ``(B, in_channels, F, T)`` to ``(B, out_channels, F / freq_stride, T)``."""
         f2 = self.f2(self.expand(x))  # (B, C, F', T), F' = F / freq_stride
         f1 = self.f1(f2.mean(dim=2, keepdim=True))  # (B, C, 1, T)
         out = f2 + f1  # f1 broadcast over frequency
@@ -115,9 +136,20 @@ class BroadcastedBlock(nn.Module):
 
 
 class BCResNet(nn.Module):
-    """BC-ResNet-tau keyword-spotting head on log-Mel input ``(B, F, T)`` -> logits ``(B, K)``.
+    """BC-ResNet-tau: log-Mel ``(batch, n_mels, frames)`` to logits ``(batch, num_classes)``.
 
-    Width scales with ``tau`` (base width ``c = int(8 * tau)``); tau 1 has 9,232 parameters.
+    The stem (a 5x5 conv with frequency stride 2, BN, ReLU), four stages of BC-ResBlocks, and
+    the head (depthwise 5x5 conv, 1x1 conv, BN, ReLU, global average pool, 1x1 classifier), as
+    in the paper's Table 1. Width scales with ``tau`` (base width ``c = int(8 * tau)``); tau 1
+    has 9,232 parameters. Time is never downsampled, so any number of frames works; the
+    frequency size is fixed by the architecture: ``n_mels`` must divide into ``sub_bands`` at
+    every stage and leave at least 5 bands for the head, e.g. 40 or 80 (checked on first use).
+
+    Args:
+        tau: width multiplier (BC-ResNet-tau). Default 1.0.
+        num_classes: number of logits. Default 12.
+        dropout: the BC-ResBlocks' channel dropout probability. Default 0.1.
+        sub_bands: SubSpectral Normalization's sub-bands. Default 5.
     """
 
     def __init__(
@@ -142,7 +174,7 @@ class BCResNet(nn.Module):
             STAGE_BLOCKS, widths, STAGE_DILATIONS, STAGE_FREQ_STRIDES, strict=True
         ):
             blocks = [
-                BroadcastedBlock(
+                BCResBlock(
                     in_channels if i == 0 else width,
                     width,
                     stride if i == 0 else 1,
@@ -172,6 +204,14 @@ class BCResNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The logits of each clip.
+
+        Args:
+            x: log-Mel features ``(batch, n_mels, frames)``.
+
+        Returns:
+            ``(batch, num_classes)``.
+        """
         if x.dim() != 3:
             raise ValueError(f"BCResNet expects (batch, n_mels, frames), got {tuple(x.shape)}")
         _check_freq(x.shape[1], self.sub_bands)

@@ -1,4 +1,4 @@
-"""SpecAugment frequency and time masking (Park et al., 2019), vectorised over the batch."""
+"""``SpecAugment``: random frequency and time masks (Park et al., 2019), batch-vectorised."""
 
 import torch
 from torch import nn
@@ -30,11 +30,13 @@ class SpecAugment(nn.Module):
     domain, as BC-ResNet does); eval is identity.
 
     Args:
-        freq_mask_width: ``w`` of the frequency masks: widths 0 to ``w - 1`` bins.
-        time_mask_width: ``w`` of the time masks: widths 0 to ``w - 1`` frames.
-        n_freq_masks: frequency masks per example.
-        n_time_masks: time masks per example.
-        fill: the value of masked bins.
+        freq_mask_width: ``w`` of the frequency masks: widths 0 to ``w - 1`` bins. Default 0
+            (none).
+        time_mask_width: ``w`` of the time masks: widths 0 to ``w - 1`` frames. Default 0
+            (none).
+        n_freq_masks: frequency masks per example. Default 2.
+        n_time_masks: time masks per example. Default 2.
+        fill: the value of masked bins. Default 0.0.
     """
 
     def __init__(
@@ -53,6 +55,14 @@ class SpecAugment(nn.Module):
         self.fill = fill
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` with masks drawn per example in training mode, ``x`` itself in eval mode.
+
+        Args:
+            x: features ``(batch, n_features, frames)``.
+
+        Returns:
+            The same shape.
+        """
         if not self.training or (self.freq_mask_width <= 1 and self.time_mask_width <= 1):
             return x
         b, f, t = x.shape

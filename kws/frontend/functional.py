@@ -1,0 +1,344 @@
+"""Pure tensor functions the frontend layers are built from: windows, bases, padding, compression.
+
+Nothing here holds state: each function maps tensors (or sizes) to tensors, the analytic bases
+(Fourier kernels, mel filterbanks, DCT) in float64 so a layer can store them in float32 after
+one rounding. The layers in ``stft.py``, ``mel.py`` and ``mfcc.py`` own the trainable copies.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+
+LogMode = Literal["log", "db"] | None
+MelScale = Literal["htk", "slaney"]
+PadMode = Literal["reflect", "constant", "replicate", "circular", "edge", "wrap"]
+
+#: The ``center`` padding modes as ``F.pad`` names them; each pads as ``np.pad``'s namesake does
+#: (``replicate`` is numpy's ``edge``, ``circular`` its ``wrap``), at any clip length.
+PAD_MODES = ("reflect", "constant", "replicate", "circular")
+#: librosa's (numpy's) names for two of them, accepted too.
+PAD_MODE_ALIASES = {"edge": "replicate", "wrap": "circular"}
+
+#: Added under every differentiable square root, so the gradient at zero energy stays finite
+#: (small enough to leave magnitudes of 1e-9 of full scale intact in float32).
+SQRT_EPS = 1e-20
+
+# Slaney's scale is linear below 1 kHz (3 mels per 200 Hz) and logarithmic above.
+_SLANEY_F_BREAK = 1000.0
+_SLANEY_HZ_PER_MEL = 200.0 / 3
+_SLANEY_MEL_BREAK = _SLANEY_F_BREAK / _SLANEY_HZ_PER_MEL
+_SLANEY_LOG_STEP = math.log(6.4) / 27.0
+
+
+# --- Windows and the Fourier basis --------------------------------------------------------------
+
+
+def make_window(name: str, win_length: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """A periodic analysis window (as librosa and ``torch.stft`` use).
+
+    Args:
+        name: ``"hann"``, ``"hamming"``, ``"blackman"`` or ``"rectangular"``.
+        win_length: its length in samples.
+        dtype: default ``torch.float64``.
+
+    Returns:
+        The window ``(win_length,)``.
+    """
+    windows = {
+        "hann": torch.hann_window,
+        "hamming": torch.hamming_window,
+        "blackman": torch.blackman_window,
+    }
+    if name == "rectangular":
+        return torch.ones(win_length, dtype=dtype)
+    if name not in windows:
+        raise ValueError(
+            f"unknown window {name!r}; choose from {sorted([*windows, 'rectangular'])}"
+        )
+    return windows[name](win_length, periodic=True, dtype=dtype)
+
+
+def fourier_kernels(n_fft: int, window: torch.Tensor) -> torch.Tensor:
+    """Windowed DFT kernels: the analytic basis an STFT layer starts from.
+
+    Kernel ``k`` at tap ``m`` is ``window[m] * exp(-2j*pi*k*(m + offset)/n_fft)`` where ``offset``
+    centres the window inside the ``n_fft`` frame, exactly as ``torch.stft`` and librosa pad it;
+    taps outside the window are zero and are left out, so the convolution does no wasted work.
+
+    Args:
+        n_fft: the frame length in samples.
+        window: the analysis window ``(win_length,)``, ``win_length <= n_fft``.
+
+    Returns:
+        ``(2 * (n_fft // 2 + 1), win_length)`` in the window's dtype: real parts, then imaginary.
+    """
+    win_length = window.numel()
+    offset = (n_fft - win_length) // 2
+    freqs = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[:, None]
+    taps = torch.arange(win_length, dtype=torch.float64)[None, :] + offset
+    phase = 2 * math.pi * freqs * taps / n_fft
+    return torch.cat([torch.cos(phase) * window, -torch.sin(phase) * window])
+
+
+def fft_frequencies(
+    sample_rate: int, n_fft: int, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """The centre frequency in Hz of each STFT bin.
+
+    Args:
+        sample_rate: in Hz.
+        n_fft: the STFT's frame length.
+        dtype: default ``torch.float32``.
+
+    Returns:
+        ``(n_fft // 2 + 1,)``.
+    """
+    return torch.arange(n_fft // 2 + 1, dtype=dtype) * sample_rate / n_fft
+
+
+# --- Padding, power and compression -------------------------------------------------------------
+
+
+def pad_both_ends(x: torch.Tensor, pad: int, mode: str) -> torch.Tensor:
+    """``x`` with ``pad`` samples added at each end, as ``np.pad`` adds them, at any length.
+
+    ``F.pad`` does the work where it can. A reflection wider than the clip (``pad >= samples``,
+    e.g. a 10 ms chunk under ``n_fft // 2`` samples of centre padding), or a wrap wider than it,
+    which ``F.pad`` refuses, repeats the clip's mirror images or periods as numpy does; a single
+    sample reflects as itself.
+
+    Args:
+        x: audio ``(batch, samples)``, ``batch >= 1``, ``samples >= 1``.
+        pad: samples to add at each end.
+        mode: one of ``PAD_MODES``.
+
+    Returns:
+        ``(batch, samples + 2 * pad)``.
+    """
+    length = x.shape[-1]
+    if mode in ("constant", "replicate") or pad < length:
+        return F.pad(x, (pad, pad), mode=mode)
+    positions = torch.arange(-pad, length + pad, device=x.device)
+    if mode == "circular":
+        return x[:, positions.remainder(length)]
+    # Reflection is periodic with period 2 * (length - 1), mirrored within each period; the
+    # period of 1 for a single sample sends every position to sample 0.
+    period = max(2 * (length - 1), 1)
+    folded = positions.remainder(period)
+    return x[:, torch.minimum(folded, period - folded)]
+
+
+class _StackedPower(torch.autograd.Function):
+    """``stacked_power`` with its backward pass written out (see there)."""
+
+    @staticmethod
+    def forward(ctx: Any, spectrum: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(spectrum)
+        real, imag = spectrum.unflatten(1, (2, -1)).unbind(1)
+        return real.square().addcmul_(imag, imag)  # (batch, freq, frames)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        (spectrum,) = ctx.saved_tensors
+        pairs = spectrum.unflatten(1, (2, -1))  # (batch, 2, freq, frames)
+        return (pairs * (2 * grad).unsqueeze(1)).flatten(1, 2)
+
+
+def stacked_power(spectrum: torch.Tensor) -> torch.Tensor:
+    """``real**2 + imag**2`` of a spectrum whose real rows are stacked above its imaginary rows.
+
+    The backward pass is written out because autograd's version of the same expression (slices,
+    or a view that is squared and summed) zero-fills, expands and copies full-size gradient
+    buffers; here it is a single broadcast product, which makes the trainable STFT measurably
+    faster (see ``python -m kws.benchmark frontend``).
+
+    Args:
+        spectrum: ``(batch, 2 * freq, frames)``, real parts then imaginary parts, as the
+            convolution with ``fourier_kernels`` gives them.
+
+    Returns:
+        The power ``(batch, freq, frames)``.
+    """
+    return _StackedPower.apply(spectrum)
+
+
+def check_log_mode(log: LogMode, eps: float, top_db: float | None = None) -> None:
+    """Reject, at construction time, settings that ``compress`` cannot honour.
+
+    Args:
+        log: ``"log"``, ``"db"`` or ``None``.
+        eps: ``compress``'s ``eps``; must be positive wherever a logarithm is taken.
+        top_db: ``compress``'s ``top_db``; only for ``log="db"``, and not negative. Default
+            ``None``.
+    """
+    if log not in ("log", "db", None):
+        raise ValueError(f"log must be 'log', 'db' or None, got {log!r}")
+    if log is not None and not eps > 0:
+        raise ValueError(f"log_eps must be positive for log={log!r}, got {eps}")
+    if top_db is not None and (log != "db" or top_db < 0):
+        raise ValueError(f"top_db needs log='db' and must be >= 0, got {top_db} with log={log!r}")
+
+
+def compress(
+    x: torch.Tensor, log: LogMode, eps: float, top_db: float | None = None
+) -> torch.Tensor:
+    """``log(x + eps)`` (BC-ResNet), ``10 log10(max(x, eps))`` (librosa's dB) or ``x`` unchanged.
+
+    Args:
+        x: energies ``(batch, ...)``, e.g. ``(batch, freq, frames)``.
+        log: ``"log"``, ``"db"`` or ``None`` (no compression).
+        eps: added inside the natural log; the floor under the dB (librosa's ``amin``).
+        top_db: ``log="db"`` only: raise every value to at least its clip's maximum minus
+            ``top_db``, as ``librosa.power_to_db(x, top_db=top_db)`` does for one clip
+            (librosa takes the maximum over all it is given, here each clip has its own).
+            Default ``None``: no such floor.
+
+    Returns:
+        A tensor shaped like ``x``.
+    """
+    if log == "log":
+        return torch.log(x + eps)
+    if log == "db":
+        db = 10.0 * torch.log10(x.clamp(min=eps))
+        if top_db is None:
+            return db
+        peak = db.amax(dim=tuple(range(1, db.dim())), keepdim=True)  # (batch, 1, ...)
+        return torch.maximum(db, peak - top_db)
+    return x
+
+
+# --- Mel scale and filterbanks ------------------------------------------------------------------
+
+
+def hz_to_mel(hz: torch.Tensor, scale: MelScale = "htk") -> torch.Tensor:
+    """Frequency in Hz to mels.
+
+    Args:
+        hz: frequencies, any shape.
+        scale: ``"htk"`` (default) or ``"slaney"``.
+
+    Returns:
+        Mels, shaped like ``hz``.
+    """
+    if scale == "htk":
+        return 2595.0 * torch.log10(1.0 + hz / 700.0)
+    linear = hz / _SLANEY_HZ_PER_MEL
+    log = _SLANEY_MEL_BREAK + torch.log(hz.clamp(min=_SLANEY_F_BREAK) / _SLANEY_F_BREAK) / (
+        _SLANEY_LOG_STEP
+    )
+    return torch.where(hz >= _SLANEY_F_BREAK, log, linear)
+
+
+def mel_to_hz(mel: torch.Tensor, scale: MelScale = "htk") -> torch.Tensor:
+    """Mels to frequency in Hz, the inverse of ``hz_to_mel``.
+
+    Args:
+        mel: mels, any shape.
+        scale: ``"htk"`` (default) or ``"slaney"``.
+
+    Returns:
+        Frequencies in Hz, shaped like ``mel``.
+    """
+    if scale == "htk":
+        return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+    linear = mel * _SLANEY_HZ_PER_MEL
+    log = _SLANEY_F_BREAK * torch.exp(_SLANEY_LOG_STEP * (mel - _SLANEY_MEL_BREAK))
+    return torch.where(mel >= _SLANEY_MEL_BREAK, log, linear)
+
+
+def mel_filterbank(
+    sample_rate: int,
+    n_fft: int,
+    n_mels: int = 40,
+    f_min: float = 0.0,
+    f_max: float | None = None,
+    scale: MelScale = "htk",
+    norm: Literal["slaney"] | None = None,
+) -> torch.Tensor:
+    """Triangular mel filters in float64, as ``librosa.filters.mel`` builds them.
+
+    Filter ``i`` rises from mel point ``i`` to ``i + 1`` and falls to ``i + 2``, the points
+    spaced evenly in mels between ``f_min`` and ``f_max``. A filter so narrow that it covers no
+    FFT bin is all zero: like librosa, this warns (``UserWarning``) naming those filters.
+
+    Args:
+        sample_rate: in Hz.
+        n_fft: the STFT's frame length.
+        n_mels: number of filters, at least 1. Default 40.
+        f_min: lowest edge in Hz. Default 0.
+        f_max: highest edge in Hz, at most ``sample_rate / 2``; ``None`` (default) means that.
+        scale: mel scale, ``"htk"`` (default) or ``"slaney"``.
+        norm: ``"slaney"`` scales each filter to unit area in Hz (``2 / bandwidth``); ``None``
+            (default) leaves peaks at 1.
+
+    Returns:
+        ``(n_mels, n_fft // 2 + 1)``.
+    """
+    if scale not in ("htk", "slaney"):
+        raise ValueError(f"mel_scale must be 'htk' or 'slaney', got {scale!r}")
+    if norm not in (None, "slaney"):
+        raise ValueError(f"norm must be None or 'slaney', got {norm!r}")
+    if not n_mels >= 1:
+        raise ValueError(f"n_mels must be at least 1, got {n_mels}")
+    f_max = sample_rate / 2 if f_max is None else f_max
+    if not 0 <= f_min < f_max <= sample_rate / 2:
+        raise ValueError(f"need 0 <= f_min < f_max <= {sample_rate / 2}, got {f_min}, {f_max}")
+    fft_freqs = fft_frequencies(sample_rate, n_fft, torch.float64)
+    mel_range = hz_to_mel(torch.tensor([f_min, f_max], dtype=torch.float64), scale)
+    edges = mel_to_hz(torch.linspace(*mel_range.tolist(), n_mels + 2, dtype=torch.float64), scale)
+    widths = edges.diff()  # (n_mels + 1,)
+    offsets = edges[:, None] - fft_freqs[None, :]  # (n_mels + 2, freq)
+    rising = -offsets[:-2] / widths[:-1, None]
+    falling = offsets[2:] / widths[1:, None]
+    filters = torch.clamp(torch.minimum(rising, falling), min=0.0)
+    if norm == "slaney":
+        filters *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    empty = (filters.amax(dim=-1) == 0).nonzero().flatten().tolist()
+    if empty:
+        warnings.warn(
+            f"{len(empty)} of n_mels={n_mels} mel filters cover no FFT bin and are all zero "
+            f"(filters {empty}); those channels will always be empty: use fewer mels, a larger "
+            f"n_fft (now {n_fft}) or a wider f_min..f_max",
+            UserWarning,
+            stacklevel=2,
+        )
+    return filters
+
+
+# --- DCT and drift ------------------------------------------------------------------------------
+
+
+def dct_matrix(n_out: int, n_in: int) -> torch.Tensor:
+    """Orthonormal DCT-II, the transform of ``scipy.fft.dct(norm="ortho")``, in float64.
+
+    Args:
+        n_out: coefficients kept (the first ``n_out``).
+        n_in: length of the transformed axis.
+
+    Returns:
+        ``(n_out, n_in)``.
+    """
+    k = torch.arange(n_out, dtype=torch.float64)[:, None]
+    n = torch.arange(n_in, dtype=torch.float64)[None, :]
+    basis = torch.cos(math.pi / n_in * (n + 0.5) * k) * math.sqrt(2.0 / n_in)
+    basis[0] /= math.sqrt(2.0)
+    return basis
+
+
+def relative_change(current: torch.Tensor, initial: torch.Tensor) -> torch.Tensor:
+    """``||current - initial|| / ||initial||`` (Frobenius): how far a basis has drifted.
+
+    Args:
+        current: the basis now, any shape.
+        initial: the basis it started from, the same shape.
+
+    Returns:
+        A scalar tensor, computed without gradient.
+    """
+    with torch.no_grad():
+        return (current - initial).norm() / initial.norm()
