@@ -33,7 +33,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +43,15 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from kws.allocator import keep_freed_memory
+from kws.data import SpeechCommandsDataModule
+from kws.data.augment import Augmentation
+from kws.data.batches import ClipBatches
+from kws.data.datasets import ClipDataset
 from kws.data.layout import CLIP_SAMPLES, SAMPLE_RATE
-from kws.data.speech_commands import ClipDataset, SpeechCommandsDataModule
 from kws.frontend import MelSpectrogram
 from kws.frontend.stft import compress
 from kws.io import write_json
-from kws.model import KeywordSpotter
-from kws.models import BCResNet, LinearClassifier
+from kws.models import BCResNet, KeywordSpotter, LinearClassifier
 
 CASES = {  # name: (trainable_stft, trainable_mel)
     "frozen": (False, False),
@@ -236,12 +238,6 @@ def format_table(timings: list[Timing]) -> str:
     return "\n".join(lines)
 
 
-class _Training:
-    """Stands in for a Trainer in fit, so the DataModule augments the batches it is handed."""
-
-    training = True
-
-
 class WavFileDataset(Dataset):
     """The reference input pipeline: every item read from its WAV file with soundfile."""
 
@@ -356,10 +352,10 @@ def bench_train(
         )  # fmt: skip
         dm.prepare_data()
         dm.setup()
-        dm.trainer = _Training()
 
-        def on_device(loader_batch: Any) -> Batch:
-            return dm.on_after_batch_transfer(dm.transfer_batch_to_device(loader_batch, dev, 0), 0)
+        def on_device(loader_batch: Any, batches: ClipBatches = dm.batches) -> Batch:
+            """A loader's batch moved to the device and made a training step's input there."""
+            return batches.training_batch(dm.transfer_batch_to_device(loader_batch, dev, 0))
 
         index = dm.split_index["train"]
         wav_loader = DataLoader(
@@ -409,18 +405,24 @@ def bench_train(
 
         train = dm.datasets["train"]
         repeats = np.arange(epoch_clips) % len(train)
-        dm.datasets["train"] = ClipDataset(np.asarray(train.clips)[repeats], train.labels[repeats])
+        epoch = ClipDataset(np.asarray(train.clips)[repeats], train.labels[repeats])
         placements = [False, True] if dev.type == "cuda" else [False]
+        served = {  # the repeated split, served as the DataModule serves its own
+            where: replace(dm.batches, datasets={"train": epoch}, on_device=where)
+            for where in placements
+        }
         if True in placements:  # the split's one copy to the device, timed on its own
-            dm.on_device = True
             results["split_to_device_s"] = _timed(
-                lambda: on_device(next(iter(dm.train_dataloader()))), dev
+                lambda: on_device(next(iter(served[True].loader("train"))), served[True]), dev
             )
         for precision, step in epoch_steps.items():
             for on_device_data in placements:
-                dm.on_device = on_device_data
+                batches = served[on_device_data]
                 clips, seconds = _timed_clips(
-                    lambda step=step: sum(step(on_device(b)) for b in dm.train_dataloader()), dev
+                    lambda step=step, b=batches: sum(
+                        step(on_device(batch, b)) for batch in b.loader("train")
+                    ),
+                    dev,
                 )
                 results["epochs"].append(
                     {"precision": precision, "on_device": on_device_data, "clips": clips,
@@ -469,19 +471,22 @@ def serve_cached(clips: int, batch: int, epochs: int) -> None:
             cache[start : start + rows] = rng.integers(-3000, 3000, (rows, CLIP_SAMPLES))
         cache.flush()
         del cache
-        labels = rng.integers(0, 12, clips)
-        dm = SpeechCommandsDataModule(batch_size=batch)
-        dm.datasets["train"] = ClipDataset(np.load(path, mmap_mode="r"), labels)
+        labels = rng.integers(0, 12, clips)  # the 12 classes, _silence_ first
         noise = rng.uniform(-0.5, 0.5, (6, 10 * CLIP_SAMPLES)).astype(np.float32)
-        dm.noise_bank = torch.from_numpy(noise)  # (files, samples)
-        dm.trainer = _Training()
+        batches = ClipBatches(
+            datasets={"train": ClipDataset(np.load(path, mmap_mode="r"), labels)},
+            noise_bank=torch.from_numpy(noise),  # (files, samples)
+            batch_size=batch,
+            augmentation=Augmentation(),
+            silence_label=0,
+        )
         for hook in (False, True):
             for epoch in range(epochs):
                 start = time.perf_counter()
                 served = 0
-                for clip_batch in dm.train_dataloader():
+                for clip_batch in batches.loader("train"):
                     if hook:
-                        clip_batch = dm.on_after_batch_transfer(clip_batch, 0)
+                        clip_batch = batches.training_batch(clip_batch)
                     served += len(clip_batch[1])
                 seconds = time.perf_counter() - start
                 what = "loader + int16->float + augmentation" if hook else "loader only"
@@ -507,7 +512,7 @@ def plot_speed_ups(timings: list[Timing], path: str) -> None:
     """A bar chart of kws's speed-up over each peer, per setting, as ``<path stem>.png``."""
     from matplotlib.figure import Figure
 
-    from kws.viz import save_figures
+    from kws.reporting.figures import save_figures
 
     settings = sorted({(t.n_fft, t.case, t.mode) for t in timings}, key=str)
     peers = sorted({t.impl for t in timings} - {"kws"})

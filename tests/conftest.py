@@ -1,16 +1,20 @@
-"""Shared fixtures: a small generated Speech Commands tree; configs composed as the CLI does."""
+"""Shared fixtures: a generated Speech Commands tree, DataModules over it, configs as the CLI."""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from kws.data.synthetic import generate
+
+if TYPE_CHECKING:  # imported by the fixture: tests without a DataModule skip Lightning's import
+    from kws.data import SpeechCommandsDataModule
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
@@ -25,6 +29,18 @@ def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def root(synthetic_root: Path, tmp_path: Path) -> Path:
     """A private copy of the generated data set, so a test may plant bad files in it."""
     return Path(shutil.copytree(synthetic_root, tmp_path / "speech_commands"))
+
+
+@pytest.fixture
+def datamodule() -> Callable[..., SpeechCommandsDataModule]:
+    """``datamodule(root, **settings)``: a DataModule over ``root`` that tests on
+    testing_list.txt (a generated tree has no official test set)."""
+    from kws.data import SpeechCommandsDataModule
+
+    def _datamodule(root: Path, **settings) -> SpeechCommandsDataModule:
+        return SpeechCommandsDataModule(root=str(root), test_set="list", **settings)
+
+    return _datamodule
 
 
 @pytest.fixture

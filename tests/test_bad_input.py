@@ -17,11 +17,6 @@ import soundfile as sf
 from kws.data import KEYWORDS, SILENCE, UNKNOWN
 from kws.data.audio import BadAudioError, read_clip
 from kws.data.cache import BadFilesError
-from kws.data.speech_commands import SpeechCommandsDataModule
-
-
-def datamodule(root: Path, **kwargs) -> SpeechCommandsDataModule:
-    return SpeechCommandsDataModule(root=str(root), test_set="list", **kwargs)
 
 
 def tone(seconds: float = 1.0, rate: int = 16000) -> np.ndarray:
@@ -105,7 +100,7 @@ def assert_nothing_cached(root: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", BAD_KINDS)
-def test_a_bad_file_is_named_with_its_problem(root, kind):
+def test_a_bad_file_is_named_with_its_problem(root, kind, datamodule):
     [(path, problem)] = plant(root, [kind]).items()
     with pytest.raises(BadFilesError) as error:
         datamodule(root).prepare_data()
@@ -115,7 +110,7 @@ def test_a_bad_file_is_named_with_its_problem(root, kind):
     assert_nothing_cached(root)
 
 
-def test_every_bad_file_is_listed_at_once(root):
+def test_every_bad_file_is_listed_at_once(root, datamodule):
     planted = plant(root, list(BAD_KINDS))
     with pytest.raises(BadFilesError) as error:
         datamodule(root).setup()
@@ -126,7 +121,9 @@ def test_every_bad_file_is_listed_at_once(root):
     assert_nothing_cached(root)
 
 
-def test_skip_bad_files_leaves_them_out_counts_them_and_keeps_the_protocol(root, caplog):
+def test_skip_bad_files_leaves_them_out_counts_them_and_keeps_the_protocol(
+    root, caplog, datamodule
+):
     listed = {p: "val" for p in (root / "validation_list.txt").read_text().split()}
     listed |= {p: "test" for p in (root / "testing_list.txt").read_text().split()}
     planted = plant(root, list(BAD_KINDS))
@@ -154,7 +151,7 @@ def test_skip_bad_files_leaves_them_out_counts_them_and_keeps_the_protocol(root,
 
 
 @pytest.mark.parametrize("subtype", ["PCM_24", "PCM_32", "FLOAT", "DOUBLE"])
-def test_24_bit_and_float_wavs_read_at_full_scale(root, subtype):
+def test_24_bit_and_float_wavs_read_at_full_scale(root, subtype, datamodule):
     path = target(root, ("yes", 0))
     original = read_clip(path)
     sf.write(path, original / 32768.0, 16000, subtype=subtype)
@@ -181,14 +178,14 @@ def test_read_clip_pads_short_clips_and_names_the_file(tmp_path):
         read_clip(tmp_path / "missing.wav")
 
 
-def test_no_background_noise_is_a_clear_error(root):
+def test_no_background_noise_is_a_clear_error(root, datamodule):
     shutil.rmtree(root / "_background_noise_")
     with pytest.raises(FileNotFoundError, match="_background_noise_: no background-noise .wav"):
         datamodule(root).setup()
     assert_nothing_cached(root)
 
 
-def test_a_missing_list_file_is_named(root):
+def test_a_missing_list_file_is_named(root, datamodule):
     (root / "testing_list.txt").unlink()
     with pytest.raises(FileNotFoundError, match="testing_list.txt is missing"):
         datamodule(root).setup()

@@ -12,11 +12,6 @@ import soundfile as sf
 
 from kws.data import audio, cache
 from kws.data.cache import MANIFEST, CacheDamagedError, ClipCache
-from kws.data.speech_commands import SpeechCommandsDataModule
-
-
-def datamodule(root: Path, **kwargs) -> SpeechCommandsDataModule:
-    return SpeechCommandsDataModule(root=str(root), test_set="list", **kwargs)
 
 
 def cache_folders(root: Path) -> list[Path]:
@@ -37,7 +32,7 @@ def forbid_audio_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sf, "info", refuse)
 
 
-def test_cache_holds_every_split_and_later_runs_read_no_wav(root, monkeypatch):
+def test_cache_holds_every_split_and_later_runs_read_no_wav(root, monkeypatch, datamodule):
     built = datamodule(root)
     built.prepare_data()
     built.setup()
@@ -68,7 +63,7 @@ def test_cache_holds_every_split_and_later_runs_read_no_wav(root, monkeypatch):
     assert cache_folders(root) == [folder]
 
 
-def test_cache_is_rebuilt_when_a_source_file_changes(root):
+def test_cache_is_rebuilt_when_a_source_file_changes(root, datamodule):
     first = datamodule(root)
     first.setup()
     paths = first.split_index["train"].paths
@@ -88,14 +83,14 @@ def test_cache_is_rebuilt_when_a_source_file_changes(root):
     assert manifest(root)["sources"] != before
 
 
-def test_other_settings_get_their_own_cache(root):
+def test_other_settings_get_their_own_cache(root, datamodule):
     datamodule(root, protocol="bcresnet").setup()
     datamodule(root, protocol="tensorflow").setup()
     datamodule(root, protocol="tensorflow", seed=3).setup()
     assert len(cache_folders(root)) == 3
 
 
-def test_an_interrupted_build_leaves_nothing_behind(root, monkeypatch):
+def test_an_interrupted_build_leaves_nothing_behind(root, monkeypatch, datamodule):
     decoded = []
     real = audio.read_clip
 
@@ -116,7 +111,7 @@ def test_an_interrupted_build_leaves_nothing_behind(root, monkeypatch):
     assert len(dm.datasets["train"]) > 100
 
 
-def test_a_cache_without_its_manifest_is_damaged_and_rebuilt(root, monkeypatch):
+def test_a_cache_without_its_manifest_is_damaged_and_rebuilt(root, monkeypatch, datamodule):
     datamodule(root).setup()
     [folder] = cache_folders(root)
     sources = manifest(root)["sources"]

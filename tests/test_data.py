@@ -12,14 +12,11 @@ import pytest
 import soundfile as sf
 import torch
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
-from kws.data import KEYWORDS, SILENCE, UNKNOWN, WORDS
+from kws.data import KEYWORDS, SILENCE, UNKNOWN, WORDS, SpeechCommandsDataModule, datasets
 from kws.data.augment import Augmentation, crops
-from kws.data.speech_commands import ClipRows, SpeechCommandsDataModule
-
-
-def datamodule(root: Path, **kwargs) -> SpeechCommandsDataModule:
-    return SpeechCommandsDataModule(root=str(root), test_set="list", **kwargs)
+from kws.data.datasets import ClipRows
 
 
 def words_per_split(root: Path) -> dict[str, Counter]:
@@ -39,14 +36,14 @@ class FakeTrainer:
     training = False
 
 
-def test_class_order_is_silence_unknown_then_keywords(synthetic_root):
+def test_class_order_is_silence_unknown_then_keywords(synthetic_root, datamodule):
     assert datamodule(synthetic_root).class_names == [SILENCE, UNKNOWN, *KEYWORDS]
     all_words = datamodule(synthetic_root, keywords=["bed", "bird"], silence_and_unknown=False)
     assert all_words.class_names == ["bed", "bird"]
 
 
 @pytest.mark.parametrize("protocol", ["bcresnet", "tensorflow"])
-def test_silence_and_unknown_sizes_follow_the_protocol(synthetic_root, protocol):
+def test_silence_and_unknown_sizes_follow_the_protocol(synthetic_root, protocol, datamodule):
     dm = datamodule(synthetic_root, protocol=protocol)
     dm.setup()
     on_disk = words_per_split(synthetic_root)
@@ -67,7 +64,7 @@ def test_silence_and_unknown_sizes_follow_the_protocol(synthetic_root, protocol)
         assert len(dm.datasets[split]) == len(index.paths)
 
 
-def test_unknown_subset_is_drawn_once_from_the_seed(synthetic_root):
+def test_unknown_subset_is_drawn_once_from_the_seed(synthetic_root, datamodule):
     first = datamodule(synthetic_root, seed=0).build_index()["train"].paths
     again = datamodule(synthetic_root, seed=0).build_index()["train"].paths
     other = datamodule(synthetic_root, seed=1).build_index()["train"].paths
@@ -78,7 +75,7 @@ def test_unknown_subset_is_drawn_once_from_the_seed(synthetic_root):
     assert dm.split_index["train"].paths == first, "the cache serves the same draw every epoch"
 
 
-def test_splits_follow_the_lists_and_share_no_speaker(synthetic_root):
+def test_splits_follow_the_lists_and_share_no_speaker(synthetic_root, datamodule):
     index = datamodule(synthetic_root).build_index()
     speakers = {split: set(split_index.speakers) - {""} for split, split_index in index.items()}
     assert all(speakers.values())
@@ -103,7 +100,34 @@ def test_all_words_config_has_35_classes_and_every_clip(compose_config, syntheti
     for split, index in dm.split_index.items():
         assert "" not in index.paths, "no silence clips"
         assert Counter(WORDS[label] for label in index.labels) == on_disk[split]
-    assert dm.test_set == "list"
+    assert dm.hparams.test_set == "list"
+
+
+def test_synthetic_option_touches_only_data(compose_config, synthetic_root):
+    plain = OmegaConf.to_container(compose_config([]))
+    synthetic = OmegaConf.to_container(compose_config(["data=synthetic"]))
+    assert {k: v for k, v in synthetic.items() if k != "data"} == {
+        k: v for k, v in plain.items() if k != "data"
+    }
+    assert synthetic["data"] == {
+        **plain["data"],
+        "root": "${data_dir}/synthetic_speech_commands",
+        "test_root": None,
+        "test_set": "list",
+        "generate_synthetic": True,
+    }
+    cfg = compose_config(["data=synthetic", f"data.root={synthetic_root}"])
+    assert instantiate(cfg.data).class_names == [SILENCE, UNKNOWN, *KEYWORDS], "keywords: null"
+
+
+def test_saved_hyper_parameters_rebuild_the_datamodule(synthetic_root, datamodule):
+    dm = datamodule(synthetic_root, batch_size=7)
+    assert dm.hparams["_target_"] == "kws.data.SpeechCommandsDataModule"
+    assert "_target_" not in dm.hparams_initial, "not logged as a setting"
+    assert dm.hparams["keywords"] == list(KEYWORDS), "the default, spelled out"
+    again = instantiate(dict(dm.hparams))
+    assert type(again) is SpeechCommandsDataModule
+    assert dict(again.hparams) == dict(dm.hparams)
 
 
 def test_official_test_set_is_read_one_folder_per_class(synthetic_root, tmp_path):
@@ -131,7 +155,9 @@ def test_official_test_set_is_read_one_folder_per_class(synthetic_root, tmp_path
         SpeechCommandsDataModule(root=str(synthetic_root), test_root=str(test_root)).setup()
 
 
-def test_evaluation_silence_is_fixed_noise_and_training_silence_is_zeros(synthetic_root, tmp_path):
+def test_evaluation_silence_is_fixed_noise_and_training_silence_is_zeros(
+    synthetic_root, tmp_path, datamodule
+):
     first = datamodule(synthetic_root, cache_dir=str(tmp_path / "first"))
     second = datamodule(synthetic_root, cache_dir=str(tmp_path / "second"))
     first.setup()
@@ -145,7 +171,7 @@ def test_evaluation_silence_is_fixed_noise_and_training_silence_is_zeros(synthet
     assert train_silent.sum() > 0 and np.abs(first.datasets["train"].clips[train_silent]).max() == 0
 
 
-def test_batches_come_whole_from_the_cache(synthetic_root):
+def test_batches_come_whole_from_the_cache(synthetic_root, datamodule):
     dm = datamodule(synthetic_root, batch_size=32)
     dm.setup()
     clips, labels = next(iter(dm.val_dataloader()))
@@ -156,7 +182,9 @@ def test_batches_come_whole_from_the_cache(synthetic_root):
     assert torch.equal(served.sort().values, torch.from_numpy(np.sort(dm.datasets["train"].labels)))
 
 
-def test_on_device_serves_rows_and_gathers_them_after_the_transfer(synthetic_root):
+def test_on_device_serves_rows_and_gathers_them_after_the_transfer(
+    synthetic_root, datamodule, monkeypatch
+):
     dm = datamodule(synthetic_root, batch_size=16, on_device=True, augment=False, num_workers=2)
     dm.setup()
     loader = dm.train_dataloader()
@@ -168,9 +196,13 @@ def test_on_device_serves_rows_and_gathers_them_after_the_transfer(synthetic_roo
     train = dm.datasets["train"]
     assert torch.equal(waveforms, torch.from_numpy(train.clips[rows]).float() / 32768)
     assert torch.equal(labels, torch.from_numpy(train.labels[rows]))
-    device_copy = dm._device_split[0]
+    copies = []
+    copy_to_device = datasets.copy_to_device
+    monkeypatch.setattr(
+        datasets, "copy_to_device", lambda *args: copies.append(1) or copy_to_device(*args)
+    )
     dm.on_after_batch_transfer(next(iter(loader)), 0)
-    assert dm._device_split[0] is device_copy, "the split moves to the device once"
+    assert copies == [], "the split moved to the device once, at the first batch"
     assert dm.val_dataloader().dataset is dm.datasets["val"], "evaluation batches stay clips"
 
 
@@ -203,7 +235,7 @@ def test_augmentation_shifts_with_zeros_mixes_noise_and_clamps():
     assert (mixed[:32] > 0).all() and mixed.max() <= 1.0, "silence gets noise, clamped to 1"
 
 
-def test_augmentation_runs_only_in_training_and_can_be_turned_off(synthetic_root):
+def test_augmentation_runs_only_in_training_and_can_be_turned_off(synthetic_root, datamodule):
     dm = datamodule(synthetic_root)
     dm.setup()
     clips = torch.from_numpy(np.array(dm.datasets["val"].clips[:8]))
@@ -220,3 +252,30 @@ def test_augmentation_runs_only_in_training_and_can_be_turned_off(synthetic_root
     plain.setup()
     plain.trainer = dm.trainer
     assert torch.equal(plain.on_after_batch_transfer(batch, 0)[0], waveforms)
+
+
+def test_augment_needs_no_trainer_and_draws_as_training_does(synthetic_root, datamodule):
+    dm = datamodule(synthetic_root)
+    with pytest.raises(RuntimeError, match="setup"):
+        dm.augment(torch.zeros(2, 16000), torch.zeros(2, dtype=torch.int64))
+    dm.setup()
+    assert dm.trainer is None
+    clips, labels = next(iter(dm.train_dataloader()))
+    waveforms = clips.float() / 32768
+    torch.manual_seed(0)
+    augmented = dm.augment(waveforms, labels)
+    assert not torch.equal(augmented, waveforms) and augmented.abs().max() <= 1.0
+    silence = labels == dm.class_names.index(SILENCE)
+    torch.manual_seed(0)
+    expected = dm.augmentation(waveforms, dm.batches.noise_bank, silence)
+    assert torch.equal(augmented, expected)
+
+    dm.trainer = FakeTrainer()
+    dm.trainer.training = True
+    torch.manual_seed(0)
+    hooked, hooked_labels = dm.on_after_batch_transfer((clips, labels), 0)
+    assert torch.equal(hooked, augmented) and torch.equal(hooked_labels, labels)
+
+    plain = datamodule(synthetic_root, augment=False)
+    plain.setup()
+    assert plain.augment(waveforms, labels) is waveforms

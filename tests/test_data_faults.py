@@ -33,11 +33,6 @@ from kws.data.cache import (
 )
 from kws.data.download import ArchiveError, extract_tar
 from kws.data.files import staging_folder
-from kws.data.speech_commands import SpeechCommandsDataModule
-
-
-def datamodule(root: Path, **kwargs) -> SpeechCommandsDataModule:
-    return SpeechCommandsDataModule(root=str(root), test_set="list", **kwargs)
 
 
 def listed(root: Path) -> set[str]:
@@ -73,7 +68,7 @@ def all_inf(n: int) -> np.ndarray:
 @pytest.mark.filterwarnings("error::RuntimeWarning")  # no anonymous numpy warning either
 @pytest.mark.parametrize("samples", [one_nan, all_inf])
 @pytest.mark.parametrize("where", ["clip", "noise"])
-def test_a_float_wav_with_nan_or_infinity_is_a_bad_file(root, samples, where):
+def test_a_float_wav_with_nan_or_infinity_is_a_bad_file(root, samples, where, datamodule):
     if where == "clip":
         path, frames = training_clip(root), 16000
     else:
@@ -102,7 +97,7 @@ def test_a_float_wav_with_nan_or_infinity_is_a_bad_file(root, samples, where):
 Usage = namedtuple("Usage", "total used free")
 
 
-def test_too_little_free_space_stops_before_anything_is_written(root, monkeypatch):
+def test_too_little_free_space_stops_before_anything_is_written(root, monkeypatch, datamodule):
     monkeypatch.setattr(shutil, "disk_usage", lambda path: Usage(10**9, 10**9 - 1000, 1000))
     monkeypatch.setattr(cache, "_write_clips", lambda *args: pytest.fail("a split was written"))
     with pytest.raises(CacheWriteError) as error:
@@ -118,7 +113,7 @@ def test_too_little_free_space_stops_before_anything_is_written(root, monkeypatc
     assert message.startswith(f"{folder}: the decoded cache needs {needed:,} bytes and the disk")
 
 
-def test_a_write_that_fails_names_the_folder_and_leaves_nothing(root, monkeypatch):
+def test_a_write_that_fails_names_the_folder_and_leaves_nothing(root, monkeypatch, datamodule):
     real = cache.read_clips
 
     def disk_full_after_a_block(paths, write, description):
@@ -222,7 +217,7 @@ def delete_manifest(folder: Path) -> str:
 @pytest.mark.parametrize(
     "damage", [truncate_train, delete_val, delete_index, edit_labels, delete_manifest]
 )
-def test_a_damaged_cache_is_rebuilt_or_named(synthetic_root, tmp_path, damage, caplog):
+def test_a_damaged_cache_is_rebuilt_or_named(synthetic_root, tmp_path, damage, caplog, datamodule):
     built = datamodule(synthetic_root, cache_dir=str(tmp_path))
     built.setup()
     original = {split: (np.array(d.clips), d.labels) for split, d in built.datasets.items()}
@@ -249,7 +244,7 @@ def test_a_damaged_cache_is_rebuilt_or_named(synthetic_root, tmp_path, damage, c
 # --- the data tree ------------------------------------------------------------------------------
 
 
-def test_a_link_loop_in_the_data_tree_is_named(root):
+def test_a_link_loop_in_the_data_tree_is_named(root, datamodule):
     loop = root / "yes" / "loop.wav"
     loop.symlink_to(loop)
     expected = f"{loop}: cannot be examined (Too many levels of symbolic links)"
@@ -257,7 +252,7 @@ def test_a_link_loop_in_the_data_tree_is_named(root):
         datamodule(root).prepare_data()
 
 
-def test_an_unreadable_folder_in_the_data_tree_is_named(root, monkeypatch):
+def test_an_unreadable_folder_in_the_data_tree_is_named(root, monkeypatch, datamodule):
     real = os.scandir
 
     def refuse_yes(path="."):
@@ -321,14 +316,14 @@ def test_an_archive_that_cannot_be_laid_out_is_an_archive_error(tmp_path, member
         ({"protocol": "kaldi"}, "data.protocol must be 'bcresnet' or 'tensorflow'"),
     ],
 )
-def test_settings_out_of_range_name_their_key_at_once(tmp_path, setting, message):
+def test_settings_out_of_range_name_their_key_at_once(tmp_path, setting, message, datamodule):
     with pytest.raises(ValueError) as error:
         datamodule(tmp_path / "nowhere", **setting)  # no data needed: nothing is read
     assert str(error.value).startswith(message)
 
 
 @pytest.mark.parametrize("first_call", ["prepare_data", "setup_fit"])
-def test_an_empty_test_split_is_named_before_training(root, first_call):
+def test_an_empty_test_split_is_named_before_training(root, first_call, datamodule):
     (root / "testing_list.txt").write_text("")  # no speaker in the test split
     dm = datamodule(root)
     with pytest.raises(ValueError) as error:

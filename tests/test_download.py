@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from kws.data import SpeechCommandsDataModule
 from kws.data.download import (
     Archive,
     ArchiveError,
@@ -23,7 +24,7 @@ from kws.data.download import (
     extract_tar,
 )
 from kws.data.layout import KEYWORDS, SILENCE, UNKNOWN
-from kws.data.speech_commands import DatasetNotFoundError, SpeechCommandsDataModule
+from kws.data.sources import DatasetNotFoundError
 from kws.data.synthetic import generate
 
 TIMEOUT = 5.0  # seconds; every network wait in these tests is bounded by it

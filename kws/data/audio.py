@@ -22,7 +22,12 @@ _CHUNK = 64  # files per thread task: few enough for a lively progress bar, many
 
 
 class BadAudioError(ValueError):
-    """A file that cannot serve as a clip; ``str()`` is ``"<path>: <problem>"``."""
+    """A file that cannot serve as a clip; ``str()`` is ``"<path>: <problem>"``.
+
+    Args:
+        path: the file.
+        problem: what is wrong with it.
+    """
 
     def __init__(self, path: Path, problem: str) -> None:
         super().__init__(f"{path}: {problem}")

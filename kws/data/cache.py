@@ -40,7 +40,12 @@ NOISE = "noise.npy"
 
 
 class BadFilesError(ValueError):
-    """Source files that cannot be used, every one listed with its problem."""
+    """Source files that cannot be used, every one listed with its problem.
+
+    Args:
+        problems: ``{path: problem}``, kept as ``problems``.
+        advice: what to do about them, the message's last line.
+    """
 
     def __init__(self, problems: dict[str, str], advice: str) -> None:
         listing = "\n  ".join(f"{path}: {problem}" for path, problem in sorted(problems.items()))
@@ -54,7 +59,12 @@ class DataTreeError(OSError):
 
 class CacheDamagedError(ValueError):
     """A file of a built cache that is missing or no longer what its manifest records;
-    ``str()`` is ``"<path>: <problem>"``."""
+    ``str()`` is ``"<path>: <problem>"``.
+
+    Args:
+        path: the file.
+        problem: what is wrong with it.
+    """
 
     def __init__(self, path: Path, problem: str) -> None:
         super().__init__(f"{path}: {problem}")
@@ -128,8 +138,14 @@ def fingerprint(value: Any) -> str:
 
 @dataclass
 class SplitSource:
-    """What to decode for one split: clips under ``root`` and, for the index's silence rows
-    (path ``""``), ``silence`` clips ``(n_silent, CLIP_SAMPLES)`` int16 (zeros when None)."""
+    """What to decode for one split.
+
+    Args:
+        root: the folder the index's paths start from.
+        index: the split's clips and labels.
+        silence: the clips of the index's silence rows (path ``""``), in order,
+            ``(n_silent, CLIP_SAMPLES)`` int16; None: zeros.
+    """
 
     root: Path
     index: SplitIndex

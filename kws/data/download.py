@@ -32,13 +32,19 @@ _BLOCK = 1 << 20  # bytes per read while downloading and hashing
 
 @dataclass(frozen=True)
 class Archive:
-    """A published archive: where it lives and the sha256 of its bytes."""
+    """A published archive: where it lives and the sha256 of its bytes.
+
+    Args:
+        url: where to download it.
+        sha256: the hex digest of its bytes.
+    """
 
     url: str
     sha256: str
 
     @property
     def filename(self) -> str:
+        """The archive's file name, the last part of its URL."""
         return posixpath.basename(self.url)
 
 

@@ -15,3 +15,12 @@ BACKGROUND_NOISE = "_background_noise_"
 TEST_SET_FOLDER = "speech_commands_test_set_v0.02"  # the official 12-class test archive's folder
 VALIDATION_LIST = "validation_list.txt"
 TESTING_LIST = "testing_list.txt"
+# What each extracted archive holds, as error messages describe it.
+DATA_SET_CONTENTS = (
+    "the extracted speech_commands_v0.02.tar.gz (35 word folders, _background_noise_/, "
+    "validation_list.txt, testing_list.txt)"
+)
+TEST_SET_CONTENTS = (
+    "the extracted speech_commands_test_set_v0.02.tar.gz (one folder of clips per class: "
+    "_silence_, _unknown_ and the 10 keywords)"
+)

@@ -1,7 +1,7 @@
 """Which clips make up each split and class: the 12-class (or all-word) Speech Commands protocol.
 
-Pure functions over relative clip paths (``"word/SPEAKER_nohash_N.wav"``); the DataModule does
-the file-system work. Class order: ``_silence_``, ``_unknown_``, then the keywords in the order
+Pure functions over relative clip paths (``"word/SPEAKER_nohash_N.wav"``); ``kws.data.index``
+does the file-system work. Class order: ``_silence_``, ``_unknown_``, then the keywords in the order
 configured (TensorFlow's ``input_data`` order); without silence and unknown, just the words.
 """
 
@@ -23,8 +23,13 @@ Protocol = Literal["bcresnet", "tensorflow"]
 
 @dataclass
 class SplitIndex:
-    """The clips of one split: paths relative to the split's folder (``""`` for a silence clip,
-    whose audio is made, not read) and their class indices."""
+    """The clips of one split and their classes.
+
+    Args:
+        paths: each clip's path relative to the split's folder; ``""`` for a silence clip,
+            whose audio is made, not read.
+        labels: ``(N,)`` int64 class indices.
+    """
 
     paths: list[str]
     labels: np.ndarray  # (N,) int64
@@ -36,7 +41,12 @@ class SplitIndex:
 
 
 def class_names(keywords: Sequence[str], silence_and_unknown: bool) -> list[str]:
-    """``[_silence_, _unknown_, *keywords]``, or just the keywords for an all-word task."""
+    """``[_silence_, _unknown_, *keywords]``, or just the keywords for an all-word task.
+
+    Args:
+        keywords: the words to spot, in class order.
+        silence_and_unknown: put ``_silence_`` and ``_unknown_`` first.
+    """
     return [SILENCE, UNKNOWN, *keywords] if silence_and_unknown else list(keywords)
 
 
@@ -44,7 +54,13 @@ def split_word_clips(
     clips: Iterable[str], validation: Collection[str], testing: Collection[str]
 ) -> dict[str, dict[str, list[str]]]:
     """``{split: {word: sorted paths}}``: clips named in the validation or testing list go there,
-    every other clip to training. Every word of ``clips`` appears in every split."""
+    every other clip to training. Every word of ``clips`` appears in every split.
+
+    Args:
+        clips: relative clip paths, ``"word/name.wav"``.
+        validation: the paths of ``validation_list.txt``.
+        testing: the paths of ``testing_list.txt``.
+    """
     assignment = {path: "val" for path in validation} | {path: "test" for path in testing}
     clips = sorted(clips)
     words = sorted({path.split("/")[0] for path in clips})
@@ -59,6 +75,11 @@ def extra_class_size(protocol: Protocol, keyword_clips: int, keywords: int) -> i
 
     ``bcresnet``: the mean keyword-class size, rounded up (3,077 / 371 / 408 on v0.02);
     ``tensorflow``: 10% of the keyword clips, rounded up.
+
+    Args:
+        protocol: ``bcresnet`` or ``tensorflow``.
+        keyword_clips: keyword clips in the split.
+        keywords: keyword classes.
     """
     if protocol == "bcresnet":
         return math.ceil(keyword_clips / keywords)
@@ -73,7 +94,15 @@ def protocol_index(
     rng: np.random.Generator,
 ) -> SplitIndex:
     """One split's clips under the protocol: every keyword clip; then, if ``names`` holds
-    ``_unknown_`` and ``_silence_``, a seeded draw of other words' clips and silence clips."""
+    ``_unknown_`` and ``_silence_``, a seeded draw of other words' clips and silence clips.
+
+    Args:
+        word_clips: ``{word: paths}`` of the split (``split_word_clips``), every keyword included.
+        names: the class names (``class_names``).
+        keywords: the words to spot.
+        protocol: how many silence and unknown clips (``extra_class_size``).
+        rng: draws the unknown clips; advanced by one permutation per split.
+    """
     label = {name: i for i, name in enumerate(names)}
     paths = [path for word in keywords for path in word_clips[word]]
     labels = [label[word] for word in keywords for _ in word_clips[word]]
@@ -87,7 +116,12 @@ def protocol_index(
 
 
 def folder_index(class_clips: Mapping[str, list[str]], names: Sequence[str]) -> SplitIndex:
-    """A split laid out as one folder per class (the official 12-class test archive)."""
+    """A split laid out as one folder per class (the official 12-class test archive).
+
+    Args:
+        class_clips: ``{class name: paths}``, every name included.
+        names: the class names, in class order.
+    """
     paths = [path for name in names for path in sorted(class_clips[name])]
     labels = [i for i, name in enumerate(names) for _ in class_clips[name]]
     return SplitIndex(paths, np.asarray(labels, dtype=np.int64))

@@ -16,7 +16,11 @@ _NOHASH = re.compile(r"_nohash_.*$")
 
 
 def speaker_id(filename: str) -> str:
-    """Return the speaker part of a clip name: ``"bed/0a7c2a8d_nohash_0.wav"`` -> ``"0a7c2a8d"``."""
+    """Return the speaker part of a clip name: ``"bed/0a7c2a8d_nohash_0.wav"`` -> ``"0a7c2a8d"``.
+
+    Args:
+        filename: a clip's name or path.
+    """
     return _NOHASH.sub("", os.path.basename(filename))
 
 
@@ -26,6 +30,11 @@ def which_set(
     """Return ``"validation"``, ``"testing"`` or ``"training"`` for a clip, by its speaker's hash.
 
     Reproduces the rule the published ``validation_list.txt`` / ``testing_list.txt`` were made with.
+
+    Args:
+        filename: a clip's name or path.
+        validation_percentage: share of the speakers in validation, in percent.
+        testing_percentage: share of the speakers in testing, in percent.
     """
     hashed = int(hashlib.sha1(speaker_id(filename).encode("utf-8")).hexdigest(), 16)
     percentage = (hashed % (MAX_NUM_WAVS_PER_CLASS + 1)) * (100.0 / MAX_NUM_WAVS_PER_CLASS)

@@ -429,6 +429,18 @@ def generate(
 
     The tree is built in a temporary sibling folder and renamed into place when complete, so a
     crash never leaves a half-written data set. A non-empty ``out_dir`` is refused unless ``force``.
+
+    Args:
+        out_dir: the folder to make; absent or empty unless ``force``.
+        speakers: synthetic speakers, at least 1; each records every keyword once or twice and
+            some of the other words.
+        seed: picks the speakers and every random detail of their recordings (same seed, same
+            bytes).
+        force: replace a non-empty ``out_dir``.
+
+    Raises:
+        ValueError: ``speakers`` is below 1.
+        FileExistsError: ``out_dir`` is not empty and ``force`` is false.
     """
     if speakers < 1:
         raise ValueError(f"speakers must be at least 1, got {speakers}")
@@ -443,7 +455,11 @@ def generate(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command-line entry point; prints a one-line summary of what was written."""
+    """Command-line entry point; prints a one-line summary of what was written.
+
+    Args:
+        argv: the arguments; None: ``sys.argv[1:]``.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m kws.data.synthetic", description=__doc__.splitlines()[0]
     )

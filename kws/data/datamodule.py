@@ -1,0 +1,300 @@
+"""Google Speech Commands v0.02 as a LightningDataModule: the 12-class (or all-word) protocol.
+
+Class order: ``_silence_``, ``_unknown_``, then the keywords in the order configured (by default
+yes, no, up, down, left, right, on, off, stop, go), as TensorFlow's ``input_data`` orders them.
+With ``keywords`` set to every word and ``silence_and_unknown=False`` it is the 35-word task.
+
+``prepare_data`` gets what is missing (``kws.data.sources``), then decodes every split once into
+the cache (``kws.data.prepare``); ``setup`` memory-maps it, so no epoch reads a WAV file, and
+serves it through ``ClipBatches`` (``kws.data.batches``), which also works without a Trainer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from functools import partial
+from numbers import Integral
+from pathlib import Path
+from typing import Any, Literal
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from kws.data.augment import Augmentation
+from kws.data.batches import ClipBatches
+from kws.data.cache import ClipCache
+from kws.data.datasets import ClipDataset
+from kws.data.download import SPEECH_COMMANDS, SPEECH_COMMANDS_TEST, Archive
+from kws.data.index import IndexBuilder
+from kws.data.layout import (
+    DATA_SET_CONTENTS,
+    KEYWORDS,
+    SILENCE,
+    TEST_SET_CONTENTS,
+    TEST_SET_FOLDER,
+    WORDS,
+)
+from kws.data.prepare import prepare_cache
+from kws.data.protocol import SPLITS, Protocol, SplitIndex
+from kws.data.sources import DataFolder, fetch_missing, require
+from kws.data.synthetic import generate
+
+#: The import path saved as ``_target_`` in the hyper-parameters, to rebuild a saved DataModule.
+TARGET = "kws.data.SpeechCommandsDataModule"
+
+
+def _check_settings(
+    keywords: Collection[str],
+    protocol: str,
+    test_set: str,
+    batch_size: int,
+    eval_batch_size: int | None,
+    num_workers: int,
+) -> None:
+    """Raise ``ValueError`` naming the config key of the first setting out of range."""
+    if protocol not in ("bcresnet", "tensorflow"):
+        raise ValueError(f"data.protocol must be 'bcresnet' or 'tensorflow', got {protocol!r}")
+    if test_set not in ("official", "list"):
+        raise ValueError(f"data.test_set must be 'official' or 'list', got {test_set!r}")
+    if not keywords:
+        raise ValueError("data.keywords is empty: name at least one word to spot")
+    repeated = sorted({word for word in keywords if list(keywords).count(word) > 1})
+    if repeated:
+        raise ValueError(f"data.keywords names {repeated} more than once: each word is one class")
+    strangers = [word for word in keywords if word not in WORDS]
+    if strangers:
+        raise ValueError(
+            f"data.keywords: {strangers} not among the Speech Commands words {list(WORDS)}"
+        )
+    counts = {
+        "data.batch_size": (batch_size, 1),
+        "data.eval_batch_size": (batch_size if eval_batch_size is None else eval_batch_size, 1),
+        "data.num_workers": (num_workers, 0),
+    }
+    for key, (value, least) in counts.items():
+        if not isinstance(value, Integral) or value < least:
+            raise ValueError(f"{key} must be a whole number of at least {least}, got {value!r}")
+
+
+class SpeechCommandsDataModule(pl.LightningDataModule):
+    """Speech Commands v0.02 under ``root``: splits from the official lists, 12-class protocol.
+
+    ``protocol="bcresnet"`` caps silence and unknown at the mean keyword-class size per split
+    (the unknown subset drawn once from ``seed``); ``"tensorflow"`` uses 10% of the keyword
+    count for each. ``test_set="list"`` tests on ``testing_list.txt``; ``"official"`` on the
+    separate 12-class test archive extracted at ``test_root`` (default: beside ``root``).
+    Decoded clips are cached under ``cache_dir`` (default: ``cache`` beside ``root``). Bad
+    source files stop the build with a list of all of them unless ``skip_bad_files``, which
+    leaves them out; ``skipped_files`` then maps each to its problem. Every split must hold
+    clips: an empty one is an error in ``prepare_data`` / ``setup``, before any training.
+
+    The hyper-parameters (saved in checkpoints) are the arguments, paths made absolute and
+    ``keywords`` filled in, plus ``"_target_": "kws.data.SpeechCommandsDataModule"``, so that a
+    caller can rebuild the saved DataModule; the constructor does not take ``_target_``.
+
+    Args:
+        root: the extracted data set (downloaded or generated there when missing).
+        test_root: the extracted official test archive; None: beside ``root``.
+        cache_dir: where decoded caches go; None: ``cache`` beside ``root``.
+        download: fetch a missing data set; False: stop and say what is missing.
+        archive_url: the data set archive (default: Google's, ``kws.data.download``).
+        archive_sha256: its sha256.
+        test_archive_url: the official test archive (default: Google's).
+        test_archive_sha256: its sha256.
+        keywords: the words to spot, each a Speech Commands word, each once; None: the 10
+            keywords of the 12-class task (``kws.data.layout.KEYWORDS``).
+        silence_and_unknown: add the ``_silence_`` and ``_unknown_`` classes.
+        protocol: ``bcresnet`` or ``tensorflow`` (see above).
+        test_set: ``official`` or ``list`` (see above).
+        batch_size: training clips per batch, at least 1.
+        eval_batch_size: validation and test clips per batch, at least 1; None: ``batch_size``.
+        num_workers: DataLoader worker processes, 0 or more.
+        seed: for the unknown subset and the evaluation silence (and generated data).
+        skip_bad_files: leave bad source files out instead of stopping.
+        rebuild_cache: rebuild a cache found damaged (a file missing, cut short or changed since
+            its build); False: stop with an error naming the file.
+        on_device: keep the training split on the accelerator and gather batches there.
+        augment: augment training batches on the device.
+        augmentation: ``Augmentation`` settings; None: its defaults (BC-ResNet's).
+        generate_synthetic: generate a synthetic data set at ``root`` when it is missing.
+        synthetic_speakers: speakers to generate; None: the generator's default.
+
+    Raises:
+        ValueError: a setting out of range, naming its config key (``data.batch_size``, ...).
+    """
+
+    def __init__(
+        self,
+        root: str = "data/speech_commands_v0.02",
+        test_root: str | None = None,
+        cache_dir: str | None = None,
+        download: bool = True,
+        archive_url: str = SPEECH_COMMANDS.url,
+        archive_sha256: str = SPEECH_COMMANDS.sha256,
+        test_archive_url: str = SPEECH_COMMANDS_TEST.url,
+        test_archive_sha256: str = SPEECH_COMMANDS_TEST.sha256,
+        keywords: Sequence[str] | None = None,
+        silence_and_unknown: bool = True,
+        protocol: Protocol = "bcresnet",
+        test_set: Literal["official", "list"] = "official",
+        batch_size: int = 100,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+        seed: int = 0,
+        skip_bad_files: bool = False,
+        rebuild_cache: bool = True,
+        on_device: bool = False,
+        augment: bool = True,
+        augmentation: dict[str, float] | None = None,
+        generate_synthetic: bool = False,
+        synthetic_speakers: int | None = None,
+    ) -> None:
+        super().__init__()
+        keywords = list(KEYWORDS if keywords is None else keywords)
+        _check_settings(keywords, protocol, test_set, batch_size, eval_batch_size, num_workers)
+        # Absolute paths in the hyper-parameters (and so in checkpoints): evaluate.py finds the
+        # data again from any working directory.
+        root = str(Path(root).absolute())
+        test_root = str(Path(test_root).absolute()) if test_root else None
+        cache_dir = str(Path(cache_dir).absolute()) if cache_dir else None
+        self.save_hyperparameters()
+        self.hparams["_target_"] = TARGET  # after saving: not an argument, not logged
+        self.root = Path(root)
+        self.test_root = Path(test_root) if test_root else self.root.parent / TEST_SET_FOLDER
+        self.cache_dir = Path(cache_dir) if cache_dir else self.root.parent / "cache"
+        self.index_builder = IndexBuilder(
+            root=self.root,
+            test_root=self.test_root if test_set == "official" else None,
+            keywords=tuple(keywords),
+            silence_and_unknown=silence_and_unknown,
+            protocol=protocol,
+            seed=seed,
+        )
+        self.class_names = self.index_builder.class_names
+        synthetic = {"speakers": synthetic_speakers} if synthetic_speakers else {}
+        self.folders = [  # what this configuration reads, and how to get it
+            DataFolder(
+                self.root,
+                Archive(archive_url, archive_sha256),
+                DATA_SET_CONTENTS,
+                alternative="`python train.py data=synthetic` trains offline on generated data",
+                generate=partial(generate, seed=seed, **synthetic) if generate_synthetic else None,
+            )
+        ]
+        if test_set == "official":
+            self.folders.append(
+                DataFolder(
+                    self.test_root,
+                    Archive(test_archive_url, test_archive_sha256),
+                    TEST_SET_CONTENTS,
+                    alternative="data.test_set=list tests on testing_list.txt instead",
+                )
+            )
+        self.augmentation = Augmentation(**(augmentation or {})) if augment else None
+        self.split_index: dict[str, SplitIndex] = {}
+        self.skipped_files: dict[str, str] = {}
+        self._cache: ClipCache | None = None
+        self._batches: ClipBatches | None = None
+
+    @property
+    def num_classes(self) -> int:
+        """The number of classes."""
+        return len(self.class_names)
+
+    @property
+    def batches(self) -> ClipBatches:
+        """The cached splits' loaders and device-side batch handling, after ``setup``.
+
+        Raises:
+            RuntimeError: ``setup`` has not run.
+        """
+        if self._batches is None:
+            raise RuntimeError("the data is not set up yet: call setup() first")
+        return self._batches
+
+    @property
+    def datasets(self) -> dict[str, ClipDataset]:
+        """``{split: ClipDataset}`` of the memory-mapped cache; empty before ``setup``."""
+        return {} if self._batches is None else self._batches.datasets
+
+    def prepare_data(self) -> None:
+        """Download (or generate) what is missing, then build the decoded cache if needed."""
+        fetch_missing(self.folders, self.hparams.download)
+        if self._batches is None:  # set up in this process already: its cache is whole
+            self._cache = self._open_cache()  # kept for setup: the source tree is scanned once
+
+    def setup(self, stage: str | None = None) -> None:
+        """Memory-map the decoded cache (building it first if ``prepare_data`` did not).
+
+        Args:
+            stage: Lightning's stage; every split is set up whatever it is.
+        """
+        if self._batches is not None:
+            return
+        cache = self._cache or self._open_cache()
+        hparams = self.hparams
+        self.split_index = {split: cache.index(split) for split in SPLITS}
+        self._batches = ClipBatches(
+            datasets={
+                split: ClipDataset(cache.clips(split), cache.index(split).labels)
+                for split in SPLITS
+            },
+            noise_bank=torch.from_numpy(cache.noise()),
+            batch_size=hparams.batch_size,
+            eval_batch_size=hparams.eval_batch_size,
+            num_workers=hparams.num_workers,
+            on_device=hparams.on_device,
+            augmentation=self.augmentation,
+            silence_label=self.class_names.index(SILENCE) if hparams.silence_and_unknown else None,
+        )
+
+    def _open_cache(self) -> ClipCache:
+        """The cache of this configuration (``prepare_cache``); notes the skipped files."""
+        require(self.folders)
+        cache = prepare_cache(
+            self.index_builder,
+            self.cache_dir,
+            skip_bad_files=self.hparams.skip_bad_files,
+            rebuild_cache=self.hparams.rebuild_cache,
+        )
+        self.skipped_files = cache.skipped
+        return cache
+
+    def build_index(self) -> dict[str, SplitIndex]:
+        """Relative clip paths and labels per split under the configured protocol, straight
+        from the tree (``IndexBuilder.build_index``); the cache holds the same."""
+        return self.index_builder.build_index()
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train")
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+    def _loader(self, split: str) -> DataLoader:
+        if self._batches is None:
+            self.setup()
+        return self.batches.loader(split)
+
+    def augment(self, waveforms: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Training augmentation of a batch, without a Trainer (after ``setup``); the waveforms
+        unchanged with ``augment=False``.
+
+        Args:
+            waveforms: ``(batch, samples)`` float in [-1, 1], on any device.
+            labels: ``(batch,)`` int64 class indices, on the same device.
+
+        Returns:
+            ``(batch, samples)``, a new tensor when augmented.
+        """
+        return self.batches.augment(waveforms, labels)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """int16 clips become float waveforms on the device; training batches get augmented."""
+        if self.trainer is not None and self.trainer.training:
+            return self.batches.training_batch(batch)
+        return self.batches.waveforms(batch)

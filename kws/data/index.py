@@ -1,0 +1,229 @@
+"""Finding a Speech Commands tree's clips and building every split's index under the protocol.
+
+``IndexBuilder`` does the file-system work (listing the folders, reading the official lists,
+checking the official test set's class folders); ``kws.data.protocol`` decides, from relative
+paths alone, which clips make up each split and class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from kws.data.cache import scan_tree
+from kws.data.layout import BACKGROUND_NOISE, DATA_SET_CONTENTS, TESTING_LIST, VALIDATION_LIST
+from kws.data.protocol import (
+    SPLITS,
+    Protocol,
+    SplitIndex,
+    class_names,
+    folder_index,
+    protocol_index,
+    split_word_clips,
+)
+
+LISTED = {  # where each split's clips are, under the protocol
+    "train": f"outside {VALIDATION_LIST} and {TESTING_LIST}",
+    "val": f"in {VALIDATION_LIST}",
+    "test": f"in {TESTING_LIST}",
+}
+
+#: ``{relative path: (size, mtime_ns)}`` of a folder's files, as ``scan_tree`` gives them.
+Files = Mapping[str, Any]
+
+
+def wavs_by_folder(files: Iterable[str]) -> dict[str, list[str]]:
+    """Relative ``.wav`` paths grouped by their top folder, each group sorted, in one pass.
+
+    Args:
+        files: relative paths, ``"folder/name"``; others (top-level files) are left out.
+    """
+    folders: dict[str, list[str]] = {}
+    for rel in sorted(files):
+        folder, _, name = rel.partition("/")
+        if name and name.endswith(".wav"):
+            folders.setdefault(folder, []).append(rel)
+    return folders
+
+
+class FoundClips(NamedTuple):
+    """What a scan of the data set (and the official test set) found, before any file is read.
+
+    Attributes:
+        lists: ``{list file name: relative clip paths}`` of the official validation and testing
+            lists.
+        word_clips: ``{word: sorted relative paths}`` of the word folders.
+        test_clips: ``{class name: sorted relative paths}`` of the official test set's class
+            folders; empty when testing on ``testing_list.txt``.
+        noise_files: relative paths of the background-noise recordings.
+        problems: ``{absolute path: problem}`` of the listed clips that are not in the tree.
+    """
+
+    lists: dict[str, list[str]]
+    word_clips: dict[str, list[str]]
+    test_clips: dict[str, list[str]]
+    noise_files: list[str]
+    problems: dict[str, str]
+
+
+@dataclass(frozen=True)
+class IndexBuilder:
+    """Which clips, with which labels, make up every split of a Speech Commands tree.
+
+    Args:
+        root: the extracted data set: word folders, ``_background_noise_/`` and the two lists.
+        test_root: the extracted official test set (one folder per class), which then makes the
+            test split; None: the test split is the clips named in ``testing_list.txt``.
+        keywords: the words to spot, in class order.
+        silence_and_unknown: add the ``_silence_`` and ``_unknown_`` classes (the 12-class task).
+        protocol: how many silence and unknown clips each split gets (``kws.data.protocol``).
+        seed: for the draw of the unknown clips.
+    """
+
+    root: Path
+    test_root: Path | None
+    keywords: tuple[str, ...]
+    silence_and_unknown: bool = True
+    protocol: Protocol = "bcresnet"
+    seed: int = 0
+
+    @property
+    def class_names(self) -> list[str]:
+        """``[_silence_, _unknown_, *keywords]``, or just the keywords."""
+        return class_names(self.keywords, self.silence_and_unknown)
+
+    def settings(self) -> dict[str, Any]:
+        """Everything besides the source files that the index depends on (the cache's key)."""
+        return {
+            "root": str(self.root.absolute()),
+            "test_root": str(self.test_root.absolute()) if self.test_root is not None else None,
+            "keywords": list(self.keywords),
+            "class_names": self.class_names,
+            "protocol": self.protocol,
+            "test_set": "list" if self.test_root is None else "official",
+            "seed": self.seed,
+        }
+
+    def split_root(self, split: str) -> Path:
+        """The folder a split's relative paths start from.
+
+        Args:
+            split: ``train``, ``val`` or ``test``.
+        """
+        return self.test_root if split == "test" and self.test_root is not None else self.root
+
+    def scan(self) -> dict[str, dict[str, tuple[int, int]]]:
+        """``{"root": files, "test_root": files}`` (the latter with the official test set only):
+        every file's relative path, size and modification time (``scan_tree``)."""
+        sources = {"root": scan_tree(self.root)}
+        if self.test_root is not None:
+            sources["test_root"] = scan_tree(self.test_root)
+        return sources
+
+    def find(self, sources: Mapping[str, Files]) -> FoundClips:
+        """Sort the scanned files into word clips, test clips and noise; read the lists.
+
+        Args:
+            sources: what ``scan`` returned.
+
+        Raises:
+            FileNotFoundError: a list file is missing, or the official test set's folders are
+                not one per class.
+        """
+        lists = self._read_lists()
+        files = sources["root"]
+        folders = wavs_by_folder(files)
+        word_clips = {word: clips for word, clips in folders.items() if not word.startswith("_")}
+        problems = {
+            str(self.root / rel): f"named in {list_name} but missing"
+            for list_name, listed in lists.items()
+            for rel in listed
+            if rel not in files
+        }
+        test_clips = {} if self.test_root is None else self._test_clips(sources["test_root"])
+        return FoundClips(
+            lists, word_clips, test_clips, folders.get(BACKGROUND_NOISE, []), problems
+        )
+
+    def index(self, found: FoundClips, exclude: Collection[str] = ()) -> dict[str, SplitIndex]:
+        """Every split's index from the clips found, less the files in ``exclude``.
+
+        Args:
+            found: what ``find`` returned.
+            exclude: absolute paths of files to leave out (bad files).
+
+        Raises:
+            FileNotFoundError: a keyword has no usable clip.
+            ValueError: a split would be empty.
+        """
+        usable = [
+            p
+            for clips in found.word_clips.values()
+            for p in clips
+            if str(self.root / p) not in exclude
+        ]
+        missing = sorted(set(self.keywords) - {p.partition("/")[0] for p in usable})
+        if missing:
+            raise FileNotFoundError(f"{self.root}: no usable clips of the keywords {missing}")
+        lists = found.lists
+        by_split = split_word_clips(usable, lists[VALIDATION_LIST], lists[TESTING_LIST])
+        rng = np.random.default_rng(self.seed)
+        official = self.test_root is not None  # the test split then comes from its own archive
+        names = self.class_names
+        index = {
+            split: protocol_index(by_split[split], names, self.keywords, self.protocol, rng)
+            for split in SPLITS
+            if not (official and split == "test")
+        }
+        if official:
+            kept = {
+                name: [p for p in clips if str(self.test_root / p) not in exclude]
+                for name, clips in found.test_clips.items()
+            }
+            index["test"] = folder_index(kept, names)
+        for split in SPLITS:
+            if index[split].paths:
+                continue
+            if split == "test" and official:
+                raise ValueError(
+                    f"{self.test_root}: the test split is empty: its class folders hold no "
+                    "usable clip"
+                )
+            raise ValueError(
+                f"{self.root}: the {split} split is empty: no usable clip of the keywords "
+                f"{list(self.keywords)} is {LISTED[split]} (a generated data set needs more "
+                "speakers or another seed)"
+            )
+        return index
+
+    def build_index(self) -> dict[str, SplitIndex]:
+        """Every split's index straight from the tree, no file read but the lists."""
+        return self.index(self.find(self.scan()))
+
+    def _read_lists(self) -> dict[str, list[str]]:
+        """The official split lists: ``{file name: relative clip paths}``."""
+        lists = {}
+        for name in (VALIDATION_LIST, TESTING_LIST):
+            path = self.root / name
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} is missing: expected {DATA_SET_CONTENTS}")
+            lists[name] = path.read_text().split()
+        return lists
+
+    def _test_clips(self, files: Collection[str]) -> dict[str, list[str]]:
+        """``{class: clips}`` of the official test set, one folder per class name."""
+        names = self.class_names
+        folders = {rel.partition("/")[0] for rel in files if "/" in rel}
+        missing = [name for name in names if name not in folders]
+        strangers = sorted(folders - set(names) - {BACKGROUND_NOISE})
+        if missing or strangers:
+            raise FileNotFoundError(
+                f"{self.test_root}: expected one folder per class {names}; missing "
+                f"{missing}, not a class {strangers} (data.test_set=list fits other class sets)"
+            )
+        clips = wavs_by_folder(files)
+        return {name: clips.get(name, []) for name in names}
