@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from kws import allocator, tasks
+from kws import allocator
+from kws.tasks import common
 
 GLIBC = hasattr(ctypes.CDLL(None), "mallinfo2")
 
@@ -58,8 +59,8 @@ def test_without_mallopt_nothing_changes(monkeypatch):
 @pytest.mark.parametrize("name", ["train", "evaluate"])
 def test_both_entry_points_keep_freed_memory_unless_told_not_to(compose_config, monkeypatch, name):
     calls = []
-    monkeypatch.setattr(tasks, "keep_freed_memory", lambda: calls.append(name) or True)
+    monkeypatch.setattr(common, "keep_freed_memory", lambda: calls.append(name) or True)
     required = ["ckpt_path=unused.ckpt"] if name == "evaluate" else []
     assert compose_config(required, name=name).keep_freed_memory is True
-    tasks._process_settings(compose_config([*required, "keep_freed_memory=false"], name=name))
+    common.process_settings(compose_config([*required, "keep_freed_memory=false"], name=name))
     assert calls == []

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from kws.io import AtomicCheckpointIO, atomic_write, write_json
-from kws.viz import save_images
+from kws.reporting.figures import save_images
 
 
 class DiskFullError(OSError):

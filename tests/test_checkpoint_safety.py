@@ -1,5 +1,5 @@
 """A checkpoint is hostile input: loading, evaluating or resuming from one never runs code or
-writes files, whatever its configs name; only ``kws.registry``'s exact names are built."""
+writes files, whatever its configs name; only ``kws.training.registry``'s exact names are built."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 import torch
 
-from kws.module import CheckpointError, KWSModule, load_checkpoint
-from kws.registry import REGISTRY, ConfigError, build
+from kws.training import CheckpointError, KWSModule, load_checkpoint
+from kws.training.registry import REGISTRY, ConfigError, build
 
 ROOT = Path(__file__).resolve().parents[1]
 MEL = {"_target_": "kws.frontend.MelSpectrogram", "n_mels": 40}
-LINEAR = {"_target_": "kws.models.LinearClassifier", "n_mels": None, "frames": None}
+LINEAR = {"_target_": "kws.models.LinearClassifier", "n_features": None, "frames": None}
 SGD = {"_target_": "torch.optim.SGD", "lr": 0.1}
 
 

@@ -17,9 +17,9 @@ from hydra import compose, initialize_config_dir
 from matplotlib.image import imread
 from omegaconf import DictConfig, OmegaConf
 
-from kws.data.speech_commands import SpeechCommandsDataModule
-from kws.module import CheckpointError, load_checkpoint
 from kws.tasks import evaluate, train
+from kws.tasks.evaluate import saved_datamodule
+from kws.training import CheckpointError, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ("confusion_matrix", "mel_filterbank", "stft_kernels", "stft_response", "frontend_drift")
@@ -57,7 +57,7 @@ def run_evaluate(checkpoint: Path, output_dir: Path, split: str) -> dict:
 def recount(checkpoint: Path, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Labels, predictions and log-probabilities of every clip, without Lightning's loops."""
     module = load_checkpoint(checkpoint)
-    datamodule = SpeechCommandsDataModule(**module.checkpoint_metadata["datamodule"])
+    datamodule = saved_datamodule(checkpoint, module.checkpoint_metadata["datamodule"])
     datamodule.setup()
     loader = datamodule.test_dataloader() if split == "test" else datamodule.val_dataloader()
     labels, log_probs = [], []

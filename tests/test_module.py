@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from kws.data import KEYWORDS, SILENCE, UNKNOWN
-from kws.module import KWSModule
+from kws.training import KWSModule
 
 CLASSES = [SILENCE, UNKNOWN, *KEYWORDS]
 
@@ -40,7 +40,7 @@ def one_step(module: KWSModule) -> None:
 @pytest.mark.parametrize("trainable_mel", [False, True])
 def test_one_step_moves_exactly_the_trainable_bases(trainable_stft, trainable_mel):
     module = make_module(trainable_stft, trainable_mel)
-    frontend = module.model.frontend
+    frontend = module.spotter.frontend
     kernels, basis = frontend.stft.kernels.clone(), frontend.mel_basis.clone()
     one_step(module)
     assert torch.equal(frontend.stft.kernels, kernels) is not trainable_stft
@@ -55,8 +55,8 @@ def test_frontend_has_its_own_parameter_group():
     assert frontend["lr"] == 0.01 and frontend["weight_decay"] == 0.0
     assert by_name["model"]["lr"] == 0.1
     assert {id(p) for p in frontend["params"]} == {
-        id(module.model.frontend.stft.kernels),
-        id(module.model.frontend.mel_basis),
+        id(module.spotter.frontend.stft.kernels),
+        id(module.spotter.frontend.mel_basis),
     }
     head_params = sum(p.numel() for p in by_name["model"]["params"])
     assert head_params == 9232  # BC-ResNet-1, the paper's count

@@ -15,11 +15,11 @@ import torch
 from hydra.utils import instantiate
 
 from kws.data.augment import Augmentation
-from kws.data.speech_commands import SpeechCommandsDataModule
 from kws.frontend import MelSpectrogram
 from kws.models import SpecAugment
-from kws.module import load_checkpoint
 from kws.tasks import train
+from kws.tasks.evaluate import saved_datamodule
+from kws.training import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -117,10 +117,10 @@ def test_two_process_ddp_counts_what_one_process_counts(synthetic_root, tmp_path
     written = json.loads((run_dir / "metrics.json").read_text())
 
     module = load_checkpoint(written["checkpoint"])
-    datamodule = SpeechCommandsDataModule(**module.checkpoint_metadata["datamodule"])
+    datamodule = saved_datamodule(written["checkpoint"], module.checkpoint_metadata["datamodule"])
     trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False)
     one = trainer.test(module, datamodule=datamodule, verbose=False)[0]
-    n_test = len(datamodule.datasets["test"])
+    n_test = module.reports["test"].num_clips
     assert round(written["test/acc"] * n_test) == round(one["test/acc"] * n_test)
     assert written["test/acc"] == pytest.approx(one["test/acc"], abs=1e-6)
 
@@ -129,7 +129,7 @@ def test_two_process_ddp_counts_what_one_process_counts(synthetic_root, tmp_path
 EXIT_PROBE = """
 import atexit, sys
 import torch.distributed as dist
-from kws.module import _end_process_group_at_exit
+from kws.training.module import _end_process_group_at_exit
 dist.init_process_group("gloo", init_method=f"file://{sys.argv[1]}", rank=0, world_size=1)
 atexit.register(lambda: print("group up at exit:", dist.is_initialized()))  # runs last (LIFO)
 if sys.argv[2] == "end":

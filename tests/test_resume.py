@@ -13,8 +13,9 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 
-from kws.module import CheckpointError
 from kws.tasks import train
+from kws.tasks.train import build_module
+from kws.training import CheckpointError
 
 BASE = ["model=linear", "trainer.max_epochs=4", "trainer.deterministic=true", "seed=3",
         "data.batch_size=64", "test_ckpt=best", "trainer.enable_progress_bar=false",
@@ -79,7 +80,7 @@ def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(
 def run_folder(compose_config, synthetic_overrides, tmp_path) -> Path:
     """A run folder holding an (untrained) BC-ResNet-1 checkpoint on the 12 classes."""
     cfg = compose_config(synthetic_overrides)
-    module = instantiate(cfg.module, class_names=instantiate(cfg.data).class_names)
+    module = build_module(cfg, instantiate(cfg.data).class_names)
     run = tmp_path / "trained"
     (run / "checkpoints").mkdir(parents=True)
     (run / "config.yaml").write_text("seed: 0\n")

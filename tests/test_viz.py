@@ -1,4 +1,4 @@
-"""kws.viz figures show the numbers they claim; the callback logs them to every logger."""
+"""kws.reporting.figures show the numbers they claim; the callback logs them to every logger."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from matplotlib.image import imread
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from kws.frontend import MFCC, STFT, MelSpectrogram
-from kws.tasks import train
-from kws.viz import (
+from kws.reporting.figures import (
     CHANGE_FLOOR_DB,
     drift_figure,
     frontend_figures,
@@ -23,6 +22,7 @@ from kws.viz import (
     stft_kernels_figure,
     stft_response_figure,
 )
+from kws.tasks import train
 
 HZ_PER_BIN = 16000 / 512
 

@@ -1,4 +1,4 @@
-"""Compare training runs: ``python -m kws.compare DIR [DIR ...] [--output OUT]``.
+"""Compare training runs: ``python -m kws.reporting.compare DIR [DIR ...] [--output OUT]``.
 
 Finds every run under the folders given (a folder holding the ``config.yaml`` and
 ``metrics.json`` that ``train.py`` writes), groups runs whose configs differ only in seed, and
@@ -23,26 +23,24 @@ import numpy as np
 from matplotlib.figure import Figure
 from omegaconf import OmegaConf
 
-from kws.frontend import drift_summary
+from kws.frontend import DRIFT_LABELS, MEL_BASIS_CHANGE, MEL_CENTRE_SHIFT_HZ, STFT_KERNEL_CHANGE
 from kws.io import atomic_write
-from kws.module import CheckpointError, load_checkpoint
-from kws.viz import save_figures
+from kws.reporting.figures import save_figures
 
 log = logging.getLogger(__name__)
 
 METRICS = {"val/acc": "val acc (%)", "test/acc": "test acc (%)", "test/f1": "test F1 (%)"}
+# The drift columns: relative changes in %, the centre shift as a mean magnitude in Hz.
 DRIFTS = {
-    "stft_kernel_change": "STFT change (%)",
-    "mel_basis_change": "Mel change (%)",
-    "mel_centre_shift_hz": "mean abs. centre shift (Hz)",
+    STFT_KERNEL_CHANGE: f"{DRIFT_LABELS[STFT_KERNEL_CHANGE]} change (%)",
+    MEL_BASIS_CHANGE: f"{DRIFT_LABELS[MEL_BASIS_CHANGE]} change (%)",
+    MEL_CENTRE_SHIFT_HZ: f"mean abs. {DRIFT_LABELS[MEL_CENTRE_SHIFT_HZ]}",
 }
 # Config keys shown in their own columns, so never listed among a setting's differences.
 SHOWN_KEYS = (
     "model._target_", "model.tau", "frontend._target_",
     "frontend.trainable", "frontend.trainable_stft", "frontend.trainable_mel",
 )  # fmt: skip
-# The module config repeats the frontend and model configs: differences there are shown once.
-REPEATED_PREFIXES = ("module.frontend.", "module.model.")
 # Config that changes how a run reports, not what it learns: never tells settings apart.
 REPORTING_PREFIXES = ("logger.", "callbacks.frontend_figures.")
 REPORTING_KEYS = ("trainer.enable_progress_bar", "trainer.log_every_n_steps", "data.num_workers")
@@ -97,44 +95,32 @@ def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _last_logged(csv_path: Path, names: Iterable[str]) -> dict[str, float]:
-    """The last value logged for each of ``names`` in a Lightning ``metrics.csv``."""
-    last: dict[str, float] = {}
-    if csv_path.is_file():
-        with csv_path.open(newline="") as file:
-            for row in csv.DictReader(file):
-                last.update({name: float(row[name]) for name in names if row.get(name)})
-    return last
-
-
 def read_run(path: Path) -> Run:
-    """Read a run folder; sizes and drift come from ``checkpoints/last.ckpt`` where it loads,
-    drift otherwise from the last value in ``csv/metrics.csv``.
+    """Read a run folder: its ``config.yaml`` and the ``metrics.json`` that ``train.py`` writes,
+    with the trainable parameter counts and the frontend's drift at the end of training.
+
+    Args:
+        path: the run folder.
     """
     config = _flatten(OmegaConf.to_container(OmegaConf.load(path / "config.yaml")))
     metrics = json.loads((path / "metrics.json").read_text())
-    checkpoint = path / "checkpoints" / "last.ckpt"
-    try:
-        module = load_checkpoint(checkpoint)
-    except CheckpointError as error:
-        if checkpoint.exists():
-            log.warning("drift from the logged values instead: %s", error)
-        logged = _last_logged(path / "csv" / "metrics.csv", [f"frontend/{k}" for k in DRIFTS])
-        drift = {key.removeprefix("frontend/"): value for key, value in logged.items()}
-        return Run(path, config, metrics, None, None, drift)
-    frontend, head = module.model.frontend, module.model.head
+    parameters = metrics.get("parameters", {})
     return Run(
         path=path,
         config=config,
         metrics=metrics,
-        head_params=sum(p.numel() for p in head.parameters() if p.requires_grad),
-        frontend_trainable_params=sum(p.numel() for p in frontend.parameters() if p.requires_grad),
-        drift={key: float(value) for key, value in drift_summary(frontend.drift()).items()},
+        head_params=parameters.get("head_trainable"),
+        frontend_trainable_params=parameters.get("frontend_trainable"),
+        drift=metrics.get("drift", {}),
     )
 
 
 def find_runs(dirs: Iterable[Path]) -> tuple[list[Path], list[Path]]:
-    """Run folders under ``dirs``: the finished ones (with ``metrics.json``) and the others."""
+    """Run folders under ``dirs``: the finished ones (with ``metrics.json``) and the others.
+
+    Args:
+        dirs: folders to search, each at any depth.
+    """
     folders = set()
     for directory in map(Path, dirs):
         if not directory.is_dir():
@@ -205,6 +191,9 @@ class Setting:
 def group_settings(runs: Sequence[Run]) -> list[Setting]:
     """Group runs by ``Run.setting_key``; each setting notes the config values, beyond the shown
     columns, that vary between settings.
+
+    Args:
+        runs: finished runs.
     """
     groups: dict[tuple, list[Run]] = {}
     for run in runs:
@@ -212,11 +201,7 @@ def group_settings(runs: Sequence[Run]) -> list[Setting]:
     keys = sorted({key for run in runs for key in run.config})
     kept = [dict(group_key) for group_key in groups]
     varying = [
-        key
-        for key in keys
-        if key not in SHOWN_KEYS
-        and not key.startswith(REPEATED_PREFIXES)
-        and len({group.get(key) for group in kept}) > 1
+        key for key in keys if key not in SHOWN_KEYS and len({group.get(key) for group in kept}) > 1
     ]
     settings = [
         Setting(members, {key: members[0].config.get(key) for key in varying})
@@ -264,7 +249,7 @@ def _markdown(settings: list[Setting], unfinished: list[Path], output: Path) -> 
         "Accuracy and F1 are mean ± sample standard deviation over the seeds of a setting (runs "
         "whose configs differ only in seed). Drift is the relative Frobenius change of the "
         "frontend's STFT kernels and Mel basis from their initial values, and the mean absolute "
-        "shift of the Mel filters' centre frequencies, at each run's last checkpoint, averaged "
+        "shift of the Mel filters' centre frequencies, at the end of each run's training, averaged "
         "over seeds.",
         "",
         "| " + " | ".join(header) + " |",
@@ -325,7 +310,11 @@ def _write_csv(settings: list[Setting], path: Path) -> None:
 
 
 def comparison_figure(settings: list[Setting]) -> Figure:
-    """Test accuracy per setting (mean, std, each seed) beside the STFT and Mel drift."""
+    """Test accuracy per setting (mean, std, each seed) beside the STFT and Mel drift.
+
+    Args:
+        settings: the settings to draw, in order.
+    """
     x = np.arange(len(settings))
     figure = Figure(figsize=(max(11.0, 2.4 * len(settings) + 3), 5.8), layout="constrained")
     accuracy, drift = figure.subplots(1, 2)
@@ -344,10 +333,11 @@ def comparison_figure(settings: list[Setting]) -> Figure:
 
     width = 0.38
     parts = (
-        ("stft_kernel_change", "STFT kernels", "trainable_stft", "tab:orange"),
-        ("mel_basis_change", "Mel basis", "trainable_mel", "tab:green"),
+        (STFT_KERNEL_CHANGE, "trainable_stft", "tab:orange"),
+        (MEL_BASIS_CHANGE, "trainable_mel", "tab:green"),
     )
-    for offset, (name, label, flag, colour) in zip((-width / 2, width / 2), parts, strict=True):
+    for offset, (name, flag, colour) in zip((-width / 2, width / 2), parts, strict=True):
+        label = DRIFT_LABELS[name]
         values = [s.drift(name) for s in settings]
         heights = [0.0 if v is None else 100 * v for v in values]
         notes = [
@@ -357,7 +347,7 @@ def comparison_figure(settings: list[Setting]) -> Figure:
         bars = drift.bar(x + offset, heights, width, color=colour, label=label)
         drift.bar_label(bars, notes, padding=2, fontsize="small")
     drift.set_ylabel("Relative change ‖W − W₀‖ / ‖W₀‖ (%)")
-    drift.set_title("Frontend drift at the last checkpoint (mean over seeds)")
+    drift.set_title("Frontend drift at the end of training (mean over seeds)")
     drift.legend(loc="upper left")
     drift.margins(y=0.15)
     for axis in (accuracy, drift):
@@ -367,7 +357,12 @@ def comparison_figure(settings: list[Setting]) -> Figure:
 
 
 def write_comparison(dirs: Iterable[str | Path], output: str | Path) -> list[Path]:
-    """Compare the runs under ``dirs``; write the report into ``output``; return its files."""
+    """Compare the runs under ``dirs``; write the report into ``output``; return its files.
+
+    Args:
+        dirs: folders holding runs (a sweep folder, run folders).
+        output: where ``comparison.{md,csv,png}`` go; made if missing.
+    """
     dirs = [Path(d) for d in dirs]
     finished, unfinished = find_runs(dirs)
     if not finished:
@@ -384,8 +379,13 @@ def write_comparison(dirs: Iterable[str | Path], output: str | Path) -> list[Pat
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """Run the command.
+
+    Args:
+        argv: the command-line arguments; None: ``sys.argv[1:]``.
+    """
     parser = argparse.ArgumentParser(
-        prog="python -m kws.compare",
+        prog="python -m kws.reporting.compare",
         description="Compare training runs (run or multirun folders) in one report.",
     )
     parser.add_argument("dirs", nargs="+", type=Path, help="run or multirun folders")

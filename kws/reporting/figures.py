@@ -2,14 +2,13 @@
 
 Every figure is a ``matplotlib.figure.Figure`` rendered by the Agg canvas without pyplot, so it
 works headless, keeps no global state, and the caller saves or logs it.
-``python -m kws.viz CKPT OUT_DIR`` writes the figures of a checkpoint's frontend.
+``python -m kws.reporting.figures CKPT OUT_DIR`` writes the figures of a checkpoint's frontend.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,18 @@ from PIL import Image
 from torch import nn
 
 from kws.data.layout import SAMPLE_RATE
-from kws.frontend import MFCC, STFT, MelSpectrogram, drift_summary
+from kws.frontend import (
+    DRIFT_LABELS,
+    MEL_BASIS_CHANGE,
+    MEL_CENTRE_SHIFT_HZ,
+    STFT,
+    MelSpectrogram,
+    drift_of,
+    drift_summary,
+    hz_to_mel,
+    mel_to_hz,
+    trainable_parts,
+)
 from kws.io import atomic_write
 
 #: Kernels drawn in time, by centre frequency: one low, two in the formant range, one high.
@@ -35,45 +45,13 @@ CHANGE_FLOOR_DB = -300.0
 DPI = 100
 
 INITIAL_STYLE = {"color": "0.55", "linestyle": "--", "linewidth": 0.9}
-DRIFT_LABELS = {
-    "stft_kernel_change": "STFT kernels",
-    "mel_basis_change": "Mel basis",
-    "dct_change": "DCT",
-}
 # Mel frequency axes are warped like HTK mels, so low filters are as wide on the page as high.
 MEL_AXIS_TICKS_HZ = (0, 250, 500, 1000, 2000, 4000, 8000)
 
 
-@dataclass(frozen=True)
-class FrontendParts:
-    """The parts of a frontend that keep an initial basis; ``None`` where a part is absent."""
-
-    stft: STFT | None
-    mel: MelSpectrogram | None
-    mfcc: MFCC | None
-
-    @classmethod
-    def of(cls, frontend: nn.Module) -> FrontendParts:
-        def first(kind: type[nn.Module]) -> nn.Module | None:
-            return next((m for m in frontend.modules() if isinstance(m, kind)), None)
-
-        return cls(first(STFT), first(MelSpectrogram), first(MFCC))
-
-    @property
-    def sample_rate(self) -> int:
-        """The mel layer's sample rate; a bare STFT does not know it and assumes 16 kHz."""
-        return self.mel.sample_rate if self.mel is not None else SAMPLE_RATE
-
-    def trainable(self) -> dict[str, bool]:
-        """Whether each part trains, keyed like the frontend's ``drift()`` entries."""
-        flags = {}
-        if self.stft is not None:
-            flags["stft_kernel_change"] = self.stft.trainable
-        if self.mel is not None:
-            flags["mel_basis_change"] = self.mel.trainable_mel
-        if self.mfcc is not None:
-            flags["dct_change"] = isinstance(self.mfcc.dct, nn.Parameter)
-        return flags
+def _first(frontend: nn.Module, kind: type[nn.Module]) -> nn.Module | None:
+    """The first layer of ``kind`` in ``frontend`` (itself included), or None."""
+    return next((m for m in frontend.modules() if isinstance(m, kind)), None)
 
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
@@ -84,13 +62,18 @@ def _status(trainable: bool) -> str:
     return "learned" if trainable else "fixed (not trained)"
 
 
+def _htk(convert, values: np.ndarray) -> np.ndarray:
+    """``kws.frontend``'s HTK mel conversion applied to a numpy array."""
+    return convert(torch.as_tensor(values, dtype=torch.float64), "htk").numpy()
+
+
 def _mel_warped_axis(axis: Axes, sample_rate: int) -> None:
     """Space a frequency axis in HTK mels while labelling it in Hz."""
     axis.set_xscale(
         "function",
         functions=(
-            lambda hz: 2595.0 * np.log10(1.0 + np.maximum(hz, 0.0) / 700.0),
-            lambda mel: 700.0 * (10.0 ** (mel / 2595.0) - 1.0),
+            lambda hz: _htk(hz_to_mel, np.maximum(hz, 0.0)),
+            lambda mel: _htk(mel_to_hz, mel),
         ),
     )
     axis.set_xticks([f for f in MEL_AXIS_TICKS_HZ if f <= sample_rate / 2])
@@ -98,7 +81,11 @@ def _mel_warped_axis(axis: Axes, sample_rate: int) -> None:
 
 
 def mel_filterbank_figure(mel: MelSpectrogram) -> Figure:
-    """Learned filters over the initial ones against frequency, and each centre's shift in Hz."""
+    """Learned filters over the initial ones against frequency, and each centre's shift in Hz.
+
+    Args:
+        mel: the Mel layer, its basis against its initial one.
+    """
     initial, learned = _numpy(mel.initial_mel_basis), _numpy(mel.filterbank())
     freqs = _numpy(mel.fft_freqs)
     initial_centres = _numpy(mel.centre_frequencies(mel.initial_mel_basis))
@@ -153,7 +140,14 @@ def stft_kernels_figure(
     sample_rate: int = SAMPLE_RATE,
     frequencies_hz: Sequence[float] = KERNEL_FREQUENCIES_HZ,
 ) -> Figure:
-    """A few Fourier kernels in time, learned over initial, real and imaginary rows apart."""
+    """A few Fourier kernels in time, learned over initial, real and imaginary rows apart.
+
+    Args:
+        stft: the STFT layer, its kernels against its initial ones.
+        sample_rate: of the audio, for the frequency axis.
+        frequencies_hz: the kernels drawn, each the bin nearest to one of these frequencies.
+            Default ``KERNEL_FREQUENCIES_HZ``.
+    """
     initial, learned = _numpy(stft.initial_kernels), _numpy(stft.kernels)
     bins = _kernel_bins(stft, sample_rate, frequencies_hz)
     time_ms = np.arange(stft.win_length) / sample_rate * 1000.0
@@ -196,6 +190,10 @@ def kernel_responses(kernels: torch.Tensor, n_fft: int) -> np.ndarray:
 
     Kernel pair k computes ``sum(x * (real + j·imag))``, so its gain for a tone at frequency f
     is the magnitude of the FFT of ``real − j·imag`` at f; ``(n_freqs, n_freqs)``.
+
+    Args:
+        kernels: ``(2 * n_freqs, win_length)`` Fourier kernels, real rows then imaginary.
+        n_fft: the FFT length the kernels belong to.
     """
     n_freqs = kernels.shape[0] // 2
     real, imag = kernels.detach().double().cpu().split(n_freqs)
@@ -205,6 +203,10 @@ def kernel_responses(kernels: torch.Tensor, n_fft: int) -> np.ndarray:
 def stft_response_figure(stft: STFT, sample_rate: int = SAMPLE_RATE) -> Figure:
     """Heat maps of every kernel's frequency response, initial and learned on one scale, and of
     the change on a scale of its own (the top 60 dB of it), so that a small change still shows.
+
+    Args:
+        stft: the STFT layer.
+        sample_rate: of the audio, for the frequency axes. Default 16000.
     """
     reference = kernel_responses(stft.initial_kernels, stft.n_fft).max()
 
@@ -254,10 +256,13 @@ def stft_response_figure(stft: STFT, sample_rate: int = SAMPLE_RATE) -> Figure:
 
 
 def drift_figure(frontend: nn.Module) -> Figure:
-    """Bars of the relative Frobenius change ``‖W − W₀‖ / ‖W₀‖`` of each part of the frontend."""
-    drift = frontend.drift()
-    trainable = FrontendParts.of(frontend).trainable()
-    parts = [key for key in DRIFT_LABELS if key in drift]
+    """Bars of the relative Frobenius change ``‖W − W₀‖ / ‖W₀‖`` of each part of the frontend.
+
+    Args:
+        frontend: a frontend that reports its drift (``kws.frontend.drift_of``).
+    """
+    drift, trainable = drift_of(frontend), trainable_parts(frontend)
+    parts = [key for key in trainable if key in drift]
     changes = [100 * float(drift[key]) for key in parts]
     colours = ["tab:blue" if trainable.get(key) else "0.6" for key in parts]
 
@@ -268,9 +273,9 @@ def drift_figure(frontend: nn.Module) -> Figure:
         f"{change:.3g}%" if trainable.get(key) else "fixed"
         for key, change in zip(parts, changes, strict=True)
     ]
-    if "mel_centre_shift_hz" in drift and trainable.get("mel_basis_change"):
-        index = parts.index("mel_basis_change")
-        mean_shift = float(drift_summary(drift)["mel_centre_shift_hz"])
+    if MEL_CENTRE_SHIFT_HZ in drift and trainable.get(MEL_BASIS_CHANGE):
+        index = parts.index(MEL_BASIS_CHANGE)
+        mean_shift = float(drift_summary(drift)[MEL_CENTRE_SHIFT_HZ])
         notes[index] += f"\nmean |centre shift| {mean_shift:.3g} Hz"
     axis.bar_label(bars, notes, padding=3)
     axis.set_ylim(0, 1.3 * max(max(changes), 1e-3))
@@ -281,20 +286,33 @@ def drift_figure(frontend: nn.Module) -> Figure:
 
 
 def frontend_figures(frontend: nn.Module) -> dict[str, Figure]:
-    """Every figure that applies to ``frontend``, by file stem; absent parts are skipped."""
-    parts = FrontendParts.of(frontend)
+    """Every figure that applies to ``frontend``, by file stem; parts it lacks are skipped, and
+    a frontend that reports no drift (any plain ``nn.Module``) gets no drift figure.
+
+    Args:
+        frontend: the spotter's frontend.
+    """
+    mel, stft = _first(frontend, MelSpectrogram), _first(frontend, STFT)
+    sample_rate = mel.sample_rate if mel is not None else SAMPLE_RATE  # a bare STFT: 16 kHz
     figures = {}
-    if parts.mel is not None:
-        figures["mel_filterbank"] = mel_filterbank_figure(parts.mel)
-    if parts.stft is not None:
-        figures["stft_kernels"] = stft_kernels_figure(parts.stft, parts.sample_rate)
-        figures["stft_response"] = stft_response_figure(parts.stft, parts.sample_rate)
-    figures["frontend_drift"] = drift_figure(frontend)
+    if mel is not None:
+        figures["mel_filterbank"] = mel_filterbank_figure(mel)
+    if stft is not None:
+        figures["stft_kernels"] = stft_kernels_figure(stft, sample_rate)
+        figures["stft_response"] = stft_response_figure(stft, sample_rate)
+    if drift_of(frontend):
+        figures["frontend_drift"] = drift_figure(frontend)
     return figures
 
 
 def confusion_matrix_figure(matrix: np.ndarray, class_names: Sequence[str], title: str) -> Figure:
-    """Counts per (true, predicted) class, coloured by the fraction of the true class."""
+    """Counts per (true, predicted) class, coloured by the fraction of the true class.
+
+    Args:
+        matrix: ``(classes, classes)`` counts, rows true, columns predicted.
+        class_names: one name per row.
+        title: the figure's title.
+    """
     n = len(class_names)
     fractions = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     side = max(6.0, 0.55 * n + 2.5)
@@ -317,7 +335,12 @@ def confusion_matrix_figure(matrix: np.ndarray, class_names: Sequence[str], titl
 
 
 def figure_to_rgb(figure: Figure, dpi: int = DPI) -> np.ndarray:
-    """The figure as an ``(height, width, 3)`` uint8 image, for loggers that take pixels."""
+    """The figure as an ``(height, width, 3)`` uint8 image, for loggers that take pixels.
+
+    Args:
+        figure: the figure.
+        dpi: pixels per inch of figure size. Default ``DPI``.
+    """
     figure.set_dpi(dpi)
     canvas = FigureCanvasAgg(figure)
     canvas.draw()
@@ -365,10 +388,15 @@ def save_images(images: dict[str, np.ndarray], directory: str | Path) -> list[Pa
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from kws.module import CheckpointError, load_checkpoint
+    """Run the command.
+
+    Args:
+        argv: the command-line arguments; None: ``sys.argv[1:]``.
+    """
+    from kws.training import CheckpointError, load_checkpoint
 
     parser = argparse.ArgumentParser(
-        prog="python -m kws.viz",
+        prog="python -m kws.reporting.figures",
         description="Draw a checkpoint's frontend against its initial basis.",
     )
     parser.add_argument("checkpoint", type=Path)
@@ -379,7 +407,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         module = load_checkpoint(args.checkpoint)
     except CheckpointError as error:
         raise SystemExit(f"error: {error}") from None
-    for path in save_figures(frontend_figures(module.model.frontend), args.output_dir, args.dpi):
+    for path in save_figures(frontend_figures(module.spotter.frontend), args.output_dir, args.dpi):
         print(path)
 
 

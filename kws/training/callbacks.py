@@ -1,5 +1,7 @@
-"""Hooks into Lightning and Hydra: frontend figures while training, predictions while evaluating,
-the W&B logger for sweeps, and the comparison report when a sweep ends.
+"""Hooks into Lightning and Hydra: frontend figures, the W&B logger, the sweep report.
+
+Frontend figures while training, the W&B logger for sweeps, and the comparison report when a
+sweep ends.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback as HydraCallback
 from hydra.types import RunMode
@@ -18,7 +19,7 @@ from omegaconf import DictConfig
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from pytorch_lightning.trainer.states import TrainerFn
 
-from kws.viz import DPI, figure_to_rgb, frontend_figures, save_images
+from kws.reporting.figures import DPI, figure_to_rgb, frontend_figures, save_images
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class FrontendFigures(pl.Callback):
             return
         if trainer.state.fn != TrainerFn.FITTING or not trainer.is_global_zero:
             return
-        figures = frontend_figures(pl_module.model.frontend)
+        figures = frontend_figures(pl_module.spotter.frontend)
         image_loggers = [
             logger
             for logger in trainer.loggers
@@ -63,57 +64,14 @@ class FrontendFigures(pl.Callback):
             save_images(images, self.dirpath / f"epoch_{trainer.current_epoch:03d}")
 
 
-class PredictionRecorder(pl.Callback):
-    """Keeps the logits and labels of every validation or test batch, in order, on the CPU.
-
-    Reads the logits off the ``KeywordSpotter``'s forward pass (a forward hook), so recording
-    costs no second pass over the data.
-    """
-
-    def __init__(self) -> None:
-        self.logits: list[torch.Tensor] = []
-        self.labels: list[torch.Tensor] = []
-        self._batch_logits: torch.Tensor | None = None
-        self._hook: torch.utils.hooks.RemovableHandle | None = None
-
-    def _start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.logits, self.labels = [], []
-        self._hook = pl_module.model.register_forward_hook(self._keep)
-
-    def _keep(self, module: torch.nn.Module, inputs: Any, logits: torch.Tensor) -> None:
-        self._batch_logits = logits.detach().float().cpu()
-
-    def _batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: tuple[torch.Tensor, torch.Tensor],
-        *args: Any,
-    ) -> None:
-        if self._batch_logits is None:
-            raise RuntimeError("the model produced no logits for this batch")
-        self.logits.append(self._batch_logits)
-        self.labels.append(batch[1].cpu())
-        self._batch_logits = None
-
-    def _end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self._hook is not None:
-            self._hook.remove()
-            self._hook = None
-
-    on_validation_start = on_test_start = _start
-    on_validation_batch_end = on_test_batch_end = _batch_end
-    on_validation_end = on_test_end = _end
-
-    def predictions(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """All logits ``(clips, classes)`` and labels ``(clips,)`` seen since the last start."""
-        return torch.cat(self.logits), torch.cat(self.labels)
-
-
 def wandb_logger(group: str | None = None, name: str | None = None, **kwargs: Any) -> WandbLogger:
     """A ``WandbLogger``; in a Hydra sweep, runs share the sweep folder as their group and are
     named by their overrides, unless ``group`` or ``name`` is given.
+
+    Args:
+        group: the W&B group. Default None: the sweep folder in a sweep.
+        name: the run's name. Default None: the job's overrides in a sweep.
+        **kwargs: passed on to ``WandbLogger``.
     """
     if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
         hydra = HydraConfig.get()
@@ -133,7 +91,7 @@ class SweepReport(HydraCallback):
             wandb.finish()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from kws.compare import NoRunsError, write_comparison
+        from kws.reporting.compare import NoRunsError, write_comparison
 
         sweep_dir = Path(config.hydra.sweep.dir)
         try:

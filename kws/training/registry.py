@@ -1,13 +1,14 @@
-"""The exact names a model config may build, and the one function that builds them.
+"""The exact names a config or checkpoint may build, and the functions that build them.
 
-A checkpoint stores its model as configs (``{"_target_": name, **arguments}``) and is rebuilt
-from them, so those configs are hostile input: a name resolved through Hydra's ``_target_``
+A checkpoint stores its model and data as configs (``{"_target_": name, **arguments}``) and is
+rebuilt from them, so those configs are hostile input: a name resolved through Hydra's ``_target_``
 import machinery can reach any attribute of any module (``kws.frontend.stft.torch.load``).
 ``build`` therefore looks a name up in a fixed table of classes and functions, and accepts
 arguments only as plain data (numbers, strings, booleans, ``None`` and lists of them): no
-callables, no objects, no nested configs and no Hydra keys such as ``_partial_``.
+callables, no objects, no nested configs and no Hydra keys such as ``_partial_`` (data settings
+may also hold flat dicts of such values, e.g. ``augmentation``).
 
-A new frontend, head, optimiser or schedule is one more line in its table below.
+A new frontend, head, optimiser, schedule or data source is one more line in its table below.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from typing import Any
 
 import torch
 
+from kws.data import SpeechCommandsDataModule
 from kws.frontend import MFCC, STFT, MelSpectrogram
 from kws.models import BCResNet, LinearClassifier, SpecAugment
-from kws.schedules import warmup_cosine
+from kws.training.schedules import warmup_cosine
 
 #: What each part of a model config may name: exact ``_target_`` strings, nothing else.
 REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {
@@ -39,7 +41,8 @@ REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {
         "torch.optim.Adam": torch.optim.Adam,
         "torch.optim.AdamW": torch.optim.AdamW,
     },
-    "scheduler": {"kws.schedules.warmup_cosine": warmup_cosine},
+    "scheduler": {"kws.training.schedules.warmup_cosine": warmup_cosine},
+    "data": {"kws.data.SpeechCommandsDataModule": SpeechCommandsDataModule},
 }
 
 #: Where each part sits in ``conf/train.yaml``, for messages that name the key to fix.
@@ -49,6 +52,7 @@ CONFIG_KEYS = {
     "spec_augment": "module.spec_augment",
     "optimizer": "module.optimizer",
     "scheduler": "module.scheduler",
+    "data": "data",
 }
 
 
@@ -80,8 +84,8 @@ def check(config: Mapping[str, Any], part: str) -> tuple[Callable[..., Any], dic
     Args:
         config: ``{"_target_": name, **arguments}``, e.g. from a checkpoint.
         part: which table of ``REGISTRY`` the name must be in (``"frontend"``, ``"model"``,
-            ``"spec_augment"``, ``"optimizer"`` or ``"scheduler"``); messages name its key in
-            ``conf/train.yaml`` (``CONFIG_KEYS``).
+            ``"spec_augment"``, ``"optimizer"``, ``"scheduler"`` or ``"data"``); messages name
+            its key in ``conf/train.yaml`` (``CONFIG_KEYS``).
     """
     table, name = REGISTRY[part], CONFIG_KEYS[part]
     if not isinstance(config, Mapping):
@@ -98,7 +102,7 @@ def check(config: Mapping[str, Any], part: str) -> tuple[Callable[..., Any], dic
             continue
         if not isinstance(key, str) or not key.isidentifier() or key.startswith("_"):
             raise ConfigError(f"{name}: {key!r} is not an argument name {target} may take")
-        if not is_plain_data(value):
+        if not is_plain_data(value, mappings=part == "data"):
             raise ConfigError(
                 f"{name}.{key}: only numbers, strings, booleans, null and lists of them are "
                 f"accepted, got {type(value).__name__}"

@@ -14,7 +14,14 @@ def warmup_cosine(
     steps_per_epoch: int,
     warmup_epochs: float = 5.0,
 ) -> LambdaLR:
-    """Linear warm-up from 0 over ``warmup_epochs``, then cosine decay to 0 at ``total_steps``."""
+    """Linear warm-up from 0 over ``warmup_epochs``, then cosine decay to 0 at ``total_steps``.
+
+    Args:
+        optimizer: the optimiser whose learning rates are scaled.
+        total_steps: optimisation steps in the whole run.
+        steps_per_epoch: optimisation steps per epoch.
+        warmup_epochs: epochs of linear warm-up. Default 5.
+    """
     warmup_steps = min(round(warmup_epochs * steps_per_epoch), total_steps)
 
     def factor(step: int) -> float:

@@ -1,0 +1,1 @@
+"""Reporting: classification scores, figures of the frontend and of results, run comparisons."""

@@ -1,0 +1,145 @@
+"""Reading kws checkpoints as hostile input, and checking one before a resume.
+
+No pickled code runs, nothing is written, and only ``kws.training.registry``'s exact names are
+built, with plain-data arguments.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from kws.training.module import CHECKPOINT_FORMAT, KWSModule
+from kws.training.registry import ConfigError, check
+
+
+class CheckpointError(ValueError):
+    """A file that is not a readable kws checkpoint."""
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"
+
+
+#: The hyper-parameters a kws checkpoint holds, and the longest clip it may ask for (60 s).
+HPARAM_KEYS = {
+    "format", "frontend", "model", "class_names", "optimizer", "spec_augment",
+    "frontend_optimizer", "scheduler", "clip_samples",
+}  # fmt: skip
+MAX_CLIP_SAMPLES = 60 * 16000
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A kws checkpoint file as a dict of tensors and plain data, its hyper-parameters checked
+    for shape (not yet built); nothing in it runs and nothing is written.
+
+    Args:
+        path: the ``.ckpt`` file.
+        map_location: where its tensors go (default ``"cpu"``).
+
+    Raises:
+        CheckpointError: the file is missing, not a ``torch.save`` file that loads with
+            ``weights_only=True``, or not a kws checkpoint; the message names the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # noqa: BLE001 - the unpickler raises many kinds for foreign files
+        raise CheckpointError(f"{path}: not a readable checkpoint ({_first_line(error)})") from None
+    hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
+    if not isinstance(hparams, dict) or hparams.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{path}: not a kws checkpoint (no '{CHECKPOINT_FORMAT}' hyper-parameters)"
+        )
+    problem = _hparams_problem(hparams)
+    if problem is None and not isinstance(checkpoint.get("state_dict"), dict):
+        problem = "no state_dict"
+    if problem:
+        raise CheckpointError(f"{path}: damaged or tampered kws checkpoint: {problem}")
+    return checkpoint
+
+
+def _hparams_problem(hparams: dict[str, Any]) -> str | None:
+    """What is wrong with a checkpoint's hyper-parameters, or None; their configs must name
+    registered targets with plain-data arguments (``kws.training.registry.check``)."""
+    if set(hparams) != HPARAM_KEYS:
+        return f"hyper-parameters {sorted(map(str, hparams))}, expected {sorted(HPARAM_KEYS)}"
+    names = hparams["class_names"]
+    if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+        return "class_names must be a non-empty list of strings"
+    if len(set(names)) != len(names):
+        return f"class_names {names} repeat a name"
+    samples = hparams["clip_samples"]
+    if not isinstance(samples, int) or isinstance(samples, bool):
+        return "clip_samples must be an integer"
+    if not 0 < samples <= MAX_CLIP_SAMPLES:
+        return f"clip_samples {samples} outside 1..{MAX_CLIP_SAMPLES}"
+    if not isinstance(hparams["frontend_optimizer"], dict):
+        return "frontend_optimizer must be a dict"
+    try:
+        for part in ("frontend", "model", "optimizer", "spec_augment", "scheduler"):
+            if hparams[part] is not None or part in ("frontend", "model", "optimizer"):
+                check(hparams[part], part)
+    except ConfigError as error:
+        return str(error)
+    return None
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> KWSModule:
+    """Rebuild a trained ``KWSModule`` from a checkpoint file alone, in eval mode.
+
+    No pickled code runs, nothing is written, and only the registered frontends, heads,
+    optimisers and schedules of ``kws.training.registry`` are built, with plain-data arguments.
+
+    Args:
+        path: the ``.ckpt`` file.
+        map_location: where its tensors go (default ``"cpu"``).
+
+    Raises:
+        CheckpointError: see ``read_checkpoint``; also when its weights do not fit its model.
+    """
+    checkpoint = read_checkpoint(path, map_location)
+    hparams = checkpoint["hyper_parameters"]
+    try:
+        module = KWSModule(**{k: v for k, v in hparams.items() if k != "format"})
+        module.load_state_dict(checkpoint["state_dict"])
+    except Exception as error:  # noqa: BLE001 - a damaged file can fail in many ways here
+        raise CheckpointError(f"{path}: damaged kws checkpoint ({_first_line(error)})") from None
+    datamodule = checkpoint.get("datamodule_hyper_parameters")
+    module.checkpoint_metadata = {
+        "epoch": checkpoint.get("epoch"),
+        "global_step": checkpoint.get("global_step"),
+        "datamodule": datamodule if isinstance(datamodule, dict) else None,
+    }
+    return module.eval()
+
+
+def check_resume(path: str | Path, module: KWSModule) -> None:
+    """Refuse to resume training ``module`` from a checkpoint of another model or class list.
+
+    Args:
+        path: the checkpoint to resume from.
+        module: the freshly configured module the run would continue.
+
+    Raises:
+        CheckpointError: see ``read_checkpoint``; or the checkpoint's class names (in order),
+            frontend, head or clip length differ from ``module``'s: the message lists each.
+    """
+    saved = read_checkpoint(path)["hyper_parameters"]
+    ours = module.hparams
+    differences = [
+        f"{key}: checkpoint {saved[key]!r}, config {ours[key]!r}"
+        for key in ("class_names", "frontend", "model", "clip_samples")
+        if saved[key] != ours[key]
+    ]
+    if differences:
+        raise CheckpointError(
+            f"{path}: cannot resume, the run is configured differently ("
+            + "; ".join(differences)
+            + ")"
+        )
