@@ -16,23 +16,14 @@ import numpy as np
 import soundfile as sf
 from tqdm.auto import tqdm
 
+from kws.data.files import BadFileError
 from kws.data.layout import CLIP_SAMPLES, SAMPLE_RATE
 
 _CHUNK = 64  # files per thread task: few enough for a lively progress bar, many enough to be cheap
 
 
-class BadAudioError(ValueError):
-    """A file that cannot serve as a clip; ``str()`` is ``"<path>: <problem>"``.
-
-    Args:
-        path: the file.
-        problem: what is wrong with it.
-    """
-
-    def __init__(self, path: Path, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem
+class BadAudioError(BadFileError):
+    """A file that cannot serve as a clip; ``str()`` is ``"<path>: <problem>"``."""
 
 
 def _riff_truncation(path: Path, file_size: int) -> str | None:

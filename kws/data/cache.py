@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from kws.data.audio import read_clips
-from kws.data.files import replace_folder, staging_folder
+from kws.data.files import BadFileError, replace_folder, staging_folder
 from kws.data.layout import CLIP_SAMPLES
 from kws.data.protocol import SplitIndex
 
@@ -57,19 +57,9 @@ class DataTreeError(OSError):
     """A folder of the data tree that cannot be listed, or an entry that cannot be examined."""
 
 
-class CacheDamagedError(ValueError):
+class CacheDamagedError(BadFileError):
     """A file of a built cache that is missing or no longer what its manifest records;
-    ``str()`` is ``"<path>: <problem>"``.
-
-    Args:
-        path: the file.
-        problem: what is wrong with it.
-    """
-
-    def __init__(self, path: Path, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem
+    ``str()`` is ``"<path>: <problem>"``."""
 
 
 class CacheWriteError(OSError):

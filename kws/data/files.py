@@ -1,4 +1,4 @@
-"""Folders that appear whole or not at all: build next to the target, then rename into place.
+"""Folders that appear whole or not at all, and the error that names one bad file.
 
 A rename within one file system is atomic, so a reader finds either the old folder, the new one
 or none, never a half-written one. The work folders beside a target are named after the
@@ -22,6 +22,20 @@ from contextlib import contextmanager
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+
+class BadFileError(ValueError):
+    """One file that cannot be used as it is; ``str()`` is ``"<path>: <problem>"``.
+
+    Args:
+        path: the file.
+        problem: what is wrong with it.
+    """
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
 
 
 def _work_folder(target: Path, kind: str) -> Path:
