@@ -7,12 +7,14 @@ import copy
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
+from kws.tasks.evaluate import saved_datamodule
 from kws.training import CheckpointError, KWSModule, load_checkpoint
 from kws.training.registry import REGISTRY, ConfigError, build
 
@@ -156,3 +158,25 @@ def test_evaluate_and_resume_refuse_a_code_running_checkpoint_in_one_line(genuin
         assert len(errors) == 1 and str(path) in errors[0]
         assert "'kws.frontend.stft.torch.save' is not one of" in errors[0]
     assert not victim.exists()
+
+
+def test_a_compressed_zip_is_refused_before_it_is_unpacked(genuine, tmp_path):
+    torch.save(genuine, tmp_path / "plain.ckpt")
+    bomb = tmp_path / "deflated.ckpt"
+    with zipfile.ZipFile(tmp_path / "plain.ckpt") as plain, zipfile.ZipFile(bomb, "w") as out:
+        for member in plain.infolist():
+            out.writestr(member.filename, plain.read(member), zipfile.ZIP_DEFLATED)
+    assert torch.load(bomb, weights_only=True)["hyper_parameters"]  # torch itself would load it
+    with pytest.raises(
+        CheckpointError, match=r"deflated\.ckpt: not a torch\.save file .*compressed"
+    ):
+        load_checkpoint(bomb)
+
+
+def test_saved_data_settings_keep_the_cache_beside_the_data(tmp_path):
+    saved = {"_target_": "kws.data.SpeechCommandsDataModule", "root": str(tmp_path / "data"),
+             "cache_dir": str(tmp_path / "elsewhere"), "test_set": "list"}  # fmt: skip
+    datamodule = saved_datamodule("x.ckpt", saved)
+    assert datamodule.cache_dir == tmp_path / "cache"
+    with pytest.raises(CheckpointError, match=r"x\.ckpt: its data\.root is not an absolute path"):
+        saved_datamodule("x.ckpt", {**saved, "root": "data/speech_commands_v0.02"})

@@ -92,6 +92,17 @@ def test_a_float_wav_with_nan_or_infinity_is_a_bad_file(root, samples, where, da
     assert all(relative not in index.paths for index in dm.split_index.values())
 
 
+@pytest.mark.parametrize(("scale", "bad"), [(1.5, False), (1000.0, True), (1e30, True)])
+def test_float_samples_far_beyond_full_scale_are_a_bad_file(tmp_path, scale, bad):
+    path = tmp_path / "loud.wav"
+    sf.write(path, scale * np.sin(np.linspace(0, 100, 16000)), 16000, subtype="DOUBLE")
+    if not bad:  # up to the limit, clipped to full scale as before
+        assert np.abs(read_clip(path)).max() == 32767
+        return
+    with pytest.raises(BadAudioError, match=re.escape(f"float samples reach {scale:.3g}, far")):
+        read_clip(path)
+
+
 # --- a full disk --------------------------------------------------------------------------------
 
 Usage = namedtuple("Usage", "total used free")

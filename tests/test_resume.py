@@ -55,7 +55,9 @@ def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(
             ]
         )  # fmt: skip
     )
-    # The README's command: a new Hydra folder, the checkpoint of the interrupted run.
+    # The run folder moves (its checkpoints name the old place), then the README's command: a
+    # new Hydra folder, the checkpoint of the interrupted run.
+    cut = Path(shutil.move(cut, tmp_path / "moved"))
     resumed = train(
         compose_config(
             [*base, f"output_dir={tmp_path / 'new'}", f"ckpt_path={cut}/checkpoints/last.ckpt"]
@@ -72,6 +74,7 @@ def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(
     assert best_whole.keys() == best_resumed.keys()
     assert all(torch.equal(best_whole[k], best_resumed[k]) for k in best_whole)
     assert (cut / "metrics.json").is_file() and not (tmp_path / "new" / "metrics.json").exists()
+    assert sorted(p.name for p in (cut / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
     logged = [row["epoch"] for row in csv.DictReader((cut / "csv" / "metrics.csv").open())]
     assert {"0", "1", "2", "3"} <= set(logged), "the resumed run keeps the first epochs' log"
 
@@ -124,3 +127,32 @@ def test_resume_needs_the_checkpoint_in_its_run_folder(
         train(compose_config([*synthetic_overrides, f"ckpt_path={loose}"]))
     with pytest.raises(FileNotFoundError, match="no such checkpoint file"):
         train(compose_config([*synthetic_overrides, f"ckpt_path={tmp_path / 'gone.ckpt'}"]))
+
+
+def test_resume_takes_no_path_from_the_checkpoint_and_follows_no_link(
+    compose_config, synthetic_overrides, tmp_path
+):
+    base = [*synthetic_overrides, "model=linear", "trainer.max_epochs=1",
+            "trainer.enable_progress_bar=false"]  # fmt: skip
+    run = tmp_path / "run"
+    train(compose_config([*base, f"output_dir={run}"]))
+    victim = tmp_path / "victim"
+    (victim / "inner").mkdir(parents=True)
+    last = run / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, weights_only=True)
+    for state in checkpoint["callbacks"].values():  # Lightning deletes a "previous" best/last
+        if "best_model_path" in state:
+            state["best_model_path"] = state["last_model_path"] = f"local://{victim}"
+            state["kth_best_model_path"] = str(victim)
+            state["best_k_models"] = {str(victim): state["best_model_score"]}
+    torch.save(checkpoint, last)
+
+    metrics = train(compose_config([*base, "trainer.max_epochs=2", f"ckpt_path={last}"]))
+    assert (victim / "inner").is_dir(), "a path from the checkpoint was deleted"
+    assert Path(metrics["checkpoint"]).parent == run / "checkpoints"
+
+    (run / "csv" / "metrics.csv").unlink()
+    (run / "csv" / "metrics.csv").symlink_to(tmp_path / "elsewhere.csv")
+    with pytest.raises(ValueError, match=r"metrics\.csv is a symbolic link"):
+        train(compose_config([*base, "trainer.max_epochs=3", f"ckpt_path={last}"]))
+    assert not (tmp_path / "elsewhere.csv").exists()

@@ -19,6 +19,9 @@ from tqdm.auto import tqdm
 from kws.data.files import BadFileError
 from kws.data.layout import CLIP_SAMPLES, SAMPLE_RATE
 
+#: The largest float sample taken as audio (clipped to full scale): 6 dB over it. Beyond it a
+#: float file is scaled wrongly or is no audio at all, and would decode to a full-scale square.
+FLOAT_PEAK_LIMIT = 2.0
 _CHUNK = 64  # files per thread task: few enough for a lively progress bar, many enough to be cheap
 
 
@@ -95,13 +98,21 @@ def _is_float(handle: sf.SoundFile) -> bool:
 def _read_int16(handle: sf.SoundFile, path: Path) -> np.ndarray:
     """All samples as int16 at full scale: libsndfile scales integer PCM of any width itself, but
     would truncate float samples to 0 and +-1, so those are read as float and scaled here. A
-    non-finite float sample (NaN, infinity) makes the file bad."""
+    non-finite float sample (NaN, infinity), or one beyond ``FLOAT_PEAK_LIMIT``, makes the file
+    bad."""
     if not _is_float(handle):
         return handle.read(dtype="int16")
-    samples = handle.read(dtype="float32")
+    samples = handle.read(dtype="float64")
     bad = np.count_nonzero(~np.isfinite(samples))
     if bad:
         raise BadAudioError(path, f"{bad} of {len(samples)} samples are NaN or infinite")
+    peak = float(np.abs(samples).max(initial=0.0))
+    if peak > FLOAT_PEAK_LIMIT:
+        raise BadAudioError(
+            path,
+            f"float samples reach {peak:.3g}, far outside [-1, 1] (more than "
+            f"{FLOAT_PEAK_LIMIT} is not audio at full scale; up to it, samples are clipped)",
+        )
     return np.clip(np.round(samples * 32768.0), -32768, 32767).astype(np.int16)
 
 

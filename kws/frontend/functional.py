@@ -283,8 +283,12 @@ def mel_filterbank(
         raise ValueError(f"mel_scale must be 'htk' or 'slaney', got {scale!r}")
     if norm not in (None, "slaney"):
         raise ValueError(f"norm must be None or 'slaney', got {norm!r}")
-    if not n_mels >= 1:
-        raise ValueError(f"n_mels must be at least 1, got {n_mels}")
+    n_freqs = n_fft // 2 + 1
+    if isinstance(n_mels, bool) or not isinstance(n_mels, int) or not 1 <= n_mels <= n_freqs:
+        raise ValueError(
+            f"n_mels must be a whole number in [1, n_fft // 2 + 1 = {n_freqs}] (more filters "
+            f"than FFT bins cannot all hold one), got {n_mels!r}"
+        )
     f_max = sample_rate / 2 if f_max is None else f_max
     if not 0 <= f_min < f_max <= sample_rate / 2:
         raise ValueError(f"need 0 <= f_min < f_max <= {sample_rate / 2}, got {f_min}, {f_max}")

@@ -36,6 +36,10 @@ Output = Literal["power", "magnitude", "complex"]
 Implementation = Literal["auto", "fft", "conv"]
 
 
+#: The longest frame: its kernels take ``8 * n_fft**2`` bytes while built, 0.5 GB at this size.
+MAX_N_FFT = 8192
+
+
 class STFT(nn.Module):
     """Spectrogram of ``(batch, samples)`` or ``(samples,)`` audio as ``(batch, freq, frames)``.
 
@@ -84,8 +88,8 @@ class STFT(nn.Module):
         log_eps: float = 1e-6,
     ) -> None:
         super().__init__()
-        if not n_fft >= 1:
-            raise ValueError(f"n_fft must be at least 1 sample, got {n_fft}")
+        if isinstance(n_fft, bool) or not isinstance(n_fft, int) or not 1 <= n_fft <= MAX_N_FFT:
+            raise ValueError(f"n_fft must be a whole number in [1, {MAX_N_FFT}], got {n_fft!r}")
         win_length = n_fft if win_length is None else win_length
         if not 0 < win_length <= n_fft:
             raise ValueError(f"win_length must be in [1, n_fft={n_fft}], got {win_length}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +83,22 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 def saved_datamodule(ckpt_path: str, saved: dict[str, Any]) -> Any:
     """The data a checkpoint was trained on, as it is on disk now. The checkpoint's settings are
     hostile input: they are built through the registry (a registered DataModule, its arguments
-    as plain data), and nothing is downloaded or generated."""
+    as plain data), with absolute data paths only, the cache in its default place beside the
+    data (a saved ``cache_dir`` is ignored), and nothing downloaded or generated.
+
+    Args:
+        ckpt_path: the checkpoint, for messages.
+        saved: its ``datamodule_hyper_parameters``.
+    """
+    relative = [k for k in ("root", "test_root") if saved.get(k) and not os.path.isabs(saved[k])]
+    if relative:
+        raise CheckpointError(
+            f"{ckpt_path}: its data.{relative[0]} is not an absolute path; pass data=... to "
+            "evaluate it"
+        )
+    settings = {k: v for k, v in saved.items() if k != "cache_dir"}  # default: beside root
     try:
-        return build_registered(saved, "data", download=False, generate_synthetic=False)
+        return build_registered(settings, "data", download=False, generate_synthetic=False)
     except (ConfigError, TypeError) as error:
         raise CheckpointError(
             f"{ckpt_path}: its data settings cannot be used ({error}); pass data=... to evaluate it"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,7 @@ def resume_folder(ckpt_path: str | Path) -> Path:
 
     Raises:
         FileNotFoundError: the file is missing or does not sit in such a run folder.
+        ValueError: the run folder holds a symbolic link (writes could leave the folder).
     """
     path = Path(ckpt_path).resolve()
     if not path.is_file():
@@ -71,6 +73,13 @@ def resume_folder(ckpt_path: str | Path) -> Path:
             f"ckpt_path={ckpt_path}: resuming needs the checkpoint in its run folder "
             "(RUN/checkpoints/NAME.ckpt beside RUN/config.yaml), where training goes on"
         )
+    for folder, names, files in os.walk(run):  # writes must stay in the run folder
+        links = [name for name in names + files if os.path.islink(os.path.join(folder, name))]
+        if links:
+            raise ValueError(
+                f"ckpt_path={ckpt_path}: {os.path.join(folder, links[0])} is a symbolic link; "
+                "a resumed run writes into its run folder and follows no links out of it"
+            )
     return run
 
 

@@ -16,12 +16,48 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback as HydraCallback
 from hydra.types import RunMode
 from omegaconf import DictConfig
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from pytorch_lightning.trainer.states import TrainerFn
 
 from kws.reporting.figures import DPI, figure_to_rgb, frontend_figures, save_images
 
 log = logging.getLogger(__name__)
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """Lightning's ``ModelCheckpoint`` (same arguments), resumable from hostile or moved state.
+
+    A resumed checkpoint's callback state names files by path, and Lightning deletes a "previous"
+    best or last file by that path, recursively, wherever it points. Here every restored path is
+    reduced to a plain ``*.ckpt`` file name inside this callback's own folder (anything else is
+    dropped), and the best score is kept even when the run folder has moved since the save, so
+    ``best.ckpt`` is still chosen over every epoch.
+    """
+
+    def _own(self, path: Any) -> str:
+        """``dirpath/NAME`` for a saved path ending in a plain ``NAME.ckpt``, else ``""``."""
+        name = Path(path).name if isinstance(path, str) and path and self.dirpath else ""
+        if not name.endswith(".ckpt") or name.startswith(".") or "\\" in name:
+            return ""
+        return str(Path(self.dirpath) / name)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        best_k = state_dict.get("best_k_models")
+        state = {
+            **state_dict,
+            "dirpath": self.dirpath,
+            "best_model_path": self._own(state_dict.get("best_model_path")),
+            "kth_best_model_path": self._own(state_dict.get("kth_best_model_path")),
+            "last_model_path": self._own(state_dict.get("last_model_path")),
+            "best_k_models": {
+                self._own(path): score
+                for path, score in (best_k.items() if isinstance(best_k, dict) else ())
+                if self._own(path)
+            },
+        }
+        state.setdefault("best_model_score", None)
+        super().load_state_dict(state)
 
 
 class FrontendFigures(pl.Callback):

@@ -6,6 +6,7 @@ built, with plain-data arguments.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,18 @@ HPARAM_KEYS = {
 MAX_CLIP_SAMPLES = 60 * 16000
 
 
+def _compressed_member(path: Path) -> str | None:
+    """The first compressed member of a zip file (``torch.save`` writes none), else None."""
+    if not zipfile.is_zipfile(path):
+        return None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError):
+        return None  # torch.load names what is wrong
+    return next((m.filename for m in members if m.compress_type != zipfile.ZIP_STORED), None)
+
+
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """A kws checkpoint file as a dict of tensors and plain data, its hyper-parameters checked
     for shape (not yet built); nothing in it runs and nothing is written.
@@ -42,11 +55,19 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
     Raises:
         CheckpointError: the file is missing, not a ``torch.save`` file that loads with
-            ``weights_only=True``, or not a kws checkpoint; the message names the file.
+            ``weights_only=True`` (or a zip with compressed members, which ``torch.save`` never
+            writes and which could unpack to far more than the file), or not a kws checkpoint;
+            the message names the file.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    compressed = _compressed_member(path)
+    if compressed:  # a small file could unpack to gigabytes before anything is checked
+        raise CheckpointError(
+            f"{path}: not a torch.save file (member {compressed!r} is compressed; torch.save "
+            "stores every member uncompressed)"
+        )
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # noqa: BLE001 - the unpickler raises many kinds for foreign files

@@ -94,7 +94,7 @@ def check(config: Mapping[str, Any], part: str) -> tuple[Callable[..., Any], dic
     if not isinstance(target, str) or target not in table:
         raise ConfigError(
             f"{name}._target_: {target!r} is not one of {sorted(table)} "
-            "(a new one is registered in kws/registry.py)"
+            "(a new one is registered in kws/training/registry.py)"
         )
     arguments = {}
     for key, value in config.items():
