@@ -37,17 +37,23 @@ class Scores(Metric):
                        dist_reduce_fx="sum")  # fmt: skip
         self.add_state("loss_sum", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
 
-    def update(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
+    def update(
+        self, logits: torch.Tensor, labels: torch.Tensor, loss: torch.Tensor | None = None
+    ) -> None:
         """Count one batch.
 
         Args:
             logits: ``(batch, classes)``.
             labels: ``(batch,)`` class indices.
+            loss: the batch's mean cross-entropy where the caller has it already (training);
+                default None: computed here, in float64.
         """
         n = self.num_classes
         pairs = labels * n + logits.argmax(dim=1)
         self.confusion += torch.bincount(pairs, minlength=n * n).reshape(n, n)
-        self.loss_sum += F.cross_entropy(logits.detach().double(), labels, reduction="sum")
+        if loss is None:
+            loss = F.cross_entropy(logits.detach().double(), labels, reduction="mean")
+        self.loss_sum += loss.detach().double() * len(labels)
 
     def compute(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The confusion matrix ``(classes, classes)`` and the mean cross-entropy per clip."""

@@ -44,7 +44,7 @@ def report_errors(task: Callable[[DictConfig], T], cfg: DictConfig) -> T:
         raise SystemExit(1) from None
 
 
-def build(config: Any, **kwargs: Any) -> Any:
+def instantiate_config(config: Any, **kwargs: Any) -> Any:
     """``hydra.utils.instantiate``, raising what the built class raised rather than Hydra's
     wrapper, so a bad setting keeps its own error type and message.
 
@@ -72,7 +72,7 @@ def make_trainer(cfg: DictConfig, **kwargs: Any) -> pl.Trainer:
         # would relaunch the whole sweep; spawning keeps them inside this job.
         log.info("multirun: using strategy ddp_spawn instead of ddp")
         kwargs["strategy"] = "ddp_spawn"
-    return build(cfg.trainer, plugins=[AtomicCheckpointIO()], **kwargs)
+    return instantiate_config(cfg.trainer, plugins=[AtomicCheckpointIO()], **kwargs)
 
 
 def _local_multirun() -> bool:

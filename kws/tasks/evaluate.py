@@ -11,10 +11,9 @@ from omegaconf import DictConfig
 
 from kws.io import write_json
 from kws.reporting.figures import confusion_matrix_figure, frontend_figures, save_figures
-from kws.tasks.common import build, make_trainer, process_settings
+from kws.tasks.common import instantiate_config, make_trainer, process_settings
 from kws.training import CheckpointError, load_checkpoint
-from kws.training.registry import ConfigError
-from kws.training.registry import build as build_registered
+from kws.training.registry import ConfigError, build
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +36,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     process_settings(cfg)
     module = load_checkpoint(cfg.ckpt_path)
     if cfg.get("data") is not None:
-        datamodule = build(cfg.data, _convert_="all")
+        datamodule = instantiate_config(cfg.data, _convert_="all")
     elif module.checkpoint_metadata["datamodule"]:
         datamodule = saved_datamodule(cfg.ckpt_path, module.checkpoint_metadata["datamodule"])
     else:
@@ -98,7 +97,7 @@ def saved_datamodule(ckpt_path: str, saved: dict[str, Any]) -> Any:
         )
     settings = {k: v for k, v in saved.items() if k != "cache_dir"}  # default: beside root
     try:
-        return build_registered(settings, "data", download=False, generate_synthetic=False)
+        return build(settings, "data", download=False, generate_synthetic=False)
     except (ConfigError, TypeError) as error:
         raise CheckpointError(
             f"{ckpt_path}: its data settings cannot be used ({error}); pass data=... to evaluate it"

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from kws.frontend import drift_of, drift_summary
 from kws.io import atomic_write, write_json
-from kws.tasks.common import build, make_trainer, process_settings
+from kws.tasks.common import instantiate_config, make_trainer, process_settings
 from kws.training import KWSModule, check_resume
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def build_module(cfg: DictConfig, class_names: list[str]) -> KWSModule:
         cfg: the composed ``conf/train.yaml``.
         class_names: the data's classes, in label order.
     """
-    return build(
+    return instantiate_config(
         cfg.module,
         frontend=OmegaConf.to_container(cfg.frontend, resolve=True),
         model=OmegaConf.to_container(cfg.model, resolve=True),
@@ -99,12 +99,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     pl.seed_everything(cfg.seed, workers=True)
 
     # Lightning calls prepare_data (download, cache build) on one process per node only.
-    datamodule = build(cfg.data, _convert_="all")
+    datamodule = instantiate_config(cfg.data, _convert_="all")
     module = build_module(cfg, datamodule.class_names)
     if cfg.get("ckpt_path"):
         check_resume(cfg.ckpt_path, module)
-    callbacks = [build(c) for c in (cfg.get("callbacks") or {}).values()]
-    loggers = [build(c) for c in (cfg.get("logger") or {}).values()]
+    callbacks = [instantiate_config(c) for c in (cfg.get("callbacks") or {}).values()]
+    loggers = [instantiate_config(c) for c in (cfg.get("logger") or {}).values()]
     trainer = make_trainer(cfg, callbacks=callbacks, logger=loggers or False)
     if trainer.is_global_zero:  # plain ddp runs this script once per rank
         with atomic_write(output_dir / "config.yaml") as file:

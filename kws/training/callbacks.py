@@ -1,7 +1,7 @@
-"""Hooks into Lightning and Hydra: frontend figures, the W&B logger, the sweep report.
+"""Hooks into Lightning and Hydra: checkpoints, frontend figures, the W&B logger, sweep reports.
 
-Frontend figures while training, the W&B logger for sweeps, and the comparison report when a
-sweep ends.
+``RunCheckpoint``, ``FrontendFigures``, ``wandb_logger``, and ``SweepReport`` (closes each job's
+W&B run; writes the comparison report when a sweep ends).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from kws.training.module import CHECKPOINT_FORMAT, KWSModule
+from kws.training.module import CHECKPOINT_FORMAT, HPARAM_KEYS, KWSModule
 from kws.training.registry import ConfigError, check
 
 
@@ -25,11 +25,7 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[0] if lines else ''}"
 
 
-#: The hyper-parameters a kws checkpoint holds, and the longest clip it may ask for (60 s).
-HPARAM_KEYS = {
-    "format", "frontend", "model", "class_names", "optimizer", "spec_augment",
-    "frontend_optimizer", "scheduler", "clip_samples",
-}  # fmt: skip
+#: The longest clip a checkpoint may ask for (60 s).
 MAX_CLIP_SAMPLES = 60 * 16000
 
 
@@ -134,7 +130,6 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     datamodule = checkpoint.get("datamodule_hyper_parameters")
     module.checkpoint_metadata = {
         "epoch": checkpoint.get("epoch"),
-        "global_step": checkpoint.get("global_step"),
         "datamodule": datamodule if isinstance(datamodule, dict) else None,
     }
     return module.eval()

@@ -25,6 +25,11 @@ from kws.reporting.metrics import ClassificationReport, Scores
 from kws.training.registry import ConfigError, build, is_plain_data, partial
 
 CHECKPOINT_FORMAT = "kws-1"
+#: The hyper-parameters a kws checkpoint holds: ``KWSModule``'s arguments and the format.
+HPARAM_KEYS = frozenset({
+    "format", "frontend", "model", "class_names", "optimizer", "spec_augment",
+    "frontend_optimizer", "scheduler", "clip_samples",
+})  # fmt: skip
 
 
 def _plain(config: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -106,13 +111,17 @@ class KWSModule(pl.LightningModule):
         self.spotter = KeywordSpotter(
             frontend=frontend,
             head=head.train(),
-            spec_augment=build(spec_augment, "spec_augment") if spec_augment else None,
+            spec_augment=(
+                build(self.hparams.spec_augment, "spec_augment") if spec_augment else None
+            ),
         )
         self._check_optimisation()
         self.train_scores = Scores(num_classes)
         self.val_scores = Scores(num_classes)
         self.test_scores = Scores(num_classes)
         self.reports: dict[str, ClassificationReport] = {}
+        #: Set by ``kws.training.checkpoint.load_checkpoint``: epoch and saved data settings.
+        self.checkpoint_metadata: dict[str, Any] = {}
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         """Logits ``(batch, classes)`` of waveforms ``(batch, samples)``."""
@@ -122,7 +131,7 @@ class KWSModule(pl.LightningModule):
         waveforms, labels = batch
         logits = self.spotter(waveforms)
         loss = F.cross_entropy(logits, labels)
-        self.train_scores.update(logits, labels)
+        self.train_scores.update(logits.detach(), labels, loss)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
         self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True)
         return loss

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from kws.data import SpeechCommandsDataModule
+from kws.data.datamodule import TARGET as DATAMODULE_TARGET
 from kws.frontend import MFCC, STFT, MelSpectrogram
 from kws.models import BCResNet, LinearClassifier, SpecAugment
 from kws.training.schedules import warmup_cosine
@@ -42,7 +43,7 @@ REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {
         "torch.optim.AdamW": torch.optim.AdamW,
     },
     "scheduler": {"kws.training.schedules.warmup_cosine": warmup_cosine},
-    "data": {"kws.data.SpeechCommandsDataModule": SpeechCommandsDataModule},
+    "data": {DATAMODULE_TARGET: SpeechCommandsDataModule},
 }
 
 #: Where each part sits in ``conf/train.yaml``, for messages that name the key to fix.
