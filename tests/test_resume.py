@@ -83,12 +83,13 @@ def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(
 def run_folder(compose_config, synthetic_overrides, tmp_path) -> Path:
     """A run folder holding an (untrained) BC-ResNet-1 checkpoint on the 12 classes."""
     cfg = compose_config(synthetic_overrides)
-    module = build_module(cfg, instantiate(cfg.data).class_names)
+    datamodule = instantiate(cfg.data, _convert_="all")
+    module = build_module(cfg, datamodule.class_names)
     run = tmp_path / "trained"
     (run / "checkpoints").mkdir(parents=True)
     (run / "config.yaml").write_text("seed: 0\n")
-    hparams = dict(module.hparams)
-    torch.save({"hyper_parameters": hparams, "state_dict": module.state_dict()},
+    torch.save({"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict(),
+                "datamodule_hyper_parameters": dict(datamodule.hparams)},
                run / "checkpoints" / "last.ckpt")  # fmt: skip
     return run
 
@@ -103,6 +104,11 @@ def run_folder(compose_config, synthetic_overrides, tmp_path) -> Path:
         (["model=linear"], r"model: checkpoint \{'_target_': 'kws.models.BCResNet'"),
         (["data.keywords=[yes,no]"], "class_names"),
         (["frontend.n_mels=80"], r"frontend: checkpoint"),
+        (
+            ["data.protocol=tensorflow"],
+            r"data\.protocol: checkpoint 'bcresnet', config 'tensorflow'",
+        ),
+        (["data.seed=7"], r"data\.seed: checkpoint 0, config 7"),
     ],
 )
 def test_resume_refuses_another_model_or_class_list(

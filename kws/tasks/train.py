@@ -102,7 +102,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule = instantiate_config(cfg.data, _convert_="all")
     module = build_module(cfg, datamodule.class_names)
     if cfg.get("ckpt_path"):
-        check_resume(cfg.ckpt_path, module)
+        check_resume(cfg.ckpt_path, module, dict(datamodule.hparams))
     callbacks = [instantiate_config(c) for c in (cfg.get("callbacks") or {}).values()]
     loggers = [instantiate_config(c) for c in (cfg.get("logger") or {}).values()]
     trainer = make_trainer(cfg, callbacks=callbacks, logger=loggers or False)

@@ -25,6 +25,8 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[0] if lines else ''}"
 
 
+#: The data settings a resumed run must share with its checkpoint: which clips, in which split.
+RESUME_DATA_KEYS = ("root", "test_root", "test_set", "protocol", "seed")
 #: The longest clip a checkpoint may ask for (60 s).
 MAX_CLIP_SAMPLES = 60 * 16000
 
@@ -135,24 +137,39 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return module.eval()
 
 
-def check_resume(path: str | Path, module: KWSModule) -> None:
-    """Refuse to resume training ``module`` from a checkpoint of another model or class list.
+def check_resume(
+    path: str | Path, module: KWSModule, data_settings: dict[str, Any] | None = None
+) -> None:
+    """Refuse to resume training ``module`` from a checkpoint of another model, class list or
+    data set.
 
     Args:
         path: the checkpoint to resume from.
         module: the freshly configured module the run would continue.
+        data_settings: the configured DataModule's hyper-parameters; those of
+            ``RESUME_DATA_KEYS`` must equal the checkpoint's (another data set, protocol or
+            unknown draw would change what the best score is compared against). Default None:
+            not checked.
 
     Raises:
         CheckpointError: see ``read_checkpoint``; or the checkpoint's class names (in order),
-            frontend, head or clip length differ from ``module``'s: the message lists each.
+            frontend, head, clip length or data differ from the configured run's: the message
+            lists each.
     """
-    saved = read_checkpoint(path)["hyper_parameters"]
-    ours = module.hparams
+    checkpoint = read_checkpoint(path)
+    saved, ours = checkpoint["hyper_parameters"], module.hparams
     differences = [
         f"{key}: checkpoint {saved[key]!r}, config {ours[key]!r}"
         for key in ("class_names", "frontend", "model", "clip_samples")
         if saved[key] != ours[key]
     ]
+    saved_data = checkpoint.get("datamodule_hyper_parameters")
+    if data_settings is not None and isinstance(saved_data, dict):
+        differences += [
+            f"data.{key}: checkpoint {saved_data.get(key)!r}, config {data_settings.get(key)!r}"
+            for key in RESUME_DATA_KEYS
+            if saved_data.get(key) != data_settings.get(key)
+        ]
     if differences:
         raise CheckpointError(
             f"{path}: cannot resume, the run is configured differently ("
