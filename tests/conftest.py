@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,3 +61,15 @@ def compose_config(tmp_path: Path) -> Callable[..., DictConfig]:
 def synthetic_overrides(synthetic_root: Path) -> list[str]:
     """Overrides that point ``data=synthetic`` at the session's generated tree."""
     return ["data=synthetic", f"data.root={synthetic_root}"]
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_command(script: str, *overrides: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``python SCRIPT OVERRIDES...`` as a user runs it (no ``HYDRA_FULL_ERROR``), in ``cwd``."""
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *overrides, "hydra.run.dir=hydra"],
+        cwd=cwd, capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip

@@ -4,15 +4,13 @@ writes files, whatever its configs name; only ``kws.training.registry``'s exact 
 from __future__ import annotations
 
 import copy
-import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+from conftest import run_command
 
 from kws.tasks.evaluate import saved_datamodule
 from kws.training import CheckpointError, KWSModule, load_checkpoint
@@ -133,14 +131,6 @@ def test_build_names_the_config_key_to_fix():
         build({"_target_": "torch.optim.LBFGSX"}, "optimizer")
 
 
-def _run(script: str, *overrides: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    return subprocess.run(
-        [sys.executable, str(ROOT / script), *overrides, "hydra.run.dir=hydra"],
-        cwd=cwd, capture_output=True, text=True, timeout=300, env=env,
-    )  # fmt: skip
-
-
 def test_evaluate_and_resume_refuse_a_code_running_checkpoint_in_one_line(genuine, tmp_path):
     victim = tmp_path / "victim.txt"
     run = tmp_path / "run"
@@ -150,8 +140,8 @@ def test_evaluate_and_resume_refuse_a_code_running_checkpoint_in_one_line(genuin
     config = {"_target_": "kws.frontend.stft.torch.save", "obj": "pwned", "f": str(victim)}
     tampered(genuine, path, "frontend", config)
 
-    evaluated = _run("evaluate.py", f"ckpt_path={path}", cwd=tmp_path)
-    resumed = _run("train.py", "data=synthetic", f"ckpt_path={path}", cwd=tmp_path)
+    evaluated = run_command("evaluate.py", f"ckpt_path={path}", cwd=tmp_path)
+    resumed = run_command("train.py", "data=synthetic", f"ckpt_path={path}", cwd=tmp_path)
     for result in (evaluated, resumed):
         assert result.returncode == 1, result.stderr
         assert "Traceback" not in result.stderr

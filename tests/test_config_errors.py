@@ -3,12 +3,10 @@ commands print it as one `error: ...` line, and the traceback only when asked fo
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_command
 
 from kws.tasks import train
 
@@ -40,22 +38,14 @@ def test_a_bad_setting_fails_before_the_data_is_looked_at(
     assert not (tmp_path / "nowhere").exists()
 
 
-def run(*overrides: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"} | env
-    return subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *overrides, "hydra.run.dir=hydra"],
-        cwd=cwd, capture_output=True, text=True, timeout=300, env=environment,
-    )  # fmt: skip
-
-
 def test_the_command_prints_one_error_line_and_the_traceback_only_on_request(tmp_path):
-    quiet = run("trainer.max_epochs=0", cwd=tmp_path)
+    quiet = run_command("train.py", "trainer.max_epochs=0", cwd=tmp_path)
     assert quiet.returncode == 1
     assert "Traceback" not in quiet.stderr
     errors = [line for line in quiet.stderr.splitlines() if line.startswith("error: ")]
     assert errors == [
         "error: trainer.max_epochs must be a positive integer (or -1 for no limit), got 0"
     ]
-    loud = run("trainer.max_epochs=0", "debug=true", cwd=tmp_path)
+    loud = run_command("train.py", "trainer.max_epochs=0", "debug=true", cwd=tmp_path)
     assert loud.returncode == 1 and "Traceback" in loud.stderr
     assert "trainer.max_epochs must be a positive integer" in loud.stderr

@@ -237,7 +237,7 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
         self.split_index = {split: cache.index(split) for split in SPLITS}
         self._batches = ClipBatches(
             datasets={
-                split: ClipDataset(cache.clips(split), cache.index(split).labels)
+                split: ClipDataset(cache.clips(split), self.split_index[split].labels)
                 for split in SPLITS
             },
             noise_bank=torch.from_numpy(cache.noise()),

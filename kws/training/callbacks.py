@@ -51,9 +51,9 @@ class RunCheckpoint(ModelCheckpoint):
             "kth_best_model_path": self._own(state_dict.get("kth_best_model_path")),
             "last_model_path": self._own(state_dict.get("last_model_path")),
             "best_k_models": {
-                self._own(path): score
+                own: score
                 for path, score in (best_k.items() if isinstance(best_k, dict) else ())
-                if self._own(path)
+                if (own := self._own(path))
             },
         }
         state.setdefault("best_model_score", None)
