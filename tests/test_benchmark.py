@@ -7,17 +7,16 @@ import json
 import pytest
 import torch
 
-from kws import benchmark
-from kws.benchmark import (
+from kws.benchmark import common
+from kws.benchmark.__main__ import main
+from kws.benchmark.frontend import bench_frontend, format_table
+from kws.benchmark.training import (
     HEADS,
     PRECISIONS,
     _training_step,
-    bench_frontend,
     bench_train,
     clips_per_second,
-    format_table,
     format_training,
-    main,
 )
 
 ON_EVERY_DEVICE = pytest.mark.parametrize(
@@ -97,7 +96,7 @@ def test_a_training_step_autocasts_as_lightning_does_and_steps(precision, dtype)
 def test_pipelines_take_turns_and_the_median_round_counts(monkeypatch):
     """A slow round (load drift) in one pipeline moves neither its median nor the other's."""
     clock, calls = [0.0], []
-    monkeypatch.setattr(benchmark.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(common.time, "perf_counter", lambda: clock[0])
 
     def pipeline(name: str, seconds_per_step: list[float]):
         def run() -> int:
