@@ -1,4 +1,5 @@
-"""Reading Speech Commands WAV files with soundfile into fixed-length int16 clips.
+"""Reading WAV files with soundfile: Speech Commands clips as fixed-length int16, other
+recordings (background noise, audio for an exported model) as float32 of their own length.
 
 Every problem with a file is a ``BadAudioError`` that names the file and what is wrong with it;
 ``inspect_clips`` and ``read_clips`` run over many files in parallel threads (libsndfile
@@ -14,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from tqdm.auto import tqdm
 
 from kws.data.files import BadFileError
 from kws.data.layout import CLIP_SAMPLES, SAMPLE_RATE
@@ -55,21 +55,28 @@ def _riff_truncation(path: Path, file_size: int) -> str | None:
     return None
 
 
-def _format_problem(handle: sf.SoundFile, max_frames: int | None) -> str | None:
-    """Why an open file is not a 16 kHz mono clip of at most ``max_frames`` frames, or None."""
-    if handle.samplerate != SAMPLE_RATE:
-        return f"sample rate {handle.samplerate} Hz, expected {SAMPLE_RATE}"
+def _format_problem(handle: sf.SoundFile, max_frames: int | None, sample_rate: int) -> str | None:
+    """Why an open file is not a ``sample_rate`` mono recording of at most ``max_frames``
+    frames, or None."""
+    if handle.samplerate != sample_rate:
+        return f"sample rate {handle.samplerate} Hz, expected {sample_rate}"
     if handle.channels != 1:
         return f"{handle.channels} channels, expected mono"
     if max_frames is not None and handle.frames > max_frames:
-        return f"{handle.frames / SAMPLE_RATE:.3f} s long, expected at most 1 s"
+        return (
+            f"{handle.frames / sample_rate:.3f} s long, "
+            f"expected at most {max_frames / sample_rate:g} s"
+        )
     if handle.frames == 0:
         return "no audio frames"
     return None
 
 
-def _open_checked(path: Path, max_frames: int | None = CLIP_SAMPLES) -> sf.SoundFile:
-    """Open ``path`` with libsndfile after checking it is whole, 16 kHz, mono and short enough."""
+def _open_checked(
+    path: Path, max_frames: int | None = CLIP_SAMPLES, sample_rate: int = SAMPLE_RATE
+) -> sf.SoundFile:
+    """Open ``path`` with libsndfile after checking it is whole, at ``sample_rate``, mono and
+    short enough."""
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -82,7 +89,7 @@ def _open_checked(path: Path, max_frames: int | None = CLIP_SAMPLES) -> sf.Sound
         handle = sf.SoundFile(str(path))
     except sf.LibsndfileError as error:
         raise BadAudioError(path, f"not readable as audio ({error.error_string})") from None
-    problem = _riff_truncation(path, size) or _format_problem(handle, max_frames)
+    problem = _riff_truncation(path, size) or _format_problem(handle, max_frames, sample_rate)
     if problem:
         handle.close()
         raise BadAudioError(path, problem)
@@ -144,16 +151,45 @@ def read_clip(path: Path) -> np.ndarray:
     return clip
 
 
+def read_waveform(
+    path: Path,
+    min_frames: int = 1,
+    max_frames: int | None = None,
+    sample_rate: int = SAMPLE_RATE,
+) -> np.ndarray:
+    """One mono recording as float32 in [-1, 1], read as ``read_clip`` reads (through int16, so
+    the samples are those training sees), with no padding.
+
+    Args:
+        path: the WAV file.
+        min_frames: the fewest samples it may hold. Default 1.
+        max_frames: the most samples it may hold; ``None`` (default): no limit.
+        sample_rate: the sample rate it must have, in Hz. Default ``SAMPLE_RATE`` (16000).
+
+    Returns:
+        ``(samples,)`` float32, ``samples / 32768`` of the int16 samples.
+
+    Raises:
+        BadAudioError: the file is unreadable, cut off, not mono, at another sample rate,
+            shorter than ``min_frames`` or longer than ``max_frames``, or holds NaN, infinite
+            or far out of range float samples.
+    """
+    with _open_checked(path, max_frames, sample_rate) as handle:
+        if handle.frames < min_frames:
+            raise BadAudioError(
+                path,
+                f"{handle.frames / sample_rate:.3f} s long, need {min_frames / sample_rate:g} s",
+            )
+        return _read_int16(handle, path).astype(np.float32) / 32768.0
+
+
 def read_noise(path: Path) -> np.ndarray:
     """One background-noise recording, 16 kHz mono of at least one second, as float32 in [-1, 1].
 
     Args:
         path: the WAV file.
     """
-    with _open_checked(path, max_frames=None) as handle:
-        if handle.frames < CLIP_SAMPLES:
-            raise BadAudioError(path, f"{handle.frames / SAMPLE_RATE:.3f} s long, need 1 s")
-        return _read_int16(handle, path).astype(np.float32) / 32768.0
+    return read_waveform(path, min_frames=CLIP_SAMPLES)
 
 
 def _workers() -> int:
@@ -181,6 +217,8 @@ def _in_blocks(
     """Run ``task(rows)`` over blocks of consecutive rows below ``count`` in threads, with a
     progress bar; the problems they return, merged. An exception ends it (pending blocks are
     cancelled) and propagates."""
+    from tqdm.auto import tqdm  # here, so that reading one file (kws.runtime) needs no tqdm
+
     blocks = [range(start, min(start + _CHUNK, count)) for start in range(0, count, _CHUNK)]
     problems: dict[str, str] = {}
     with (

@@ -1,0 +1,13 @@
+"""Running exported kws models without torch: numpy, onnxruntime and soundfile only.
+
+``Spotter.from_file("model.onnx")`` loads an ONNX file written by the exporter (the whole
+spotter, waveform to scores, with its ``ModelInfo`` in the file's metadata) and
+``predict(waveform)`` scores clips; ``python -m kws.runtime MODEL.onnx a.wav ...`` prints each
+file's top class. Nothing here imports torch, Lightning or Hydra, so a deployment needs only
+this package's light dependencies.
+"""
+
+from kws.runtime.model_info import ModelInfo, ModelInfoError
+from kws.runtime.spotter import ModelFileError, Spotter
+
+__all__ = ["ModelFileError", "ModelInfo", "ModelInfoError", "Spotter"]

@@ -1,0 +1,139 @@
+"""What an exported kws model says about itself: the metadata that travels inside the file.
+
+An ONNX export carries it as ``metadata_props`` (one key per field, each value JSON), a
+torch.export program as the JSON file beside it. Both sides use ``ModelInfo``: the exporter
+writes ``to_props()``, the runtime reads ``from_props()``, which treats the values as hostile
+input (an exported file is a file a user hands over) and checks every field before use.
+
+Torch-free: numpy and the standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: The format tag of an exported kws model; a reader refuses any other.
+EXPORT_FORMAT = "kws-export-1"
+#: The graph's input and outputs, by name.
+INPUT_NAME = "waveform"
+OUTPUT_NAMES = ("probabilities", "logits")
+#: How the weights are stored: float, int8 everywhere, or int8 in the head with a float frontend.
+QUANTIZATIONS = ("float32", "int8", "int8-head")
+#: The longest clip an exported model may ask for (60 s at 16 kHz), as for checkpoints.
+MAX_CLIP_SAMPLES = 60 * 16000
+_MAX_CLASSES = 10_000
+
+
+class ModelInfoError(ValueError):
+    """Metadata that is missing, malformed or not a kws export's."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """An exported spotter's description: enough to feed it audio and read its scores.
+
+    Args:
+        class_names: the output classes, in order.
+        sample_rate: the audio the model takes, in Hz.
+        clip_samples: the samples per clip the model takes (the graph's fixed time axis).
+        frontend: the frontend's config (``_target_`` and arguments), as in the checkpoint.
+        head: the head's config, as in the checkpoint.
+        quantization: one of ``QUANTIZATIONS``. Default ``"float32"``.
+        data: the data settings the checkpoint was trained with, or ``None``. Default ``None``.
+        source: where the export came from (checkpoint file name, sha256, epoch). Default
+            empty.
+    """
+
+    class_names: tuple[str, ...]
+    sample_rate: int
+    clip_samples: int
+    frontend: dict[str, Any]
+    head: dict[str, Any]
+    quantization: str = "float32"
+    data: dict[str, Any] | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The metadata as one JSON-ready dict, with its ``format`` (the JSON sidecar's form)."""
+        return {"format": EXPORT_FORMAT, **asdict(self), "class_names": list(self.class_names)}
+
+    def to_props(self) -> dict[str, str]:
+        """The metadata as string key/value pairs (ONNX ``metadata_props``), each value JSON."""
+        return {key: json.dumps(value, sort_keys=True) for key, value in self.to_dict().items()}
+
+    @classmethod
+    def from_props(cls, props: dict[str, str], origin: str) -> ModelInfo:
+        """Read and check metadata written by ``to_props``.
+
+        Args:
+            props: the string key/value pairs, e.g. an ONNX model's ``custom_metadata_map``.
+            origin: the file they came from, for messages.
+
+        Raises:
+            ModelInfoError: see ``from_dict``; also a value that is not JSON.
+        """
+        fields = {}
+        for key, raw in props.items():
+            try:
+                fields[key] = json.loads(raw)
+            except (TypeError, ValueError):
+                raise ModelInfoError(f"{origin}: metadata {key!r} is not JSON") from None
+        return cls.from_dict(fields, origin)
+
+    @classmethod
+    def from_dict(cls, fields: dict[str, Any], origin: str) -> ModelInfo:
+        """Read and check metadata written by ``to_dict`` (hostile input: every field checked).
+
+        Args:
+            fields: the decoded fields.
+            origin: the file they came from, for messages.
+
+        Raises:
+            ModelInfoError: a field is missing or malformed, or the format is not
+                ``EXPORT_FORMAT``; the message names ``origin`` and the field.
+        """
+
+        def value(key: str) -> Any:
+            if key not in fields:
+                raise ModelInfoError(f"{origin}: not a kws export (no {key!r} in its metadata)")
+            return fields[key]
+
+        if value("format") != EXPORT_FORMAT:
+            raise ModelInfoError(
+                f"{origin}: export format {value('format')!r}, this kws reads {EXPORT_FORMAT!r}"
+            )
+        names = value("class_names")
+        if not (
+            isinstance(names, list)
+            and 0 < len(names) <= _MAX_CLASSES
+            and all(isinstance(n, str) and n for n in names)
+            and len(set(names)) == len(names)
+        ):
+            raise ModelInfoError(f"{origin}: metadata 'class_names' must be distinct names")
+        numbers = {}
+        for key, top in (("sample_rate", 384_000), ("clip_samples", MAX_CLIP_SAMPLES)):
+            number = value(key)
+            if isinstance(number, bool) or not isinstance(number, int) or not 0 < number <= top:
+                raise ModelInfoError(f"{origin}: metadata {key!r} must be in 1..{top}: {number!r}")
+            numbers[key] = number
+        quantization = value("quantization")
+        if quantization not in QUANTIZATIONS:
+            raise ModelInfoError(
+                f"{origin}: metadata 'quantization' must be one of {QUANTIZATIONS}: "
+                f"{quantization!r}"
+            )
+        parts = {}
+        for key in ("frontend", "head", "data", "source"):
+            optional = key == "data"
+            part = value(key) if key in fields or not optional else None
+            if not (isinstance(part, dict) or (optional and part is None)):
+                raise ModelInfoError(f"{origin}: metadata {key!r} must be a JSON object")
+            parts[key] = part
+        return cls(tuple(names), **numbers, quantization=quantization, **parts)
+
+    @property
+    def clip_seconds(self) -> float:
+        """The clip length in seconds."""
+        return self.clip_samples / self.sample_rate

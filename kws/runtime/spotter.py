@@ -1,0 +1,308 @@
+"""``Spotter``: an exported kws model (ONNX) run by onnxruntime on numpy arrays, without torch.
+
+The model file is a file a user hands over, so it is treated as hostile: its size is capped,
+it is parsed from bytes as ONNX only, its metadata is checked (``ModelInfo.from_props``), its
+graph must take and give exactly what the metadata promises, and every output is checked
+before it is returned. An ONNX file may point its weights at "external data" files; loaded
+from bytes, onnxruntime would look for them below the current working directory, so the
+session is told to look in a new empty folder instead, where nothing can be found.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from kws.data.audio import FLOAT_PEAK_LIMIT, read_waveform
+from kws.runtime.model_info import INPUT_NAME, OUTPUT_NAMES, ModelInfo, ModelInfoError
+
+#: The largest model file read (512 MiB); a kws export is a few MB.
+MAX_MODEL_BYTES = 512 * 2**20
+#: Clips per onnxruntime call by default: enough to keep the cores busy, few enough that the
+#: features of a chunk stay small whatever batch a caller passes.
+MAX_BATCH = 256
+_ORT_DETAIL_CHARS = 300  # enough of an onnxruntime message to say why
+
+
+class ModelFileError(ModelInfoError):
+    """A model file that cannot be used: unreadable, too large, not ONNX, or a graph that does
+    not match its metadata or fails when run. A ``ModelInfoError``, so that one ``except``
+    catches every problem with a model file; ``str()`` starts with the file's path."""
+
+
+def _read_model_bytes(path: Path) -> bytes:
+    """The bytes of the model file ``path``, at most ``MAX_MODEL_BYTES`` of them."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_MODEL_BYTES + 1)
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: file does not exist") from None
+    except OSError as error:
+        raise ModelFileError(f"{path}: cannot be read ({error.strerror})") from None
+    if len(data) > MAX_MODEL_BYTES:
+        raise ModelFileError(f"{path}: more than {MAX_MODEL_BYTES:,} bytes, too large for a model")
+    return data
+
+
+def _ort_detail(error: Exception) -> str:
+    """The gist of an onnxruntime error: its first line without the ``[ONNXRuntimeError] : 1 :
+    FAIL :`` prefix, C++ source locations and failed checks' signatures, shortened."""
+    lines = str(error).strip().splitlines() or [type(error).__name__]
+    detail = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", lines[0])
+    detail = detail.split(" was false. ", 1)[-1]  # a failed check's message follows its code
+    detail = re.sub(r"\S+\.(?:cc|h):\d+ ", "", detail)
+    if len(detail) > _ORT_DETAIL_CHARS:
+        detail = detail[: _ORT_DETAIL_CHARS - 3] + "..."
+    return detail
+
+
+def _session(data: bytes, path: Path, threads: int) -> ort.InferenceSession:
+    """An onnxruntime CPU session over the ONNX model ``data`` read from ``path``, running
+    ``threads`` threads within an operator and one operator at a time."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 4  # fatal only: errors are raised, and reported, by kws
+    options.add_session_config_entry("session.load_model_format", "ONNX")
+    with tempfile.TemporaryDirectory(prefix="kws-no-external-data-") as empty:
+        # From bytes, external data would be read below the working directory; an empty
+        # folder holds none, and onnxruntime refuses paths that climb out of it.
+        options.add_session_config_entry(
+            "session.model_external_initializers_file_folder_path", empty
+        )
+        try:
+            return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime's errors share no base class below Exception
+            detail = _ort_detail(error)
+            if "externaldata" in str(error).lower().replace(" ", ""):
+                detail = (
+                    "its weights refer to other files or memory (ONNX external data), which kws "
+                    "never reads"
+                )
+            raise ModelFileError(f"{path}: not a usable ONNX model ({detail})") from None
+
+
+class Spotter:
+    """A keyword spotter exported by kws, run with onnxruntime: waveforms in, class scores out.
+
+    Build it with ``Spotter.from_file``. ``run`` and ``predict`` take clips at the model's
+    sample rate of at most ``clip_samples`` samples, one ``(samples,)`` or a batch
+    ``(batch, samples)``, float in [-1, 1] or int16; shorter clips are zero-padded at the end,
+    as training pads them. Any batch size is fine: clips go to onnxruntime ``max_batch`` at a
+    time, each chunk converted on its own, so a large batch (e.g. a read-only sliding-window
+    view over long audio) is never copied whole.
+
+    Args:
+        session: an onnxruntime session over the exported model.
+        info: the model's metadata.
+        origin: where the model came from, for messages.
+        max_batch: clips per onnxruntime call. Default ``MAX_BATCH`` (256).
+
+    Raises:
+        ModelFileError: the graph's input is not ``waveform`` float ``(batch, clip_samples)``
+            with a free batch dimension, or its outputs are not ``probabilities`` and
+            ``logits``, float ``(batch, len(class_names))``.
+    """
+
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        info: ModelInfo,
+        origin: str,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1: {max_batch}")
+        self._session = session
+        self.info = info
+        self.origin = origin
+        self.max_batch = max_batch
+        self._check_graph()
+
+    @classmethod
+    def from_file(
+        cls, path: str | os.PathLike[str], threads: int = 1, max_batch: int = MAX_BATCH
+    ) -> Spotter:
+        """Load an exported ONNX model.
+
+        Args:
+            path: the ``.onnx`` file, at most ``MAX_MODEL_BYTES``; it must hold the whole
+                model (no external data files).
+            threads: onnxruntime threads within one operator, at least 1. Default 1.
+            max_batch: clips per onnxruntime call. Default ``MAX_BATCH`` (256).
+
+        Raises:
+            ModelFileError: the file is missing, unreadable, too large, not a loadable ONNX
+                model, or its graph does not match its metadata.
+            ModelInfoError: its metadata is missing, malformed or not a kws export's.
+            Both messages start with ``path``.
+        """
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1: {threads}")
+        path = Path(path)
+        session = _session(_read_model_bytes(path), path, threads)
+        info = ModelInfo.from_props(session.get_modelmeta().custom_metadata_map, origin=str(path))
+        return cls(session, info, str(path), max_batch)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The output classes, in the order of the score columns."""
+        return self.info.class_names
+
+    @property
+    def sample_rate(self) -> int:
+        """The sample rate of the audio the model takes, in Hz."""
+        return self.info.sample_rate
+
+    @property
+    def clip_samples(self) -> int:
+        """The samples per clip the model takes; shorter clips are zero-padded."""
+        return self.info.clip_samples
+
+    def _check_graph(self) -> None:
+        """Raise ``ModelFileError`` unless the graph's input and outputs are those of a kws
+        export with this metadata."""
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        names = [node.name for node in inputs], sorted(node.name for node in outputs)
+        if names != ([INPUT_NAME], sorted(OUTPUT_NAMES)):
+            raise ModelFileError(
+                f"{self.origin}: graph takes {names[0]} and gives {names[1]}, expected "
+                f"[{INPUT_NAME!r}] and {sorted(OUTPUT_NAMES)}"
+            )
+        widths = {INPUT_NAME: self.clip_samples} | dict.fromkeys(
+            OUTPUT_NAMES, len(self.class_names)
+        )
+        for node in (*inputs, *outputs):
+            width, shape = widths[node.name], node.shape
+            if not (
+                node.type == "tensor(float)"
+                and len(shape) == 2
+                and (shape[0] is None or isinstance(shape[0], str))  # a free batch dimension
+                and shape[1] == width
+            ):
+                raise ModelFileError(
+                    f"{self.origin}: graph's {node.name!r} is {node.type} {shape}, its "
+                    f"metadata asks for tensor(float) ['batch', {width}]"
+                )
+
+    def read_clip(self, path: str | os.PathLike[str]) -> np.ndarray:
+        """One WAV file as a clip for this model, read with ``kws.data.audio.read_waveform``.
+
+        Args:
+            path: a mono WAV file at ``sample_rate`` of at most ``clip_samples`` samples.
+
+        Returns:
+            ``(samples,)`` float32 in [-1, 1], not padded.
+
+        Raises:
+            BadAudioError: the file is unusable (unreadable, another sample rate, too long,
+                ...); the message starts with ``path``.
+        """
+        return read_waveform(Path(path), max_frames=self.clip_samples, sample_rate=self.sample_rate)
+
+    def _check_waveform(self, waveform: np.ndarray) -> None:
+        """Raise ``ValueError`` unless ``waveform`` has a dtype, rank and length ``run`` takes;
+        the samples themselves are checked chunk by chunk."""
+        if waveform.dtype != np.int16 and waveform.dtype.kind != "f":
+            raise ValueError(f"waveform must be float or int16 samples, got {waveform.dtype}")
+        if waveform.ndim not in (1, 2):
+            raise ValueError(
+                f"waveform must be (samples,) or (batch, samples), got shape {waveform.shape}"
+            )
+        samples = waveform.shape[-1]
+        if samples > self.clip_samples:
+            raise ValueError(
+                f"clips of {samples} samples, longer than the model's {self.clip_samples} "
+                f"({self.info.clip_seconds:g} s at {self.sample_rate} Hz): score longer audio "
+                "window by window"
+            )
+
+    def _clips(self, chunk: np.ndarray, first: int) -> np.ndarray:
+        """Rows of a checked waveform as float32 ``(rows, clip_samples)``, zero-padded; a
+        ``ValueError`` names the first bad row (counted from ``first``)."""
+        if chunk.dtype == np.int16:
+            clips = chunk.astype(np.float32) / np.float32(32768.0)
+        else:
+            with np.errstate(over="ignore"):  # float64 beyond float32's range: infinite
+                clips = chunk.astype(np.float32)
+            finite = np.isfinite(clips).all(axis=1)
+            if not finite.all():
+                row = first + int(np.argmin(finite))
+                raise ValueError(f"waveform clip {row} has NaN or infinite samples")
+            peaks = np.abs(clips).max(axis=1, initial=0.0)
+            if (peaks > FLOAT_PEAK_LIMIT).any():
+                row = int(np.argmax(peaks > FLOAT_PEAK_LIMIT))
+                raise ValueError(
+                    f"waveform clip {first + row} reaches {peaks[row]:.3g}: float samples "
+                    f"must be in [-1, 1] (int16 samples are scaled by 1/32768)"
+                )
+        return np.pad(clips, ((0, 0), (0, self.clip_samples - clips.shape[1])))
+
+    def run(self, waveform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The probabilities and logits of each clip.
+
+        Args:
+            waveform: ``(samples,)`` or ``(batch, samples)`` with ``samples`` at most
+                ``clip_samples`` (shorter clips are zero-padded at the end) and ``batch`` any
+                size, 0 included. Float of any width, in [-1, 1] (up to ``FLOAT_PEAK_LIMIT``
+                passes, as it does from a file), or int16, scaled by 1/32768.
+
+        Returns:
+            ``(probabilities, logits)``, float32 ``(classes,)`` each for one clip,
+            ``(batch, classes)`` for a batch; columns in the order of ``class_names``.
+
+        Raises:
+            ValueError: the dtype, rank or length is wrong, or a clip holds NaN, infinite or
+                far out of range samples; the message says which clip.
+            ModelFileError: the model failed on the clips or gave outputs of the wrong shape
+                or NaN or infinite scores.
+        """
+        waveform = np.asarray(waveform)
+        self._check_waveform(waveform)
+        batch = waveform[np.newaxis] if waveform.ndim == 1 else waveform
+        classes = len(self.class_names)
+        probabilities = np.empty((len(batch), classes), dtype=np.float32)
+        logits = np.empty((len(batch), classes), dtype=np.float32)
+        for start in range(0, len(batch), self.max_batch):
+            clips = self._clips(batch[start : start + self.max_batch], start)
+            end = start + len(clips)
+            probabilities[start:end], logits[start:end] = self._run_chunk(clips)
+        if waveform.ndim == 1:
+            return probabilities[0], logits[0]
+        return probabilities, logits
+
+    def _run_chunk(self, clips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One onnxruntime call on ``(rows, clip_samples)`` float32 clips, outputs checked."""
+        try:
+            outputs = self._session.run(list(OUTPUT_NAMES), {INPUT_NAME: clips})
+        except Exception as error:  # onnxruntime's errors share no base class below Exception
+            raise ModelFileError(
+                f"{self.origin}: the model failed on {len(clips)} clips ({_ort_detail(error)})"
+            ) from None
+        expected = (len(clips), len(self.class_names))
+        for name, output in zip(OUTPUT_NAMES, outputs, strict=True):
+            if output.shape != expected or output.dtype != np.float32:
+                raise ModelFileError(
+                    f"{self.origin}: the model gave {name!r} {output.dtype} {output.shape} for "
+                    f"{len(clips)} clips, expected float32 {expected}"
+                )
+            if not np.isfinite(output).all():
+                raise ModelFileError(f"{self.origin}: the model gave NaN or infinite {name!r}")
+        return outputs[0], outputs[1]
+
+    def predict(self, waveform: np.ndarray) -> np.ndarray:
+        """The class probabilities of each clip: ``run(waveform)[0]``.
+
+        Args:
+            waveform: ``(samples,)`` or ``(batch, samples)``, as for ``run``.
+
+        Returns:
+            float32 ``(classes,)`` for one clip, ``(batch, classes)`` for a batch.
+        """
+        return self.run(waveform)[0]

@@ -1,0 +1,492 @@
+"""``kws.runtime``: an exported ONNX spotter scores clips as the torch model does, without torch;
+every hostile model file, waveform or WAV is a clear error naming it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import soundfile as sf
+import torch
+from onnx import TensorProto, helper, numpy_helper
+from torch import nn
+
+from kws.frontend import MelSpectrogram
+from kws.models import KeywordSpotter, LinearClassifier
+from kws.runtime import ModelFileError, ModelInfo, ModelInfoError, Spotter
+from kws.runtime import spotter as spotter_module
+
+RATE = 8000  # not the data set's 16 kHz: the runtime must take the model's rate, not a default
+CLIP = 4000
+CLASSES = ("yes", "no", "up", "_silence_", "_unknown_")
+INFO = ModelInfo(
+    class_names=CLASSES,
+    sample_rate=RATE,
+    clip_samples=CLIP,
+    frontend={"_target_": "kws.frontend.MelSpectrogram", "n_mels": 16},
+    head={"_target_": "kws.models.LinearClassifier", "num_classes": len(CLASSES)},
+)
+ROOT = Path(__file__).resolve().parents[1]
+#: The ``exported`` fixture: the model file, the same graph without metadata, the torch model.
+Exported = tuple[Path, Path, nn.Module]
+
+
+class _Scores(nn.Module):
+    """A spotter as the exporter wraps it: waveform to ``(probabilities, logits)``."""
+
+    def __init__(self, spotter: nn.Module) -> None:
+        super().__init__()
+        self.spotter = spotter
+
+    def forward(self, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.spotter(waveform)
+        return logits.softmax(-1), logits
+
+
+def _with_props(source: Path, target: Path, props: dict[str, str]) -> Path:
+    """``source`` saved as ``target`` with metadata ``props`` instead of its own."""
+    model = onnx.load(source)
+    del model.metadata_props[:]
+    helper.set_model_props(model, props)
+    onnx.save(model, target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
+    """``(model.onnx, the same graph without metadata, the torch model it was exported from)``:
+    a small log-Mel + linear spotter at 8 kHz, 0.5 s clips, five classes."""
+    folder = tmp_path_factory.mktemp("runtime")
+    torch.manual_seed(0)
+    frontend = MelSpectrogram(
+        sample_rate=RATE, n_fft=256, win_length=200, hop_length=80, n_mels=16,
+        implementation="conv",
+    )  # fmt: skip
+    model = _Scores(KeywordSpotter(frontend, LinearClassifier(16, CLIP // 80 + 1, len(CLASSES))))
+    model.eval()
+    program = torch.onnx.export(
+        model,
+        (torch.zeros(2, CLIP),),
+        f=None,
+        dynamo=True,
+        opset_version=18,
+        input_names=["waveform"],
+        output_names=["probabilities", "logits"],
+        dynamic_shapes={"waveform": {0: torch.export.Dim("batch")}},
+        verbose=False,
+    )
+    bare = folder / "bare.onnx"
+    program.save(str(bare))
+    return _with_props(bare, folder / "model.onnx", INFO.to_props()), bare, model
+
+
+@pytest.fixture(scope="module")
+def spotter(exported: Exported) -> Spotter:
+    return Spotter.from_file(exported[0])
+
+
+def _clips(batch: int, samples: int = CLIP, seed: int = 0) -> np.ndarray:
+    """``(batch, samples)`` float32 noise bursts and tones in [-1, 1]."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(samples) / RATE
+    tones = np.sin(2 * np.pi * rng.uniform(100, 3000, (batch, 1)) * t)
+    return np.clip(0.3 * tones + 0.1 * rng.standard_normal((batch, samples)), -1, 1).astype(
+        np.float32
+    )
+
+
+def test_scores_match_the_torch_model(spotter: Spotter, exported: Exported) -> None:
+    _, _, model = exported
+    clips = _clips(6)
+    probabilities, logits = spotter.run(clips)
+    with torch.no_grad():
+        expected_probabilities, expected_logits = model(torch.from_numpy(clips))
+    assert probabilities.dtype == np.float32 and probabilities.shape == (6, len(CLASSES))
+    np.testing.assert_allclose(probabilities, expected_probabilities.numpy(), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(logits, expected_logits.numpy(), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
+    assert len(set(probabilities.argmax(axis=1).tolist())) > 1  # the clips score differently
+    assert np.array_equal(spotter.predict(clips), probabilities)
+    assert spotter.class_names == CLASSES
+    assert (spotter.sample_rate, spotter.clip_samples) == (RATE, CLIP)
+    assert spotter.info == INFO
+
+
+def test_int16_is_scaled_and_any_float_width_is_taken(spotter: Spotter) -> None:
+    ints = np.round(_clips(3) * 32767).astype(np.int16)
+    scaled = ints.astype(np.float32) / 32768
+    assert np.array_equal(spotter.predict(ints), spotter.predict(scaled))
+    assert np.array_equal(spotter.predict(scaled.astype(np.float64)), spotter.predict(scaled))
+    half = scaled.astype(np.float16)
+    assert np.array_equal(spotter.predict(half), spotter.predict(half.astype(np.float32)))
+
+
+def test_short_clips_are_zero_padded_and_one_clip_gives_one_row(spotter: Spotter) -> None:
+    clip = _clips(1, 2500)[0]
+    padded = np.concatenate([clip, np.zeros(CLIP - 2500, np.float32)])
+    probabilities, logits = spotter.run(clip)
+    assert probabilities.shape == logits.shape == (len(CLASSES),)
+    assert np.array_equal(probabilities, spotter.predict(padded))
+    assert np.array_equal(probabilities, spotter.predict(clip[np.newaxis])[0])
+    # What fills the tail matters, so the equality with zero-padding above says something.
+    other_tail = np.concatenate([clip, _clips(1, CLIP - 2500, seed=5)[0]])
+    assert not np.allclose(probabilities, spotter.predict(other_tail), atol=1e-3)
+
+
+def test_large_batches_run_in_chunks_with_the_same_scores(exported: Exported, monkeypatch) -> None:
+    whole = Spotter.from_file(exported[0])
+    chunked = Spotter.from_file(exported[0], max_batch=3)
+    for setting in ("threads", "max_batch"):
+        with pytest.raises(ValueError, match=f"^{setting} must be at least 1: 0$"):
+            Spotter.from_file(exported[0], **{setting: 0})
+    calls = []
+    session_run = chunked._session.run
+
+    def counting_run(names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        calls.append(feeds["waveform"].shape)
+        return session_run(names, feeds)
+
+    monkeypatch.setattr(chunked._session, "run", counting_run)
+    clips = _clips(7, seed=1)
+    for mine, theirs in zip(chunked.run(clips), whole.run(clips), strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-6)
+    assert calls == [(3, CLIP), (3, CLIP), (1, CLIP)]
+    # A read-only strided view of overlapping windows, as the streaming detector will pass.
+    audio = _clips(1, 3 * CLIP, seed=2)[0]
+    windows = np.lib.stride_tricks.sliding_window_view(audio, CLIP)[:: CLIP // 2]
+    assert windows.shape == (5, CLIP) and not windows.flags.writeable
+    np.testing.assert_allclose(
+        chunked.predict(windows), whole.predict(np.ascontiguousarray(windows)), rtol=0, atol=1e-6
+    )
+
+
+def test_an_empty_batch_gives_no_rows(spotter: Spotter) -> None:
+    probabilities, logits = spotter.run(np.zeros((0, CLIP), np.float32))
+    assert probabilities.shape == logits.shape == (0, len(CLASSES))
+
+
+@pytest.mark.parametrize(
+    ("waveform", "message"),
+    [
+        (np.zeros(CLIP + 1, np.float32), "clips of 4001 samples, longer than the model's 4000"),
+        (np.zeros((2, 2, CLIP), np.float32), "(samples,) or (batch, samples), got shape (2, 2"),
+        (np.zeros(CLIP, np.int32), "float or int16 samples, got int32"),
+        (np.stack([np.zeros(CLIP), np.full(CLIP, np.nan)]), "clip 1 has NaN or infinite"),
+        (np.full((1, CLIP), 1e300), "clip 0 has NaN or infinite"),
+        (np.full(CLIP, 3000.0), "clip 0 reaches 3e+03: float samples must be in [-1, 1]"),
+    ],
+    ids=["too long", "wrong rank", "wrong dtype", "NaN", "beyond float32", "int16 scale"],
+)
+def test_bad_waveforms_say_what_is_wrong(
+    spotter: Spotter, waveform: np.ndarray, message: str
+) -> None:
+    with pytest.raises(ValueError) as caught:
+        spotter.predict(waveform)
+    assert message in str(caught.value)
+
+
+def test_nan_in_a_later_chunk_names_its_clip(exported: Exported) -> None:
+    clips = _clips(5)
+    clips[4, 10] = np.inf
+    with pytest.raises(ValueError, match="waveform clip 4 has NaN or infinite samples"):
+        Spotter.from_file(exported[0], max_batch=2).predict(clips)
+
+
+def _expect_model_error(path: Path, message: str, kind: type = ModelFileError) -> str:
+    with pytest.raises(kind) as caught:
+        Spotter.from_file(path)
+    text = str(caught.value)
+    assert text.startswith(f"{path}: ") and message in text and "\n" not in text
+    return text
+
+
+def test_model_files_that_are_not_usable_onnx(tmp_path: Path, monkeypatch) -> None:
+    not_onnx = tmp_path / "notes.onnx"
+    not_onnx.write_text("this is not a model\n" * 20)
+    _expect_model_error(not_onnx, "not a usable ONNX model (")
+    _expect_model_error(tmp_path / "missing.onnx", "file does not exist")
+    _expect_model_error(tmp_path, "cannot be read (Is a directory)")
+    monkeypatch.setattr(spotter_module, "MAX_MODEL_BYTES", 100)
+    _expect_model_error(not_onnx, "more than 100 bytes, too large for a model")
+
+
+def test_metadata_that_does_not_describe_the_graph(exported: Exported, tmp_path: Path) -> None:
+    path, bare, _ = exported
+    _expect_model_error(bare, "not a kws export (no 'format' in its metadata)", ModelInfoError)
+    wrong_format = INFO.to_props() | {"format": '"kws-export-0"'}
+    _expect_model_error(
+        _with_props(path, tmp_path / "format.onnx", wrong_format),
+        "export format 'kws-export-0', this kws reads 'kws-export-1'",
+        ModelInfoError,
+    )
+    fewer = replace(INFO, class_names=CLASSES[:4]).to_props()
+    _expect_model_error(
+        _with_props(path, tmp_path / "classes.onnx", fewer),
+        "graph's 'probabilities' is tensor(float) ['batch', 5], its metadata asks for "
+        "tensor(float) ['batch', 4]",
+    )
+    longer = replace(INFO, clip_samples=16000).to_props()
+    _expect_model_error(
+        _with_props(path, tmp_path / "clip.onnx", longer),
+        "graph's 'waveform' is tensor(float) ['batch', 4000], its metadata asks for "
+        "tensor(float) ['batch', 16000]",
+    )
+    assert issubclass(ModelFileError, ModelInfoError)  # one except clause for the CLI
+
+
+# Tiny hand-made graphs: waveform (batch, 4) @ w (4, 3) -> logits, softmax -> probabilities.
+TINY = ModelInfo(("a", "b", "c"), 8000, 4, frontend={}, head={})
+WEIGHT = np.arange(12, dtype=np.float32).reshape(4, 3) - 5
+
+
+def _tiny_model(
+    initializers: list[TensorProto], nodes: list[onnx.NodeProto], *, batch: str | int = "batch"
+) -> onnx.ModelProto:
+    """A graph of ``nodes`` from ``waveform`` to ``product`` to ``logits``, then softmax."""
+
+    def tensor(name: str, width: int) -> onnx.ValueInfoProto:
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, [batch, width])
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["waveform", "w"], ["product"]),
+            *nodes,
+            helper.make_node("Softmax", ["logits"], ["probabilities"]),
+        ],
+        "tiny",
+        [tensor("waveform", 4)],
+        [tensor("probabilities", 3), tensor("logits", 3)],
+        initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    helper.set_model_props(model, TINY.to_props())
+    return model
+
+
+def _save(model: onnx.ModelProto, path: Path) -> Path:
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+IDENTITY = [helper.make_node("Identity", ["product"], ["logits"])]
+
+
+def test_a_tiny_handmade_model_runs(tmp_path: Path) -> None:
+    model = _tiny_model([numpy_helper.from_array(WEIGHT, "w")], IDENTITY)
+    spotter = Spotter.from_file(_save(model, tmp_path / "tiny.onnx"))
+    logits = spotter.run(np.eye(4, dtype=np.float32))[1]
+    assert logits.tolist() == WEIGHT.tolist()
+
+
+def test_a_fixed_batch_is_refused(tmp_path: Path) -> None:
+    model = _tiny_model([numpy_helper.from_array(WEIGHT, "w")], IDENTITY, batch=1)
+    _expect_model_error(
+        _save(model, tmp_path / "fixed.onnx"),
+        "graph's 'waveform' is tensor(float) [1, 4], its metadata asks for tensor(float) "
+        "['batch', 4]",
+    )
+
+
+def _external_weight(location: str, offset: int = 0) -> TensorProto:
+    """Initializer ``w`` whose 48 bytes live in another file, at ``location``."""
+    weight = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4, 3])
+    weight.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", str(offset)), ("length", "48")):
+        weight.external_data.add(key=key, value=value)
+    return weight
+
+
+@pytest.mark.parametrize("where", ["beside", "climbing", "absolute", "memory"])
+def test_external_data_is_never_read(tmp_path: Path, monkeypatch, where: str) -> None:
+    secret = (np.arange(12, dtype=np.float32) + 1000).reshape(4, 3)
+    folder = tmp_path / "work"
+    folder.mkdir()
+    (folder / "secret.bin").write_bytes(secret.tobytes())
+    monkeypatch.chdir(folder)  # from bytes, onnxruntime looks below the working directory
+    location, offset = {
+        "beside": ("secret.bin", 0),
+        "climbing": ("../work/secret.bin", 0),
+        "absolute": (str(folder / "secret.bin"), 0),
+        "memory": ("*/_ORT_MEM_ADDR_/*", secret.ctypes.data),  # onnxruntime's in-memory tag
+    }[where]
+    model = _tiny_model([_external_weight(location, offset)], IDENTITY)
+    path = _save(model, folder / "model.onnx")
+    if where == "beside":  # the file is a working model: loaded by path, it reads the secret
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        leaked = session.run(["logits"], {"waveform": np.eye(4, dtype=np.float32)})[0]
+        assert leaked.tolist() == secret.tolist()
+    _expect_model_error(
+        path,
+        "not a usable ONNX model (its weights refer to other files or memory (ONNX external "
+        "data), which kws never reads)",
+    )
+
+
+# logits[i, j] = product[i, int(100 * waveform[i, j])]: loads, and fails on samples near 1.
+OUT_OF_RANGE = [
+    helper.make_node("Slice", ["waveform", "zero", "three", "one"], ["first"]),
+    helper.make_node("Mul", ["first", "hundred"], ["scaled"]),
+    helper.make_node("Cast", ["scaled"], ["index"], to=TensorProto.INT64),
+    helper.make_node("GatherElements", ["product", "index"], ["logits"], axis=1),
+]
+OUT_OF_RANGE_CONSTANTS = [
+    *(
+        numpy_helper.from_array(np.array([n], np.int64), name)
+        for n, name in ((0, "zero"), (3, "three"), (1, "one"))
+    ),
+    numpy_helper.from_array(np.array(100, np.float32), "hundred"),
+]
+
+
+@pytest.mark.parametrize(
+    ("nodes", "initializers", "message"),
+    [
+        (OUT_OF_RANGE, OUT_OF_RANGE_CONSTANTS, "the model failed on 2 clips ("),
+        (
+            [helper.make_node("Concat", ["product", "product"], ["logits"], axis=0)],
+            [],
+            "the model gave 'probabilities' float32 (4, 3) for 2 clips, expected float32 (2, 3)",
+        ),
+        (
+            [helper.make_node("Log", ["product"], ["logits"])],
+            [],
+            "gave NaN or infinite 'probabilities'",
+        ),
+    ],
+    ids=["fails", "wrong shape", "NaN"],
+)
+def test_a_model_misbehaving_at_run_time_is_blamed(
+    tmp_path: Path, nodes: list, initializers: list, message: str
+) -> None:
+    model = _tiny_model([numpy_helper.from_array(WEIGHT, "w"), *initializers], nodes)
+    path = _save(model, tmp_path / "odd.onnx")
+    spotter = Spotter.from_file(path)
+    with pytest.raises(ModelFileError) as caught:
+        spotter.run(np.eye(4, dtype=np.float32)[:2])
+    assert str(caught.value).startswith(f"{path}: ") and message in str(caught.value)
+
+
+def _write_wavs(folder: Path) -> dict[str, Path]:
+    """A good clip, a short float one, a non-WAV, a 16 kHz one and a too-long one."""
+    folder.mkdir(exist_ok=True)
+    wavs = {name: folder / f"{name}.wav" for name in ("good", "float", "bad", "rate", "long")}
+    sf.write(wavs["good"], _clips(1, CLIP, seed=3)[0], RATE, subtype="PCM_16")
+    sf.write(wavs["float"], _clips(1, 1200, seed=4)[0], RATE, subtype="FLOAT")
+    wavs["bad"].write_bytes(b"RIFF this is not audio" * 10)
+    sf.write(wavs["rate"], _clips(1, CLIP)[0], 16000, subtype="PCM_16")
+    sf.write(wavs["long"], _clips(1, CLIP + 800)[0], RATE, subtype="PCM_16")
+    return wavs
+
+
+def test_read_clip_reads_the_model_s_rate_unpadded(spotter: Spotter, tmp_path: Path) -> None:
+    wavs = _write_wavs(tmp_path)
+    clip = spotter.read_clip(wavs["float"])
+    assert clip.dtype == np.float32 and clip.shape == (1200,)
+    expected = np.round(_clips(1, 1200, seed=4)[0].astype(np.float64) * 32768) / 32768
+    np.testing.assert_allclose(clip, expected, rtol=0, atol=1e-7)
+    with pytest.raises(ValueError, match=r"rate\.wav: sample rate 16000 Hz, expected 8000$"):
+        spotter.read_clip(wavs["rate"])
+    with pytest.raises(ValueError, match=r"long\.wav: 0\.600 s long, expected at most 0\.5 s$"):
+        spotter.read_clip(wavs["long"])
+
+
+def _runtime_command(
+    *args: str | Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kws.runtime", *map(str, args)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+
+
+def _expected_line(spotter: Spotter, wav: Path, top: int = 1) -> str:
+    probabilities = spotter.predict(spotter.read_clip(wav))
+    best = np.argsort(-probabilities, kind="stable")[:top]
+    return f"{wav}  " + "  ".join(f"{CLASSES[i]}  {probabilities[i]:.3f}" for i in best)
+
+
+def test_cli_scores_each_file_and_reports_each_bad_one(
+    spotter: Spotter, exported: Exported, tmp_path: Path
+) -> None:
+    wavs = _write_wavs(tmp_path)
+    order = ("good", "bad", "float", "rate", "long")
+    result = _runtime_command(exported[0], *(wavs[name] for name in order), "--top", "2")
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        _expected_line(spotter, wavs["good"], 2),
+        _expected_line(spotter, wavs["float"], 2),
+    ]
+    bad, rate, long = result.stderr.splitlines()
+    assert bad.startswith(f"error: {wavs['bad']}: not readable as audio (")
+    assert rate == f"error: {wavs['rate']}: sample rate 16000 Hz, expected 8000"
+    assert long == f"error: {wavs['long']}: 0.600 s long, expected at most 0.5 s"
+    good = _runtime_command(exported[0], wavs["good"], "--threads", "2")
+    assert (good.returncode, good.stdout, good.stderr) == (
+        0, _expected_line(spotter, wavs["good"]) + "\n", ""
+    )  # fmt: skip
+
+
+def test_cli_refuses_a_bad_model_in_one_line(exported: Exported, tmp_path: Path) -> None:
+    wav = _write_wavs(tmp_path)["good"]
+    for model, message in ((wav, "not a usable ONNX model ("), (exported[1], "not a kws export")):
+        result = _runtime_command(model, wav)
+        assert result.returncode == 2 and result.stdout == ""
+        assert result.stderr.startswith(f"error: {model}: ") and message in result.stderr
+        assert result.stderr.count("\n") == 1
+    failing = _tiny_model(
+        [numpy_helper.from_array(WEIGHT, "w"), *OUT_OF_RANGE_CONSTANTS], OUT_OF_RANGE
+    )
+    model = _save(failing, tmp_path / "failing.onnx")
+    sf.write(tmp_path / "full.wav", np.ones(4), 8000, subtype="PCM_16")
+    result = _runtime_command(model, tmp_path / "full.wav", tmp_path / "full.wav")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"error: {model}: the model failed on 1 clips (")
+    assert result.stderr.count("\n") == 1  # the first failure ends the run
+    usage = _runtime_command(exported[0], wav, "--threads", "0")
+    assert usage.returncode == 2 and "--threads: must be at least 1: 0" in usage.stderr
+
+
+BLOCKED = ("torch", "lightning", "pytorch_lightning", "torchmetrics", "hydra", "tqdm")
+
+
+def test_runtime_runs_where_torch_cannot_be_imported(
+    spotter: Spotter, exported: Exported, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "blocked"
+    for name in BLOCKED:
+        (blocker / name).mkdir(parents=True)
+        (blocker / name / "__init__.py").write_text(
+            f"raise ImportError('{name} is not installed here')\n"
+        )
+    blocked = os.environ | {"PYTHONPATH": os.pathsep.join([str(blocker), str(ROOT)])}
+    wav = _write_wavs(tmp_path / "wavs")["good"]
+    control = subprocess.run(
+        [sys.executable, "-c", "import torch"], capture_output=True, text=True, env=blocked
+    )
+    assert "torch is not installed here" in control.stderr
+    result = _runtime_command(exported[0], wav, env=blocked)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0, _expected_line(spotter, wav) + "\n", ""
+    )  # fmt: skip
+    # The library too: it scores as in-process, and where torch is importable, nothing asks
+    # for it (or for Lightning, Hydra, tqdm).
+    script = (
+        "import sys; from kws.runtime import Spotter; "
+        f"s = Spotter.from_file({str(exported[0])!r}); "
+        f"print(s.predict(s.read_clip({str(wav)!r})).tolist()); "
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(BLOCKED)!r}))"
+    )
+    expected = [str(spotter.predict(spotter.read_clip(wav)).tolist()), "[]"]
+    for env in (blocked, None):
+        lines = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
+        ).stdout.splitlines()
+        assert lines == expected
