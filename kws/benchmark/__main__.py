@@ -1,0 +1,58 @@
+"""Benchmarks, reported as ratios against peers measured in the same process and run.
+
+``python -m kws.benchmark frontend [--device cpu|cuda] [--batch 256] [--threads 2] [--json PATH]``
+times kws's MelSpectrogram against nnAudio (when installed), torchaudio (where it imports) and a
+per-clip librosa loop (CPU, frozen forward only), with the same settings, in three cases: frozen,
+trainable mel, trainable STFT and mel; forward and forward + backward. Repeats are interleaved
+across implementations, so drifts in machine load hit every peer alike; medians are reported.
+
+``python -m kws.benchmark serve [--clips 37000]`` times serving cached epochs without a model
+(random int16 clips in a memory map: no WAV files needed), with and without the int16-to-float
+conversion and augmentation; ``python -m kws.benchmark cache DATA_ROOT`` times checking and
+decoding a data set into a fresh cache.
+
+``python -m kws.benchmark train [--device cpu|cuda] [--batch 256] [--json PATH]`` times whole
+training steps (cached clips -> augmentation on the device -> trainable log-Mel -> head ->
+backward -> SGD step) against a reference pipeline that reads each WAV file in a DataLoader and
+uses nnAudio's MelSpectrogram, same head, data and augmentation, for the linear head and
+BC-ResNet-1, in float32 and bf16-mixed; and each head alone on ready features, which both
+pipelines share and which bounds the speed-up ("ceiling"); then one full 12-class BC-ResNet-1
+epoch of about 37,000 clips (generated clips repeated) per precision, and on CUDA the same with
+``on_device``. The pipelines take turns in rounds; medians are reported.
+
+``python -m kws.benchmark export CKPT [--calls 300] [--json PATH]`` exports a trained checkpoint
+(float ONNX, int8 whole model, int8 head only) and scores each against PyTorch eager on the
+checkpoint's test split: accuracy, agreement, largest probability difference, file size and
+latency per clip at batch 1 on one CPU thread; ratios against PyTorch and the float file.
+
+``frontend`` and ``train`` make glibc keep freed memory for reuse first, as ``train.py`` does
+(``--no-keep-freed-memory``: glibc's default), for every peer in the process alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from kws.benchmark import data, export, frontend, training
+
+# Each module adds its commands with add_parser(commands), each command's ``run(args)`` set as a
+# default. A new benchmark: a module with add_parser, one entry here (and a paragraph above).
+BENCHMARKS = (frontend, training, data, export)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and run the command it names.
+
+    Args:
+        argv: the arguments; ``None``: the process's.
+    """
+    parser = argparse.ArgumentParser(prog="python -m kws.benchmark", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for benchmark in BENCHMARKS:
+        benchmark.add_parser(commands)
+    args = parser.parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Writing a spotter as an ONNX model: exported, folded, labelled, checked, then saved whole.
+
+``torch.onnx.export(..., dynamo=True)`` traces ``InferenceGraph`` with ``torch.export`` and
+translates it to ONNX; onnxscript's optimiser then folds what is constant (the clamped Mel basis,
+the kernels' reshapes). The model is checked with ``onnx.checker`` and run with onnxruntime
+against PyTorch before it is written, under a temporary name renamed into place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from onnxscript import optimizer
+
+from kws.export.graph import InferenceGraph
+from kws.io import atomic_write
+from kws.runtime.model_info import INPUT_NAME, OUTPUT_NAMES, ModelInfo
+
+#: The lowest ONNX opset written (the first with an STFT operator; kws needs none).
+OPSET = 18
+#: The largest constant the optimiser folds, in elements (the Mel basis at n_fft 8192 and 256
+#: filters, and the Fourier kernels of n_fft 2048).
+_FOLD_LIMIT = 1 << 23
+
+
+class ExportError(RuntimeError):
+    """An export that failed a check; nothing was written under its name."""
+
+
+def example_batch(info: ModelInfo, batch: int = 3, seed: int = 0) -> np.ndarray:
+    """Seeded audio-like clips to trace and check an export with: noise at a speech-like level.
+
+    Args:
+        info: the exported model's metadata (clip length).
+        batch: clips. Default 3.
+        seed: the noise's seed. Default 0.
+
+    Returns:
+        ``(batch, clip_samples)`` float32 in [-1, 1].
+    """
+    rng = np.random.default_rng(seed)
+    clips = rng.normal(0.0, 0.1, (batch, info.clip_samples)) * rng.uniform(0.01, 1.0, (batch, 1))
+    return np.clip(clips, -1.0, 1.0).astype(np.float32)
+
+
+def to_onnx(graph: InferenceGraph, info: ModelInfo) -> onnx.ModelProto:
+    """``graph`` as an ONNX model with a dynamic batch axis and ``info`` in ``metadata_props``.
+
+    Args:
+        graph: the spotter to export.
+        info: its metadata.
+
+    Returns:
+        The model, checked with ``onnx.checker`` (full check, with shape inference).
+    """
+    example = torch.from_numpy(example_batch(info))
+    with contextlib.redirect_stdout(io.StringIO()):  # the exporter reports each step on stdout
+        program = torch.onnx.export(
+            graph,
+            (example,),
+            dynamo=True,
+            opset_version=OPSET,
+            input_names=[INPUT_NAME],
+            output_names=list(OUTPUT_NAMES),
+            dynamic_shapes={"waveform": {0: torch.export.Dim("batch")}},
+            verbose=False,
+        )
+    optimizer.optimize(program.model, input_size_limit=_FOLD_LIMIT, output_size_limit=_FOLD_LIMIT)
+    model = program.model_proto
+    model.producer_name = "kws"
+    model.doc_string = (
+        f"kws keyword spotter: {INPUT_NAME} (batch, {info.clip_samples}) float32 at "
+        f"{info.sample_rate} Hz -> {' and '.join(OUTPUT_NAMES)} (batch, {len(info.class_names)})"
+    )
+    onnx.helper.set_model_props(model, info.to_props())
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def max_difference(
+    model: onnx.ModelProto | bytes, graph: InferenceGraph, clips: np.ndarray
+) -> float:
+    """The largest difference between onnxruntime's probabilities and PyTorch's.
+
+    Args:
+        model: the ONNX model (or its bytes).
+        graph: the PyTorch graph it was exported from (or that it approximates).
+        clips: ``(batch, samples)`` float32 to compare on.
+    """
+    data = model if isinstance(model, bytes) else model.SerializeToString()
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    ours = session.run([OUTPUT_NAMES[0]], {INPUT_NAME: clips})[0]
+    with torch.no_grad():
+        theirs = graph(torch.from_numpy(clips))[0].numpy()
+    return float(np.abs(ours - theirs).max(initial=0.0))
+
+
+def save_model(model: onnx.ModelProto, path: str | Path) -> Path:
+    """Write ``model`` to ``path`` atomically (a temporary name, renamed when complete).
+
+    Args:
+        model: the model, at most 2 GB (one protobuf, no external data).
+        path: the ``.onnx`` file; its folder must exist.
+    """
+    with atomic_write(path, "wb") as handle:
+        handle.write(model.SerializeToString())
+    return Path(path)
