@@ -1,4 +1,5 @@
-"""Evaluate a checkpoint: `python evaluate.py ckpt_path=PATH [data=...] [split=test|val]`."""
+"""Evaluate a model: `python evaluate.py ckpt_path=CKPT | model_path=MODEL.onnx [data=...]
+[split=test|val]`."""
 
 import hydra
 from omegaconf import DictConfig

@@ -1,65 +1,92 @@
-"""Score a trained checkpoint on a split: metrics, confusion matrix and frontend figures."""
+"""Score a checkpoint, or its ONNX export, on a split: metrics, confusion matrix, figures."""
 
 from __future__ import annotations
 
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import torch
 from omegaconf import DictConfig
 
 from kws.io import write_json
 from kws.reporting.figures import confusion_matrix_figure, frontend_figures, save_figures
+from kws.reporting.metrics import ClassificationReport, Scores
 from kws.tasks.common import instantiate_config, make_trainer, process_settings
 from kws.training import CheckpointError, load_checkpoint
 from kws.training.registry import ConfigError, build
+
+if TYPE_CHECKING:
+    from kws.runtime import Spotter
 
 log = logging.getLogger(__name__)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Rebuild a model from ``cfg.ckpt_path`` alone, score it on ``cfg.split``, print a table and
-    write ``metrics.json``, ``confusion_matrix.{csv,png}`` and the frontend figures.
+    """Score a checkpoint (``cfg.ckpt_path``) or an exported ONNX model (``cfg.model_path``) on
+    ``cfg.split``, print a table and write ``metrics.json``, ``confusion_matrix.{csv,png}`` and,
+    for a checkpoint, the frontend figures.
 
-    The scores are the ``ClassificationReport`` the module computes in validation and test, so
+    A checkpoint is scored by the ``ClassificationReport`` the module computes in validation and
+    test, an export by the same ``Scores`` fed with onnxruntime's logits on the same batches, so
     the metrics, the confusion matrix and the clip count agree exactly with training's.
 
     Args:
-        cfg: ``conf/evaluate.yaml`` composed: ``ckpt_path``, ``split``, ``data`` (None: the
-            data the checkpoint names), ``output_dir``, ``trainer``.
+        cfg: ``conf/evaluate.yaml`` composed: ``ckpt_path`` or ``model_path``, ``split``,
+            ``data`` (None: the data the model names), ``output_dir``, ``trainer``, ``threads``
+            (onnxruntime's, for an export).
     """
     if cfg.split not in ("test", "val"):
         raise ValueError(f"split must be 'test' or 'val', got {cfg.split!r}")
+    ckpt_path, model_path = cfg.get("ckpt_path"), cfg.get("model_path")
+    if (ckpt_path is None) == (model_path is None):
+        raise ValueError("give one of ckpt_path=CKPT (a checkpoint) or model_path=MODEL.onnx")
     output_dir = Path(cfg.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     process_settings(cfg)
-    module = load_checkpoint(cfg.ckpt_path)
+    source = ckpt_path or model_path
+    if ckpt_path is not None:
+        module = load_checkpoint(ckpt_path)
+        classes, saved_data = module.class_names, module.checkpoint_metadata["datamodule"]
+        epoch = module.checkpoint_metadata["epoch"]
+    else:
+        try:
+            from kws.runtime import Spotter
+        except ImportError as error:
+            raise ImportError(
+                f"model_path needs onnxruntime ({error}): pip install -e '.[export]'"
+            ) from None
+        exported = Spotter.from_file(model_path, threads=cfg.get("threads") or 1)
+        classes, saved_data = list(exported.class_names), exported.info.data
+        epoch = exported.info.source.get("epoch")
     if cfg.get("data") is not None:
         datamodule = instantiate_config(cfg.data, _convert_="all")
-    elif module.checkpoint_metadata["datamodule"]:
-        datamodule = saved_datamodule(cfg.ckpt_path, module.checkpoint_metadata["datamodule"])
+    elif saved_data:
+        datamodule = saved_datamodule(source, saved_data)
     else:
-        raise ValueError(f"{cfg.ckpt_path}: names no data set; pass data=... to evaluate it")
-    if datamodule.class_names != module.class_names:
+        raise ValueError(f"{source}: names no data set; pass data=... to evaluate it")
+    if datamodule.class_names != classes:
         raise ValueError(
-            f"{cfg.ckpt_path}: the model's classes {module.class_names} differ from the data's "
+            f"{source}: the model's classes {classes} differ from the data's "
             f"{datamodule.class_names}"
         )
-    trainer = make_trainer(cfg, logger=False)
-    run = trainer.test if cfg.split == "test" else trainer.validate
-    run(module, datamodule=datamodule, verbose=False)
-    report = module.reports[cfg.split]
+    if ckpt_path is not None:
+        trainer = make_trainer(cfg, logger=False)
+        run = trainer.test if cfg.split == "test" else trainer.validate
+        run(module, datamodule=datamodule, verbose=False)
+        report = module.reports[cfg.split]
+    else:
+        report = score_export(exported, datamodule, cfg.split)
 
-    split, classes = cfg.split, module.class_names
-    epoch = module.checkpoint_metadata["epoch"]
+    split = cfg.split
     metrics = {
         **report.summary(split),
         "num_clips": report.num_clips,
         "per_class": report.per_class(classes),
         "classes": classes,
         "split": split,
-        "checkpoint": str(cfg.ckpt_path),
+        "checkpoint" if ckpt_path is not None else "model": str(source),
         "checkpoint_epoch": epoch,
     }
     write_json(output_dir / "metrics.json", metrics)
@@ -68,15 +95,33 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         f"Confusion matrix, {split} split: {report.num_clips} clips, "
         f"accuracy {100 * report.accuracy:.2f}% (rows: true class, columns: predicted)"
     )
-    figures = {
-        "confusion_matrix": confusion_matrix_figure(report.confusion, classes, title),
-        **frontend_figures(module.spotter.frontend),
-    }
+    figures = {"confusion_matrix": confusion_matrix_figure(report.confusion, classes, title)}
+    if ckpt_path is not None:
+        figures.update(frontend_figures(module.spotter.frontend))
     written = save_figures(figures, output_dir)
-    print(report.table(classes, f"{split} split of {cfg.ckpt_path} (epoch {epoch})"))
+    print(report.table(classes, f"{split} split of {source} (epoch {epoch})"))
     print(f"written to {output_dir}: metrics.json, confusion_matrix.csv, "
           f"{', '.join(p.name for p in written)}")  # fmt: skip
     return metrics
+
+
+def score_export(exported: Spotter, datamodule: Any, split: str) -> ClassificationReport:
+    """Score an exported model on a split with onnxruntime, batch by batch as the loaders serve
+    it, through the same ``Scores`` as training.
+
+    Args:
+        exported: the model, from ``kws.runtime.Spotter.from_file``.
+        datamodule: a ``SpeechCommandsDataModule`` with the model's classes.
+        split: ``"test"`` or ``"val"``.
+    """
+    datamodule.setup("test")
+    loader = datamodule.test_dataloader() if split == "test" else datamodule.val_dataloader()
+    scores = Scores(len(exported.class_names))
+    for batch in loader:
+        waveforms, labels = datamodule.batches.waveforms(batch)
+        logits = exported.run(waveforms.numpy())[1]
+        scores.update(torch.from_numpy(logits), labels)
+    return scores.report()
 
 
 def saved_datamodule(ckpt_path: str, saved: dict[str, Any]) -> Any:
