@@ -1,0 +1,716 @@
+"""Streaming detection scored against a stream's labels: TensorFlow's figures and a DET curve.
+
+A labelled stream has a CSV of ``label,start_ms`` rows (``read_labels``): each keyword said, at
+the time its one-second clip starts, and possibly ``_unknown_`` words placed among them, which
+are not keywords. Detections come from ``kws.streaming.PosteriorHandler``.
+
+* ``streaming_accuracy``: TensorFlow's figures, as ``StreamingAccuracyStats`` in
+  ``tensorflow/examples/speech_commands/accuracy_utils.py`` computes them at the end of a stream.
+  Each detection, in time order, is matched to the *earliest* label whose time lies within
+  ``[time - tolerance, time + tolerance]`` (both ends included; 1,500 ms by default), whether
+  or not that label was matched before or has the same word. It is *correct* if the words agree
+  and no earlier detection was matched to that label, *wrong* otherwise; a detection with no
+  label in reach is a *false positive*. *Matched* counts labels that some detection was matched
+  to. All four are given as percentages of the labels (false positives can pass 100%).
+  Deliberate differences: times stay float milliseconds (TensorFlow rounds them), labels matched
+  are told apart by row rather than by time, and by default ``_unknown_`` rows are left out of
+  the labels (TensorFlow's generator writes them and its script counts them), since no
+  ``_unknown_`` is ever reported: a keyword fired on an unknown word is then a false positive,
+  not a wrong word. Pass ``ignore=()`` to count them as TensorFlow does.
+* ``detection_errors``: false accepts per hour and the false-reject rate, by the same matching:
+  a false accept is a detection that is not correct (wrong or false positive), a false reject a
+  keyword label no detection was correct for.
+* ``det_curve``: both of those over a sweep of thresholds, by re-running the firing rule on the
+  handler's averaged-score track (``detections_sweep``), and ``frr_at_false_accepts``: the
+  false-reject rate at a false-accept budget, read off the sweep as the best threshold that
+  meets it (no interpolation between thresholds). Under TensorFlow's firing rule the counts need
+  not be exactly monotonic in the threshold (a firing removed at a higher threshold can free a
+  later one), so the rows are given as computed.
+
+Nothing here imports torch until a file is written (``write_det_curve`` uses ``kws.io`` and
+``kws.reporting.figures``), so the metrics also work beside the torch-free runtime.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, NamedTuple, TextIO
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from kws.streaming.posterior import (
+    IGNORED_LABELS,
+    Detection,
+    PosteriorSettings,
+    detections_sweep,
+)
+
+#: TensorFlow's ``--time_tolerance_ms`` default in ``test_streaming_accuracy.py``.
+TIME_TOLERANCE_MS = 1500.0
+#: The false-accept budgets (per hour) the false-reject rate is reported at.
+FA_PER_HOUR_TARGETS = (1.0, 0.5)
+#: A label file larger than this is refused: an hour of stream has about 1,200 rows.
+MAX_LABEL_FILE_BYTES = 16 * 1024 * 1024
+LABEL_HEADER = ("label", "start_ms")
+MS_PER_HOUR = 3_600_000.0
+
+Label = tuple[str, float]
+
+
+def _label_error(path: str | Path, line: int, problem: str) -> ValueError:
+    return ValueError(f"{path}: line {line}: {problem}")
+
+
+def _names_list(class_names: Sequence[str]) -> str:
+    shown = ", ".join(class_names[:20])
+    return shown + (", ..." if len(class_names) > 20 else "")
+
+
+def read_labels(path: str | Path, class_names: Sequence[str]) -> list[Label]:
+    """Read a stream's labels: a CSV with the header ``label,start_ms`` and one row per word.
+
+    Extra columns after these two are allowed and ignored (each row must have as many fields
+    as the header); blank lines are skipped. Every label must be one of ``class_names``;
+    ``_unknown_`` (and ``_silence_``) rows are returned like the others and left out of the
+    keyword counts by the metrics.
+
+    Args:
+        path: the CSV file (UTF-8, a byte-order mark allowed).
+        class_names: the model's classes.
+
+    Returns:
+        ``(label, start_ms)`` pairs sorted by time (rows at the same time keep file order).
+
+    Raises:
+        ValueError: one line naming the file, the line and the problem: a missing or wrong
+            header, a wrong field count, an unknown label, a time that is not a finite number
+            >= 0, undecodable text, or a file over ``MAX_LABEL_FILE_BYTES``.
+        OSError: the file cannot be read.
+    """
+    names = set(class_names)
+    with open(path, "rb") as file:
+        data = file.read(MAX_LABEL_FILE_BYTES + 1)
+    if len(data) > MAX_LABEL_FILE_BYTES:
+        line = data[:MAX_LABEL_FILE_BYTES].count(b"\n") + 1
+        raise _label_error(
+            path, line, f"the file passes the {MAX_LABEL_FILE_BYTES}-byte limit for labels here"
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise _label_error(path, line, f"not UTF-8 text ({error.reason})") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows: list[Label] = []
+    try:
+        header = next(reader, None)
+        if header is None or [field.strip() for field in header[:2]] != list(LABEL_HEADER):
+            found = "an empty file" if header is None else repr(",".join(header))[:80]
+            raise _label_error(path, 1, f"expected the header 'label,start_ms', found {found}")
+        width = len(header)
+        for row in reader:
+            line = reader.line_num
+            if not any(field.strip() for field in row):
+                continue
+            if len(row) != width:
+                raise _label_error(
+                    path, line, f"expected {width} fields like the header, found {len(row)}"
+                )
+            label, start = row[0].strip(), row[1].strip()
+            if label not in names:
+                raise _label_error(
+                    path,
+                    line,
+                    f"unknown label {label[:40]!r}, not one of the {len(class_names)} classes "
+                    f"({_names_list(list(class_names))})",
+                )
+            try:
+                start_ms = float(start)
+            except ValueError:
+                raise _label_error(path, line, f"start_ms {start[:40]!r} is not a number") from None
+            if not math.isfinite(start_ms):
+                raise _label_error(path, line, f"start_ms {start[:40]!r} is not finite")
+            if start_ms < 0:
+                raise _label_error(path, line, f"start_ms {start_ms:g} is negative")
+            rows.append((label, start_ms))
+    except csv.Error as error:
+        raise _label_error(path, reader.line_num, f"not valid CSV ({error})") from None
+    return sorted(rows, key=lambda row: row[1])
+
+
+def keyword_labels(labels: Iterable[Label], ignore: Iterable[str] = IGNORED_LABELS) -> list[Label]:
+    """The labels that count as keywords, sorted by time.
+
+    Args:
+        labels: ``(label, start_ms)`` pairs.
+        ignore: labels that are not keywords.
+
+    Returns:
+        The pairs whose label is not in ``ignore``, sorted by time (ties keep their order).
+    """
+    ignored = set(ignore)
+    return sorted(((lab, float(t)) for lab, t in labels if lab not in ignored), key=lambda r: r[1])
+
+
+class _Matches(NamedTuple):
+    """Each detection's fate under TensorFlow's matching."""
+
+    label_index: np.ndarray  # the label each detection was matched to, -1: none in reach
+    correct: np.ndarray  # bool per detection
+
+
+def _match(
+    detections: Sequence[Detection], truth: Sequence[Label], tolerance_ms: float
+) -> _Matches:
+    """TensorFlow's matching of time-ordered detections to time-sorted labels (vectorised)."""
+    truth_times = np.array([t for _, t in truth], dtype=np.float64)
+    times = np.array([d.time_ms for d in detections], dtype=np.float64)
+    first = np.searchsorted(truth_times, times - tolerance_ms, side="left")
+    in_reach = first < len(truth_times)
+    in_reach[in_reach] = truth_times[first[in_reach]] <= times[in_reach] + tolerance_ms
+    index = np.where(in_reach, first, -1)
+    # A label counts once: only the first detection matched to it can be correct.
+    first_to_reach = np.zeros(len(detections), dtype=bool)
+    reached = np.flatnonzero(in_reach)
+    _, firsts = np.unique(index[reached], return_index=True)
+    first_to_reach[reached[firsts]] = True
+    same = np.array(
+        [
+            i >= 0 and truth[i][0] == d.label
+            for i, d in zip(index.tolist(), detections, strict=True)
+        ],
+        dtype=bool,
+    )
+    return _Matches(index, first_to_reach & same)
+
+
+def _in_time_order(detections: Iterable[Detection]) -> list[Detection]:
+    return sorted(detections, key=lambda d: d.time_ms)
+
+
+def _percent(count: int, total: int) -> float:
+    return 100.0 * count / total if total else math.nan
+
+
+@dataclass(frozen=True)
+class StreamingAccuracy:
+    """TensorFlow's streaming accuracy counts.
+
+    Attributes:
+        ground_truth: labels counted.
+        matched: labels some detection was matched to.
+        correct: detections of the right word, first at their label.
+        wrong: detections matched to a label that were not correct.
+        false_positives: detections with no label within the tolerance.
+    """
+
+    ground_truth: int
+    matched: int
+    correct: int
+    wrong: int
+    false_positives: int
+
+    @property
+    def matched_percent(self) -> float:
+        """Matched labels, % of the labels (NaN without labels)."""
+        return _percent(self.matched, self.ground_truth)
+
+    @property
+    def correct_percent(self) -> float:
+        """Correct detections, % of the labels."""
+        return _percent(self.correct, self.ground_truth)
+
+    @property
+    def wrong_percent(self) -> float:
+        """Wrong detections, % of the labels."""
+        return _percent(self.wrong, self.ground_truth)
+
+    @property
+    def false_positive_percent(self) -> float:
+        """False positives, % of the labels (may pass 100)."""
+        return _percent(self.false_positives, self.ground_truth)
+
+    def as_dict(self) -> dict[str, float | int]:
+        """The counts and percentages, for JSON (NaN percentages as None)."""
+        percents = {
+            "matched_percent": self.matched_percent,
+            "correct_percent": self.correct_percent,
+            "wrong_percent": self.wrong_percent,
+            "false_positive_percent": self.false_positive_percent,
+        }
+        return {**asdict(self), **{k: _finite_or_none(v) for k, v in percents.items()}}
+
+
+def streaming_accuracy(
+    detections: Iterable[Detection],
+    labels: Iterable[Label],
+    time_tolerance_ms: float = TIME_TOLERANCE_MS,
+    ignore: Iterable[str] = IGNORED_LABELS,
+) -> StreamingAccuracy:
+    """TensorFlow's matched / correct / wrong / false-positive counts for a whole stream.
+
+    Args:
+        detections: the detections (taken in time order).
+        labels: the stream's ``(label, start_ms)`` rows.
+        time_tolerance_ms: how far a label may be from a detection, either side, inclusive.
+        ignore: label rows left out of the ground truth (``()``: TensorFlow's counting).
+
+    Returns:
+        The counts; percentages are properties.
+    """
+    found = _in_time_order(detections)
+    truth = keyword_labels(labels, ignore)
+    matches = _match(found, truth, _tolerance(time_tolerance_ms))
+    in_reach = matches.label_index >= 0
+    correct = int(matches.correct.sum())
+    return StreamingAccuracy(
+        ground_truth=len(truth),
+        matched=len(np.unique(matches.label_index[in_reach])),
+        correct=correct,
+        wrong=int(in_reach.sum()) - correct,
+        false_positives=int((~in_reach).sum()),
+    )
+
+
+def _tolerance(time_tolerance_ms: float) -> float:
+    value = float(time_tolerance_ms)
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"time_tolerance_ms must be a finite number >= 0, got {value!r}")
+    return value
+
+
+def _hours(duration_ms: float) -> float:
+    value = float(duration_ms)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"the stream's duration_ms must be finite and > 0, got {value!r}")
+    return value / MS_PER_HOUR
+
+
+def _check_within(truth: Sequence[Label], duration_ms: float) -> None:
+    late = [(lab, t) for lab, t in truth if t >= duration_ms]
+    if late:
+        raise ValueError(
+            f"{len(late)} label(s) start at or after the stream's end ({duration_ms:g} ms), "
+            f"the first {late[0][0]!r} at {late[0][1]:g} ms: labels and audio do not match"
+        )
+
+
+@dataclass(frozen=True)
+class ErrorRates:
+    """False accepts and false rejects of one detection list.
+
+    Attributes:
+        keywords: keyword labels in the stream.
+        detections: detections reported.
+        correct: detections that were correct (TensorFlow's matching).
+        false_accepts: detections that were not correct.
+        false_rejects: keyword labels with no correct detection.
+        hours: the stream's length.
+    """
+
+    keywords: int
+    detections: int
+    correct: int
+    false_accepts: int
+    false_rejects: int
+    hours: float
+
+    @property
+    def false_accepts_per_hour(self) -> float:
+        """False accepts per hour of stream."""
+        return self.false_accepts / self.hours
+
+    @property
+    def false_reject_rate(self) -> float:
+        """False rejects as a fraction of the keyword labels (NaN without any)."""
+        return self.false_rejects / self.keywords if self.keywords else math.nan
+
+
+def _error_rates(
+    found: Sequence[Detection], truth: Sequence[Label], hours: float, tolerance_ms: float
+) -> ErrorRates:
+    correct = int(_match(found, truth, tolerance_ms).correct.sum())
+    return ErrorRates(
+        keywords=len(truth),
+        detections=len(found),
+        correct=correct,
+        false_accepts=len(found) - correct,
+        false_rejects=len(truth) - correct,
+        hours=hours,
+    )
+
+
+def detection_errors(
+    detections: Iterable[Detection],
+    labels: Iterable[Label],
+    duration_ms: float,
+    time_tolerance_ms: float = TIME_TOLERANCE_MS,
+    ignore: Iterable[str] = IGNORED_LABELS,
+) -> ErrorRates:
+    """False accepts (per hour) and false rejects (rate) of a detection list.
+
+    Args:
+        detections: the detections.
+        labels: the stream's ``(label, start_ms)`` rows.
+        duration_ms: the stream's length.
+        time_tolerance_ms: the matching tolerance, either side.
+        ignore: label rows that are not keywords.
+
+    Returns:
+        The counts; rates are properties.
+
+    Raises:
+        ValueError: a bad duration or tolerance, or a keyword label past the stream's end.
+    """
+    truth = keyword_labels(labels, ignore)
+    hours = _hours(duration_ms)
+    _check_within(truth, float(duration_ms))
+    return _error_rates(_in_time_order(detections), truth, hours, _tolerance(time_tolerance_ms))
+
+
+class DetPoint(NamedTuple):
+    """One threshold of a DET curve.
+
+    Attributes:
+        threshold: the detection threshold.
+        false_reject_rate: false rejects / keyword labels.
+        false_accepts_per_hour: false accepts per hour of stream.
+        false_accepts: their count.
+        false_rejects: their count.
+        detections: detections reported at this threshold.
+    """
+
+    threshold: float
+    false_reject_rate: float
+    false_accepts_per_hour: float
+    false_accepts: int
+    false_rejects: int
+    detections: int
+
+
+def default_thresholds(
+    averaged_scores: np.ndarray,
+    class_names: Sequence[str],
+    ignore: Iterable[str] = IGNORED_LABELS,
+) -> np.ndarray:
+    """Thresholds for a DET sweep: a coarse linear grid, a grid that closes in on 1 by
+    decades (where low false-accept rates live), 41 quantiles of the steps' top scores where
+    the top class is a keyword, and 1 (no detection at all: false-reject rate 1).
+
+    Args:
+        averaged_scores: ``(steps, classes)`` averaged-score track (NaN rows skipped).
+        class_names: the class of each column.
+        ignore: classes that are not keywords.
+
+    Returns:
+        Sorted unique thresholds in ``(0, 1]``.
+    """
+    linear = np.round(np.arange(0.05, 0.951, 0.05), 2)
+    near_one = 1.0 - 10.0 ** -np.linspace(1.0, 5.0, 41)
+    averaged = np.asarray(averaged_scores, dtype=np.float64)
+    ignored = set(ignore)
+    valid = ~np.isnan(averaged).any(axis=1)
+    quantiles = np.zeros(0)
+    if valid.any():
+        top = np.argmax(averaged[valid], axis=1)
+        score = averaged[valid].max(axis=1)
+        keyword = np.array([name not in ignored for name in class_names])[top]
+        if keyword.any():
+            quantiles = np.quantile(score[keyword], np.linspace(0.0, 1.0, 41))
+    grid = np.concatenate([linear, near_one, quantiles, [1.0]])
+    return np.unique(grid[(grid > 0) & (grid <= 1)])
+
+
+def det_curve(
+    times_ms: np.ndarray,
+    averaged_scores: np.ndarray,
+    class_names: Sequence[str],
+    labels: Iterable[Label],
+    duration_ms: float,
+    suppression_ms: float,
+    thresholds: Iterable[float] | None = None,
+    time_tolerance_ms: float = TIME_TOLERANCE_MS,
+    ignore: Iterable[str] = IGNORED_LABELS,
+) -> list[DetPoint]:
+    """False-reject rate and false accepts per hour over a sweep of thresholds.
+
+    Args:
+        times_ms: ``(steps,)`` the track's times (``PosteriorHandler.track()``).
+        averaged_scores: ``(steps, classes)`` its averaged scores.
+        class_names: the class of each column.
+        labels: the stream's ``(label, start_ms)`` rows.
+        duration_ms: the stream's length.
+        suppression_ms: the handler's suppression time.
+        thresholds: thresholds in ``(0, 1]``; None: ``default_thresholds``.
+        time_tolerance_ms: the matching tolerance, either side.
+        ignore: labels never reported and label rows that are not keywords.
+
+    Returns:
+        One point per threshold, by increasing threshold.
+    """
+    ignore = tuple(ignore)
+    truth = keyword_labels(labels, ignore)
+    hours = _hours(duration_ms)
+    _check_within(truth, float(duration_ms))
+    tolerance = _tolerance(time_tolerance_ms)
+    if thresholds is None:
+        thresholds = default_thresholds(averaged_scores, class_names, ignore)
+    thresholds = sorted(float(t) for t in thresholds)
+    sweep = detections_sweep(
+        times_ms, averaged_scores, class_names, thresholds, suppression_ms, ignore
+    )
+    points = []
+    for threshold, found in zip(thresholds, sweep, strict=True):
+        errors = _error_rates(found, truth, hours, tolerance)
+        points.append(
+            DetPoint(
+                threshold=threshold,
+                false_reject_rate=errors.false_reject_rate,
+                false_accepts_per_hour=errors.false_accepts_per_hour,
+                false_accepts=errors.false_accepts,
+                false_rejects=errors.false_rejects,
+                detections=errors.detections,
+            )
+        )
+    return points
+
+
+def frr_at_false_accepts(points: Iterable[DetPoint], fa_per_hour: float) -> DetPoint | None:
+    """The sweep's best point within a false-accept budget: of the thresholds with at most
+    ``fa_per_hour`` false accepts per hour, the one with the lowest false-reject rate (ties:
+    fewer false accepts, then the lower threshold). Not interpolated: it is a threshold that
+    can be deployed.
+
+    Args:
+        points: the DET curve.
+        fa_per_hour: the budget.
+
+    Returns:
+        The point, or None when no threshold meets the budget or there are no keywords.
+    """
+    meeting = [
+        p
+        for p in points
+        if p.false_accepts_per_hour <= fa_per_hour and not math.isnan(p.false_reject_rate)
+    ]
+    if not meeting:
+        return None
+    return min(meeting, key=lambda p: (p.false_reject_rate, p.false_accepts_per_hour, p.threshold))
+
+
+def det_curve_figure(
+    points: Sequence[DetPoint], targets: Sequence[float] = FA_PER_HOUR_TARGETS
+) -> Figure:
+    """The DET curve on log axes: false-reject rate against false accepts per hour.
+
+    Points with no false accept or no false reject lie off log axes and are left out (they are
+    in ``det_curve.csv``); each budget in ``targets`` is a dotted line with its best point,
+    named in the legend.
+
+    Args:
+        points: the DET curve.
+        targets: false-accept budgets per hour to mark.
+
+    Returns:
+        The figure (not attached to pyplot).
+    """
+    figure = Figure(figsize=(6.0, 4.5))
+    axis = figure.add_subplot()
+    fa = np.array([p.false_accepts_per_hour for p in points], dtype=np.float64)
+    frr = np.array([p.false_reject_rate for p in points], dtype=np.float64)
+    drawable = (fa > 0) & (frr > 0)
+    # In threshold order: false accepts fall and false rejects rise along the curve.
+    axis.plot(fa[drawable], frr[drawable], marker=".", linewidth=1.2, label="DET")
+    for target in targets:
+        axis.axvline(target, color="0.5", linestyle=":", linewidth=0.9)
+        best = frr_at_false_accepts(points, target)
+        if best is None:
+            continue
+        label = (
+            f"≤ {target:g} FA/h: FRR {best.false_reject_rate:.1%} "
+            f"(threshold {best.threshold:.4g}, {best.false_accepts_per_hour:.2g} FA/h)"
+        )
+        on_axes = best.false_reject_rate > 0 and best.false_accepts_per_hour > 0
+        if not on_axes:
+            label += ", off the log axes"
+        x, y = ([best.false_accepts_per_hour], [best.false_reject_rate]) if on_axes else ([], [])
+        axis.plot(x, y, marker="o", linestyle="none", label=label)
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlabel("False accepts per hour")
+    axis.set_ylabel("False-reject rate")
+    axis.set_title("Streaming detection: DET curve")
+    axis.grid(True, which="both", linewidth=0.4, alpha=0.5)
+    axis.legend(fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
+DET_COLUMNS = DetPoint._fields
+
+
+def write_det_curve(
+    points: Sequence[DetPoint],
+    directory: str | Path,
+    targets: Sequence[float] = FA_PER_HOUR_TARGETS,
+) -> list[Path]:
+    """Write ``det_curve.csv`` and ``det_curve.png`` into ``directory``, each atomically.
+
+    Args:
+        points: the DET curve.
+        directory: where they go; made if missing.
+        targets: false-accept budgets to mark on the figure.
+
+    Returns:
+        The two paths.
+    """
+    from kws.io import atomic_write  # imports torch: only when writing
+    from kws.reporting.figures import save_figures
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    csv_path = directory / "det_curve.csv"
+    with atomic_write(csv_path, newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(DET_COLUMNS)
+        for p in points:
+            writer.writerow(
+                [
+                    repr(p.threshold),
+                    "" if math.isnan(p.false_reject_rate) else f"{p.false_reject_rate:.6g}",
+                    f"{p.false_accepts_per_hour:.6g}",
+                    p.false_accepts,
+                    p.false_rejects,
+                    p.detections,
+                ]
+            )
+    [png_path] = save_figures({"det_curve": det_curve_figure(points, targets)}, directory)
+    return [csv_path, png_path]
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def stream_metrics(
+    detections: Iterable[Detection],
+    labels: Iterable[Label],
+    duration_ms: float,
+    settings: PosteriorSettings,
+    points: Sequence[DetPoint] | None = None,
+    time_tolerance_ms: float = TIME_TOLERANCE_MS,
+    ignore: Iterable[str] = IGNORED_LABELS,
+    targets: Sequence[float] = FA_PER_HOUR_TARGETS,
+) -> dict[str, Any]:
+    """The content of ``stream_metrics.json`` (JSON-safe: NaN becomes None).
+
+    Args:
+        detections: the handler's detections at ``settings.threshold``.
+        labels: the stream's ``(label, start_ms)`` rows.
+        duration_ms: the stream's length.
+        settings: the posterior settings the detections were made with.
+        points: the DET curve, for the false-reject rate at each budget; None: left out.
+        time_tolerance_ms: the matching tolerance, either side.
+        ignore: labels never reported and label rows that are not keywords.
+        targets: the false-accept budgets per hour.
+
+    Returns:
+        A dict: the settings, the stream, TensorFlow's figures, the error rates at the
+        configured threshold and, with ``points``, the best point within each budget.
+    """
+    ignore = tuple(ignore)
+    labels = list(labels)
+    found = _in_time_order(detections)
+    errors = detection_errors(found, labels, duration_ms, time_tolerance_ms, ignore)
+    accuracy = streaming_accuracy(found, labels, time_tolerance_ms, ignore)
+    metrics: dict[str, Any] = {
+        "settings": {
+            "threshold": settings.threshold,
+            "average_window_ms": settings.average_window_ms,
+            "suppression_ms": settings.suppression_ms,
+            "minimum_count": settings.minimum_count,
+            "time_tolerance_ms": float(time_tolerance_ms),
+        },
+        "stream": {
+            "duration_ms": float(duration_ms),
+            "hours": errors.hours,
+            "keywords": errors.keywords,
+            "other_labels": len(labels) - errors.keywords,
+        },
+        "tensorflow": accuracy.as_dict(),
+        "detections": errors.detections,
+        "correct": errors.correct,
+        "false_accepts": errors.false_accepts,
+        "false_accepts_per_hour": errors.false_accepts_per_hour,
+        "false_rejects": errors.false_rejects,
+        "false_reject_rate": _finite_or_none(errors.false_reject_rate),
+    }
+    if points is not None:
+        budgets = {}
+        for target in targets:
+            best = frr_at_false_accepts(points, target)
+            budgets[f"{target:g}"] = None if best is None else {
+                "false_reject_rate": best.false_reject_rate,
+                "false_accepts_per_hour": best.false_accepts_per_hour,
+                "threshold": best.threshold,
+            }  # fmt: skip
+        metrics["frr_at_fa_per_hour"] = budgets
+        metrics["det_thresholds"] = len(points)
+    return metrics
+
+
+def _show(value: float | None, form: str, unit: str = "") -> str:
+    return "n/a" if value is None or not math.isfinite(value) else format(value, form) + unit
+
+
+def format_summary(metrics: dict[str, Any]) -> str:
+    """A plain-text table of ``stream_metrics`` output.
+
+    Args:
+        metrics: what ``stream_metrics`` returned (or read back from its JSON).
+
+    Returns:
+        The table, lines joined by newlines.
+    """
+    s, stream, tf = metrics["settings"], metrics["stream"], metrics["tensorflow"]
+    rows = [
+        ("stream", f"{stream['hours']:.3f} h, {stream['keywords']} keywords"
+                   f" (+{stream['other_labels']} other labels)"),
+        ("settings", f"threshold {s['threshold']:g}, average {s['average_window_ms']:g} ms,"
+                     f" suppression {s['suppression_ms']:g} ms, minimum count "
+                     f"{s['minimum_count']}, tolerance ±{s['time_tolerance_ms']:g} ms"),
+        ("TF matched", _show(tf["matched_percent"], ".1f", "%")),
+        ("TF correct", _show(tf["correct_percent"], ".1f", "%")),
+        ("TF wrong", _show(tf["wrong_percent"], ".1f", "%")),
+        ("TF false positive", _show(tf["false_positive_percent"], ".1f", "%")),
+        ("detections", f"{metrics['detections']} ({metrics['correct']} correct)"),
+        ("false accepts", f"{metrics['false_accepts']}"
+                          f" ({_show(metrics['false_accepts_per_hour'], '.2f')} per hour)"),
+        ("false rejects", f"{metrics['false_rejects']}"
+                          f" (rate {_show(metrics['false_reject_rate'], '.2%')})"),
+    ]  # fmt: skip
+    for target, best in metrics.get("frr_at_fa_per_hour", {}).items():
+        value = "no threshold meets it" if best is None else (
+            f"{best['false_reject_rate']:.2%} (threshold {best['threshold']:.4g}, "
+            f"{best['false_accepts_per_hour']:.2f} FA/h)"
+        )  # fmt: skip
+        rows.append((f"FRR at <= {target} FA/h", value))
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def print_summary(metrics: dict[str, Any], file: TextIO | None = None) -> None:
+    """Print ``format_summary(metrics)``.
+
+    Args:
+        metrics: what ``stream_metrics`` returned.
+        file: where to print; None: standard output.
+    """
+    print(format_summary(metrics), file=sys.stdout if file is None else file)
