@@ -1,5 +1,7 @@
 """Writing results so that a file on disk is either whole or absent, never half-written.
 
+Standard library only, so torch-free code (``kws.runtime``, the stream generator) can use it.
+
 Every file is written under a hidden temporary name in its own folder and renamed into place
 when complete: a rename within one file system is atomic, so a reader finds the old file, the new
 one or none. A failed write removes its temporary file; only a process killed outright can leave
@@ -15,9 +17,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
-
-import torch
-from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 
 @contextmanager
@@ -62,27 +61,3 @@ def write_json(path: str | Path, data: Any) -> None:
     """
     with atomic_write(path) as file:
         file.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Checkpoints are saved under a temporary name and renamed, so a crash leaves no torso."""
-
-    def save_checkpoint(
-        self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None
-    ) -> None:
-        """Save ``checkpoint`` to ``path`` with ``torch.save``, atomically.
-
-        Args:
-            checkpoint: the state Lightning assembled.
-            path: the checkpoint file; missing folders are made.
-            storage_options: not supported (Lightning's own ``TorchCheckpointIO`` takes none).
-        """
-        if storage_options is not None:
-            raise TypeError(
-                f"{type(self).__name__}.save_checkpoint takes no storage_options, "
-                f"got {storage_options!r}"
-            )
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(path, "wb") as file:
-            torch.save(checkpoint, file)

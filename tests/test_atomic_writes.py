@@ -11,8 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from kws.io import AtomicCheckpointIO, atomic_write, write_json
+from kws.io import atomic_write, write_json
 from kws.reporting.figures import save_images
+from kws.training.checkpoint_io import AtomicCheckpointIO
 
 
 class DiskFullError(OSError):

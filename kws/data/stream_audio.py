@@ -49,6 +49,7 @@ from kws.data.layout import (
     VALIDATION_LIST,
 )
 from kws.data.protocol import SPLITS, split_word_clips
+from kws.io import atomic_write, write_json
 
 # TensorFlow's generate_streaming_test_wav.py defaults.
 DEFAULT_MINUTES = 10.0  # 600 s
@@ -423,8 +424,6 @@ def _write_stream(
     """Write ``<name>.wav``, ``<name>_labels.csv`` and ``<name>.json`` under temporary names and
     rename them when complete. The old files of that name are removed just before the renames,
     so a crash between them leaves a file missing, never a WAV beside another stream's labels."""
-    from kws.io import atomic_write, write_json  # here: kws.io imports torch and Lightning
-
     wav = out_dir / f"{name}.wav"
     labels = out_dir / f"{name}_labels.csv"
     info_path = out_dir / f"{name}.json"

@@ -27,7 +27,7 @@ are not keywords. Detections come from ``kws.streaming.PosteriorHandler``.
   not be exactly monotonic in the threshold (a firing removed at a higher threshold can free a
   later one), so the rows are given as computed.
 
-Nothing here imports torch until a file is written (``write_det_curve`` uses ``kws.io`` and
+Nothing here imports torch until the figure is drawn (``write_det_curve`` uses
 ``kws.reporting.figures``), so the metrics also work beside the torch-free runtime.
 """
 
@@ -45,6 +45,7 @@ from typing import Any, NamedTuple, TextIO
 import numpy as np
 from matplotlib.figure import Figure
 
+from kws.io import atomic_write
 from kws.streaming.posterior import (
     IGNORED_LABELS,
     Detection,
@@ -571,8 +572,7 @@ def write_det_curve(
     Returns:
         The two paths.
     """
-    from kws.io import atomic_write  # imports torch: only when writing
-    from kws.reporting.figures import save_figures
+    from kws.reporting.figures import save_figures  # imports torch: only when writing
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

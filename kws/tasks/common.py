@@ -19,7 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from kws.allocator import keep_freed_memory
-from kws.io import AtomicCheckpointIO
+from kws.training.checkpoint_io import AtomicCheckpointIO
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
