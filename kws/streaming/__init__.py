@@ -8,6 +8,12 @@ plus the same rule applied to a kept track of averaged scores for threshold swee
 runtime can use it.
 """
 
+from kws.streaming.detector import (
+    RuntimeScorer,
+    StreamingDetector,
+    TorchScorer,
+    WindowScorer,
+)
 from kws.streaming.posterior import (
     IGNORED_LABELS,
     SILENCE_LABEL,
@@ -26,6 +32,10 @@ __all__ = [
     "Detection",
     "PosteriorHandler",
     "PosteriorSettings",
+    "RuntimeScorer",
+    "StreamingDetector",
+    "TorchScorer",
+    "WindowScorer",
     "detections_at",
     "detections_sweep",
 ]

@@ -1,0 +1,461 @@
+"""``StreamingDetector``: keywords found in a stream of audio pushed in chunks of any size.
+
+Every ``stride_ms`` the detector scores the last second (``clip_samples``) of audio and hands
+the class probabilities to a ``PosteriorHandler`` (TensorFlow's ``RecognizeCommands`` rules).
+The first window is scored once a whole clip has arrived; a window is stamped with its start,
+``start_sample * 1000 / sample_rate`` milliseconds, as TensorFlow stamps it. How the stream is
+split into chunks changes nothing: windows are cut from the stream, never from a chunk.
+
+Scoring is delegated to a scorer (``WindowScorer``):
+
+* ``from_spotter`` (torch): when the frontend is per frame (an ``STFT``, ``MelSpectrogram`` or
+  ``MFCC`` without ``top_db`` and with a pad mode other than ``circular``) and the stride is a
+  whole number of hops, the stream's features are computed once per frame and kept in a short
+  buffer. A window's frames away from its edges are those of the stream at the same place; the
+  few frames whose ``n_fft`` span reaches past the window's edges (where ``center`` pads the
+  window with its own reflection) are computed from the window's first and last few hundred
+  samples. Otherwise every window runs through the frontend on its own. Either way windows are
+  scored ``batch_size`` at a time.
+* ``from_runtime`` (numpy, no torch): windows are a strided view over the sample buffer,
+  batched to ``kws.runtime.Spotter.predict``.
+
+Memory is flat in the stream's length: the sample buffer holds at most one clip plus one
+batch of strides, the feature buffer one batch of windows' frames.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from kws.streaming.posterior import (
+    IGNORED_LABELS,
+    Detection,
+    PosteriorHandler,
+    PosteriorSettings,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+    from kws.runtime.spotter import Spotter
+
+#: Windows scored together by default.
+BATCH_SIZE = 256
+
+
+class WindowScorer(Protocol):
+    """Scores one-second windows of a stream given as a contiguous stretch of its samples."""
+
+    def reset(self) -> None:
+        """Forget the stream (any cached features)."""
+
+    def score(self, audio: np.ndarray, offset: int, starts: np.ndarray) -> np.ndarray:
+        """The class probabilities of the windows starting at ``starts``.
+
+        Args:
+            audio: float32 ``(samples,)``, the stream from sample ``offset`` on; it holds every
+                window, ``starts - offset >= 0`` and ``starts - offset + clip <= samples``.
+            offset: the stream index of ``audio[0]``.
+            starts: ``(windows,)`` int64 stream indices of the windows' first samples, rising.
+
+        Returns:
+            ``(windows, classes)`` probabilities.
+        """
+        ...
+
+
+class RuntimeScorer:
+    """Windows as a strided view of the samples, batched through an ONNX runtime ``Spotter``.
+
+    Args:
+        spotter: a ``kws.runtime.Spotter`` (or anything with ``predict((batch, samples))``).
+        clip_samples: the window length in samples.
+    """
+
+    def __init__(self, spotter: Spotter, clip_samples: int) -> None:
+        self.spotter = spotter
+        self.clip_samples = clip_samples
+
+    def reset(self) -> None:
+        """Nothing is cached."""
+
+    def score(self, audio: np.ndarray, offset: int, starts: np.ndarray) -> np.ndarray:
+        """See ``WindowScorer.score``."""
+        windows = _windows(audio, self.clip_samples, starts - offset)  # (n, clip) view
+        return np.asarray(self.spotter.predict(windows), dtype=np.float64)
+
+
+def _windows(audio: np.ndarray, length: int, firsts: np.ndarray) -> np.ndarray:
+    """Rows ``audio[first : first + length]`` for each of ``firsts``: a strided view when they
+    are evenly spaced, else a copy. Returns ``(len(firsts), length)``."""
+    view = sliding_window_view(audio, length)  # (samples - length + 1, length)
+    if len(firsts) > 1:
+        steps = np.diff(firsts)
+        if (steps == steps[0]).all() and steps[0] > 0:
+            return view[firsts[0] : firsts[-1] + 1 : steps[0]]
+    return view[firsts]
+
+
+def _stft_of(frontend: Any) -> Any:
+    """The ``STFT`` layer of a per-frame frontend, or ``None`` where frames are not computed
+    independently of each other (``top_db``, an unknown frontend)."""
+    from kws.frontend import MFCC, STFT, MelSpectrogram
+
+    if isinstance(frontend, MFCC):
+        frontend = frontend.mel
+    if isinstance(frontend, MelSpectrogram):
+        return None if frontend.top_db is not None else frontend.stft
+    if isinstance(frontend, STFT):
+        return frontend
+    return None
+
+
+class TorchScorer:
+    """Scores windows with a torch ``KeywordSpotter``, reusing the stream's frames.
+
+    Args:
+        spotter: a ``KeywordSpotter`` (``frontend``, ``spec_augment``, ``head``); it is put in
+            eval mode and run on its own device under ``torch.inference_mode``.
+        clip_samples: the window length in samples.
+        stride_samples: the samples between window starts.
+        batch_size: windows per forward pass. Default ``BATCH_SIZE``.
+        cache: reuse the stream's frames where exact (see the module docstring); ``False``
+            runs every window through the frontend. Default True.
+    """
+
+    def __init__(
+        self,
+        spotter: torch.nn.Module,
+        clip_samples: int,
+        stride_samples: int,
+        batch_size: int = BATCH_SIZE,
+        cache: bool = True,
+    ) -> None:
+        import torch
+
+        self.torch = torch
+        self.spotter = spotter.eval()
+        self.clip_samples = clip_samples
+        self.batch_size = batch_size
+        param = next(iter(spotter.parameters()), None)
+        self.device = param.device if param is not None else torch.device("cpu")
+        stft = _stft_of(spotter.frontend) if cache else None
+        self.cached = stft is not None and self._plan(stft, clip_samples, stride_samples)
+        self.reset()
+
+    def _plan(self, stft: Any, clip: int, stride: int) -> bool:
+        """Set the frame geometry; whether the frame cache is exact for it."""
+        hop, n_fft = stft.hop_length, stft.n_fft
+        if stft.center and stft.pad_mode == "circular":
+            return False  # a window's left padding would come from its right end
+        if stride % hop or clip < n_fft:
+            return False
+        half = n_fft // 2 if stft.center else 0
+        self.hop, self.n_fft, self.half = hop, n_fft, half
+        self.frames = stft.num_frames(clip)  # T: frames per window
+        # Window frame j spans samples [j*hop - half, j*hop - half + n_fft) of the window:
+        # frames lo..hi lie inside it and equal the stream's frames at the same place.
+        self.lo = -(-half // hop)
+        self.hi = (clip + half - n_fft) // hop
+        # The stream frames still to compute must start no earlier than the next window.
+        if self.hi + 1 - self.lo < stride // hop:
+            return False
+        self.head_samples = (self.lo - 1) * hop - half + n_fft if self.lo else 0
+        self.tail_first = (self.hi + 1 - self.lo) * hop  # window sample of the tail segment
+        return self.head_samples <= clip
+
+    def reset(self) -> None:
+        """Forget the cached frames."""
+        self._feats: torch.Tensor | None = None  # (features, kept frames)
+        self._feat_first = self.lo if self.cached else 0  # stream index of _feats[:, 0]
+
+    @property
+    def buffered_frames(self) -> int:
+        """How many stream frames are held."""
+        return 0 if self._feats is None else self._feats.shape[-1]
+
+    def score(self, audio: np.ndarray, offset: int, starts: np.ndarray) -> np.ndarray:
+        """See ``WindowScorer.score``."""
+        torch = self.torch
+        out = []
+        with torch.inference_mode():
+            for first in range(0, len(starts), self.batch_size):
+                batch = starts[first : first + self.batch_size]
+                if self.cached:
+                    features = self._cached_features(audio, offset, batch)
+                else:
+                    windows = self._tensor(_windows(audio, self.clip_samples, batch - offset))
+                    features = self.spotter.frontend(windows)  # (n, features, frames)
+                features = self.spotter.spec_augment(features)
+                logits = self.spotter.head(features)  # (n, classes)
+                out.append(logits.float().softmax(-1).cpu().numpy().astype(np.float64))
+        return np.concatenate(out) if out else np.zeros((0, 0))
+
+    def _tensor(self, rows: np.ndarray) -> torch.Tensor:
+        """A float32 copy of ``rows`` on the spotter's device (a view of the buffer is
+        read-only and is overwritten later)."""
+        return self.torch.from_numpy(np.array(rows, dtype=np.float32)).to(self.device)
+
+    def _extend(self, audio: np.ndarray, offset: int, last: int) -> None:
+        """Compute the stream's frames up to ``last`` (included) into the buffer."""
+        have = self._feat_first + self.buffered_frames
+        if last < have:
+            return
+        # A segment starting lo hops before frame `have` gives it as its frame lo.
+        begin = (have - self.lo) * self.hop - offset
+        end = last * self.hop - self.half + self.n_fft - offset
+        if begin < 0:
+            raise RuntimeError("the samples of a needed frame were dropped")  # not reachable
+        segment = self._tensor(audio[None, begin:end])  # (1, samples)
+        count = last - have + 1
+        new = self.spotter.frontend(segment)[0, :, self.lo : self.lo + count]  # (F, count)
+        self._feats = new if self._feats is None else self.torch.cat([self._feats, new], -1)
+
+    def _cached_features(self, audio: np.ndarray, offset: int, starts: np.ndarray) -> Any:
+        """The features ``(n, F, T)`` of the windows at ``starts``, interior from the cache."""
+        torch = self.torch
+        firsts = starts // self.hop  # stream frame of each window's frame 0
+        self._extend(audio, offset, int(firsts[-1]) + self.hi)
+        interior = np.arange(self.lo, self.hi + 1)
+        index = torch.as_tensor(firsts[:, None] + interior - self._feat_first, device=self.device)
+        parts = [self._feats[:, index].transpose(0, 1)]  # (n, F, hi - lo + 1)
+        rel = starts - offset
+        if self.lo:
+            head = self._tensor(_windows(audio, self.head_samples, rel))  # (n, head_samples)
+            parts.insert(0, self.spotter.frontend(head)[..., : self.lo])  # (n, F, lo)
+        if self.hi + 1 < self.frames:
+            tail = self._tensor(
+                _windows(audio, self.clip_samples - self.tail_first, rel + self.tail_first)
+            )  # (n, clip - tail_first)
+            parts.append(self.spotter.frontend(tail)[..., self.lo :])  # (n, F, T - hi - 1)
+        # Keep only frames a later window can use: from the last window's first interior one.
+        drop = int(firsts[-1]) + self.lo - self._feat_first
+        self._feats = self._feats[:, drop:].clone()
+        self._feat_first += drop
+        return torch.cat(parts, -1)  # (n, F, T)
+
+
+class StreamingDetector:
+    """Keyword detections in an audio stream pushed chunk by chunk.
+
+    Args:
+        scorer: scores windows (``TorchScorer``, ``RuntimeScorer`` or any ``WindowScorer``).
+        class_names: the class of each score column.
+        sample_rate: the stream's sample rate in Hz.
+        clip_samples: samples per scored window (one second).
+        stride_ms: milliseconds between windows. Default 30; ``stride_ms * sample_rate / 1000``
+            must be a whole number of samples.
+        settings: the posterior settings. Default ``PosteriorSettings()`` (average over 500 ms,
+            threshold 0.7, suppression 500 ms).
+        keep_track: keep every step's averaged scores for ``track()``. Default False.
+        keep_scores: keep every window's raw probabilities for ``scores()`` (grows with the
+            stream; for tests and analysis). Default False.
+        ignore: labels never reported. Default ``_silence_`` and ``_unknown_``.
+        batch_size: windows scored per push of at most this many strides of audio (bounds
+            memory for long chunks). Default ``BATCH_SIZE``.
+    """
+
+    def __init__(
+        self,
+        scorer: WindowScorer,
+        class_names: Sequence[str],
+        sample_rate: int,
+        clip_samples: int,
+        stride_ms: float = 30.0,
+        settings: PosteriorSettings | None = None,
+        keep_track: bool = False,
+        keep_scores: bool = False,
+        ignore: Sequence[str] = IGNORED_LABELS,
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
+        settings = PosteriorSettings() if settings is None else settings
+        settings.check_stride(stride_ms)
+        stride = stride_ms * sample_rate / 1000
+        if not math.isclose(stride, round(stride), abs_tol=1e-9) or round(stride) < 1:
+            raise ValueError(
+                f"stride_ms={stride_ms:g} is {stride:g} samples at {sample_rate} Hz: it must be "
+                "a whole number of samples"
+            )
+        if clip_samples < 1 or batch_size < 1:
+            raise ValueError(f"need clip_samples, batch_size >= 1: {clip_samples}, {batch_size}")
+        self.scorer = scorer
+        self.sample_rate = sample_rate
+        self.clip_samples = clip_samples
+        self.stride_samples = int(round(stride))
+        self.stride_ms = stride_ms
+        self.batch_size = batch_size
+        self.keep_scores = keep_scores
+        self.handler = PosteriorHandler(class_names, settings, ignore, keep_track)
+        self.class_names = self.handler.class_names
+        self._piece = batch_size * self.stride_samples
+        self._audio = np.zeros(clip_samples + self._piece + self.stride_samples, np.float32)
+        self.reset()
+
+    @classmethod
+    def from_spotter(
+        cls,
+        spotter: torch.nn.Module,
+        class_names: Sequence[str],
+        sample_rate: int | None = None,
+        clip_samples: int | None = None,
+        stride_ms: float = 30.0,
+        settings: PosteriorSettings | None = None,
+        cache: bool = True,
+        **kwargs: Any,
+    ) -> StreamingDetector:
+        """A detector scoring with a torch ``KeywordSpotter``.
+
+        Args:
+            spotter: the trained ``KeywordSpotter``.
+            class_names: its classes, in the order of its logits.
+            sample_rate: Hz; ``None``: the frontend's ``sample_rate``, else 16000.
+            clip_samples: window length; ``None``: one second.
+            stride_ms: see the class. Default 30.
+            settings: see the class.
+            cache: reuse the stream's frames where exact. Default True.
+            **kwargs: the class's other arguments (``keep_track``, ``batch_size``, ...).
+        """
+        if sample_rate is None:
+            frontend = spotter.frontend
+            frontend = getattr(frontend, "mel", frontend)
+            sample_rate = int(getattr(frontend, "sample_rate", 16000))
+        clip_samples = sample_rate if clip_samples is None else clip_samples
+        stride = int(round(stride_ms * sample_rate / 1000))
+        batch_size = kwargs.get("batch_size", BATCH_SIZE)
+        scorer = TorchScorer(spotter, clip_samples, stride, batch_size, cache)
+        return cls(scorer, class_names, sample_rate, clip_samples, stride_ms, settings, **kwargs)
+
+    @classmethod
+    def from_runtime(
+        cls,
+        spotter: Spotter,
+        stride_ms: float = 30.0,
+        settings: PosteriorSettings | None = None,
+        **kwargs: Any,
+    ) -> StreamingDetector:
+        """A detector scoring with an exported model run by ``kws.runtime.Spotter`` (no torch).
+
+        Args:
+            spotter: the loaded runtime spotter; its class names, sample rate and clip length
+                are used.
+            stride_ms: see the class. Default 30.
+            settings: see the class.
+            **kwargs: the class's other arguments.
+        """
+        scorer = RuntimeScorer(spotter, spotter.clip_samples)
+        return cls(
+            scorer,
+            spotter.class_names,
+            spotter.sample_rate,
+            spotter.clip_samples,
+            stride_ms,
+            settings,
+            **kwargs,
+        )
+
+    def reset(self) -> None:
+        """Forget the stream: the next push starts a new one at time 0."""
+        self._offset = 0  # stream index of _audio[0]
+        self._fill = 0  # samples held in _audio
+        self._next = 0  # stream index of the next window's start
+        self._times: list[np.ndarray] = []
+        self._scores: list[np.ndarray] = []
+        self.handler.reset()
+        self.scorer.reset()
+
+    @property
+    def buffered_samples(self) -> int:
+        """Samples held now."""
+        return self._fill
+
+    @property
+    def buffer_capacity(self) -> int:
+        """The sample buffer's fixed size."""
+        return len(self._audio)
+
+    @property
+    def samples_seen(self) -> int:
+        """Samples pushed since the start (or ``reset``)."""
+        return self._offset + self._fill
+
+    def push(self, chunk: Any) -> list[Detection]:
+        """Add audio to the stream and return the detections it completes.
+
+        Args:
+            chunk: ``(samples,)`` float in [-1, 1] (numpy, torch on any device, or a list) or
+                int16 (scaled by 1/32768); any length, 0 included.
+
+        Returns:
+            The detections of the windows scored, in time order.
+        """
+        if hasattr(chunk, "detach"):
+            chunk = chunk.detach().cpu().numpy()
+        chunk = np.asarray(chunk)
+        if chunk.ndim != 1:
+            raise ValueError(f"a chunk must be (samples,), got shape {chunk.shape}")
+        if chunk.dtype == np.int16:
+            chunk = chunk.astype(np.float32) / np.float32(32768.0)
+        chunk = chunk.astype(np.float32, copy=False)
+        detections: list[Detection] = []
+        for first in range(0, len(chunk), self._piece):
+            detections += self._push_piece(chunk[first : first + self._piece])
+        return detections
+
+    def _push_piece(self, piece: np.ndarray) -> list[Detection]:
+        """Append at most one batch of strides and score the windows now complete."""
+        self._audio[self._fill : self._fill + len(piece)] = piece
+        self._fill += len(piece)
+        end = self._offset + self._fill
+        count = max(0, (end - self.clip_samples - self._next) // self.stride_samples + 1)
+        detections: list[Detection] = []
+        if count:
+            starts = self._next + self.stride_samples * np.arange(count, dtype=np.int64)
+            scores = self.scorer.score(self._audio[: self._fill], self._offset, starts)
+            times = starts * 1000.0 / self.sample_rate
+            if self.keep_scores:
+                self._times.append(times)
+                self._scores.append(scores)
+            detections = self.handler.push(times, scores)
+            self._next += count * self.stride_samples
+        # Drop samples before the next window's start (moving what is kept to the front).
+        drop = min(self._next - self._offset, self._fill)
+        if drop > 0:
+            kept = self._fill - drop
+            self._audio[:kept] = self._audio[drop : self._fill]
+            self._offset += drop
+            self._fill = kept
+        return detections
+
+    def finish(self) -> list[Detection]:
+        """End the stream. A window is scored only once a whole clip has arrived, so nothing
+        is left to score: this returns ``[]`` and the detector is ready for ``reset``."""
+        return []
+
+    def detect(self, waveform: Any) -> list[Detection]:
+        """All detections in one recording: ``reset``, ``push`` it whole, ``finish``.
+
+        Args:
+            waveform: ``(samples,)``, as for ``push``.
+        """
+        self.reset()
+        return self.push(waveform) + self.finish()
+
+    def track(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every step's time and averaged scores (needs ``keep_track``); see
+        ``PosteriorHandler.track``."""
+        return self.handler.track()
+
+    def scores(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every window's start time in ms ``(steps,)`` and raw probabilities
+        ``(steps, classes)`` (needs ``keep_scores``)."""
+        if not self.keep_scores:
+            raise RuntimeError("StreamingDetector(keep_scores=True) keeps the scores; this did not")
+        classes = len(self.class_names)
+        times = np.concatenate([np.zeros(0), *self._times])
+        scores = np.concatenate([np.zeros((0, classes)), *self._scores])
+        return times, scores
