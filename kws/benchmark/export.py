@@ -182,6 +182,7 @@ def bench_export(
     data_root: str | None = None,
 ) -> Report:
     """Export ``checkpoint`` into ``out_dir`` and measure each variant (see the module's doc).
+    onnxruntime runs on one thread; PyTorch on torch's current threads (the command sets one).
 
     Args:
         checkpoint: a trained kws checkpoint whose data (or ``data_root``) is on disk.
@@ -201,7 +202,6 @@ def bench_export(
     )
     module = load_checkpoint(checkpoint)
     clips, labels = _test_clips(checkpoint, module, data_root)
-    torch.set_num_threads(1)
     spotter = module.spotter.eval()
 
     def pytorch(batch: np.ndarray) -> np.ndarray:
@@ -308,6 +308,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Run the ``export`` command from its parsed arguments."""
+    torch.set_num_threads(1)  # PyTorch's latency on one thread, as onnxruntime's sessions
     with tempfile.TemporaryDirectory(prefix="kws-export-") as scratch:
         out_dir = args.out_dir or Path(scratch)
         out_dir.mkdir(parents=True, exist_ok=True)
