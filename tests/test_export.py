@@ -19,10 +19,10 @@ from hydra import compose, initialize_config_dir
 from kws.export import FILE_NAMES, ExportError, export_checkpoint
 from kws.export import checkpoint as export_module
 from kws.export.__main__ import main
+from kws.export.checkpoint import training_data
 from kws.export.onnx_model import example_batch
 from kws.runtime import ModelInfo, Spotter
 from kws.tasks import evaluate, train
-from kws.tasks.evaluate import saved_datamodule
 from kws.training import KWSModule, load_checkpoint
 
 SGD = {"_target_": "torch.optim.SGD", "lr": 0.1}
@@ -190,9 +190,7 @@ def test_evaluate_scores_an_export_as_its_checkpoint(trained, exported, tmp_path
 def int8_accuracies(checkpoint: Path, exported: Path) -> tuple[dict[str, float], float]:
     """Accuracy of each ONNX variant on every clip of the generated data set (the test split
     alone is too small to resolve one point), and how often int8-head agrees with float."""
-    module = load_checkpoint(checkpoint)
-    datamodule = saved_datamodule(checkpoint, module.checkpoint_metadata["datamodule"])
-    datamodule.setup("test")
+    datamodule = training_data(load_checkpoint(checkpoint), checkpoint)
     splits = [datamodule.datasets[split] for split in ("train", "val", "test")]
     clips = np.concatenate([np.asarray(s.clips, dtype=np.float32) / 32768 for s in splits])
     labels = np.concatenate([np.asarray(s.labels) for s in splits])

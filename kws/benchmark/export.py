@@ -26,7 +26,6 @@ import torch
 from kws.benchmark.common import Report
 from kws.io import write_json
 from kws.runtime.model_info import INPUT_NAME, OUTPUT_NAMES
-from kws.tasks.evaluate import saved_datamodule
 from kws.training import load_checkpoint
 
 if TYPE_CHECKING:
@@ -42,21 +41,6 @@ VARIANTS = {  # name in the table: the export's key in FILE_NAMES (None: PyTorch
     "onnx int8 (head only)": "int8-head",
 }
 _EVAL_BATCH = 100
-
-
-def _test_clips(
-    checkpoint: Path, module: Any, data_root: str | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """The checkpoint's test split: clips ``(n, samples)`` float32 and labels ``(n,)``."""
-    saved = dict(module.checkpoint_metadata["datamodule"] or {})
-    if not saved:
-        raise ValueError(f"{checkpoint}: names no data set to test on")
-    if data_root is not None:
-        saved["root"] = str(Path(data_root).resolve())
-    datamodule = saved_datamodule(str(checkpoint), saved)
-    datamodule.setup("test")
-    test = datamodule.datasets["test"]
-    return np.asarray(test.clips, dtype=np.float32) / 32768.0, np.asarray(test.labels)
 
 
 def _latencies(
@@ -152,22 +136,25 @@ def stage_errors(
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
     del probe.graph.output[:]
-    probe.graph.output.extend(onnx.helper.make_empty_tensor_value_info(t) for t in stages.values())
+    names = list(dict.fromkeys([*stages.values(), boundary]))  # each tensor once
+    probe.graph.output.extend(onnx.helper.make_empty_tensor_value_info(t) for t in names)
     run_probe = ort.InferenceSession(probe.SerializeToString()).run
+    calibrated = dict(zip(names, run_probe(names, {INPUT_NAME: calibration}), strict=True))
+    exact = dict(zip(names, run_probe(names, {INPUT_NAME: clips}), strict=True))
+    features = exact[boundary]  # the head's input, as the float model computes it
     rows = []
     inferred = onnx.shape_inference.infer_shapes(model)
     for stage, tensor in stages.items():
-        calibrated = run_probe([tensor], {INPUT_NAME: calibration})[0]
-        exact = run_probe([tensor, boundary], {INPUT_NAME: clips})
+        low, high = float(calibrated[tensor].min()), float(calibrated[tensor].max())
         rest = onnx.utils.Extractor(inferred).extract_model([tensor], [boundary, OUTPUT_NAMES[0]])
         run_rest = ort.InferenceSession(rest.SerializeToString()).run
         for width in bits:
-            grid = on_grid(exact[0], float(calibrated.min()), float(calibrated.max()), width)
-            features, probabilities = run_rest(None, {tensor: grid})
-            error = np.sqrt(np.mean((features - exact[1]) ** 2) / np.mean(exact[1] ** 2))
+            grid = on_grid(exact[tensor], low, high, width)
+            moved, probabilities = run_rest(None, {tensor: grid})
+            error = np.sqrt(np.mean((moved - features) ** 2) / np.mean(features**2))
             rows.append({
                 "stage": stage, "bits": width,
-                "range": [float(calibrated.min()), float(calibrated.max())],
+                "range": [low, high],
                 "accuracy": float((probabilities.argmax(axis=1) == labels).mean()),
                 "feature_error": float(error),
             })  # fmt: skip
@@ -193,15 +180,17 @@ def bench_export(
     """
     import onnx
 
-    from kws.export import FILE_NAMES, export_checkpoint
-    from kws.export.checkpoint import calibration_clips
+    from kws.export import FILE_NAMES
+    from kws.export.checkpoint import calibration_clips, export_module, training_data
     from kws.runtime import Spotter
 
-    exported = export_checkpoint(
-        checkpoint, out_dir, ("onnx",), int8=True, calibration=calibration, data_root=data_root
-    )
     module = load_checkpoint(checkpoint)
-    clips, labels = _test_clips(checkpoint, module, data_root)
+    datamodule = training_data(module, checkpoint, data_root)
+    calibration_set = calibration_clips(datamodule, calibration)
+    exported = export_module(module, out_dir, ("onnx",), calibration_set, checkpoint)
+    test = datamodule.datasets["test"]
+    clips = np.asarray(test.clips, dtype=np.float32) / 32768.0  # (clips, samples)
+    labels = np.asarray(test.labels)
     spotter = module.spotter.eval()
 
     def pytorch(batch: np.ndarray) -> np.ndarray:
@@ -229,8 +218,7 @@ def bench_export(
     }
     latency = _latencies(runners, clips[:1], calls)
     stages = stage_errors(
-        onnx.load(out_dir / FILE_NAMES["onnx"]),
-        calibration_clips(module, checkpoint, calibration, root=data_root), clips, labels,
+        onnx.load(out_dir / FILE_NAMES["onnx"]), calibration_set, clips, labels,
     )  # fmt: skip
     reference = probabilities["pytorch eager float32"]
     rows = []

@@ -37,20 +37,16 @@ FILE_NAMES = {
 }
 
 
-def calibration_clips(
-    module: KWSModule, checkpoint: str | Path, clips: int, seed: int = 0, root: str | None = None
-) -> np.ndarray:
-    """``clips`` training clips of the data the checkpoint was trained on, drawn with ``seed``.
+def training_data(module: KWSModule, checkpoint: str | Path, root: str | None = None) -> Any:
+    """The data set a checkpoint was trained on, as its saved settings name it, set up.
 
     Args:
         module: the loaded checkpoint (its saved data settings name the data).
         checkpoint: its file, for messages.
-        clips: how many; all of the training split if it holds fewer.
-        seed: the draw's seed. Default 0.
         root: the data set's folder, if it moved since training; default None: the saved one.
 
     Returns:
-        ``(clips, clip_samples)`` float32 in [-1, 1).
+        A set-up ``SpeechCommandsDataModule`` (``datasets["train" | "val" | "test"]``).
 
     Raises:
         ValueError: the checkpoint names no data, or the data cannot be read (the message
@@ -58,20 +54,42 @@ def calibration_clips(
     """
     saved = module.checkpoint_metadata.get("datamodule")
     if not saved:
-        raise ValueError(f"{checkpoint}: names no training data to calibrate int8 with")
+        raise ValueError(f"{checkpoint}: names no data set")
     if root is not None:
         saved = {**saved, "root": str(Path(root).resolve())}
     datamodule = saved_datamodule(str(checkpoint), saved)
     datamodule.setup("fit")
+    return datamodule
+
+
+def calibration_clips(datamodule: Any, clips: int, seed: int = 0) -> np.ndarray:
+    """``clips`` clips of a data set's training split, drawn with ``seed``.
+
+    Args:
+        datamodule: a set-up ``SpeechCommandsDataModule``, e.g. from ``training_data``.
+        clips: how many; all of the training split if it holds fewer.
+        seed: the draw's seed. Default 0.
+
+    Returns:
+        ``(clips, samples)`` float32 in [-1, 1).
+    """
     train = datamodule.datasets["train"]
     rows = np.random.default_rng(seed).permutation(len(train))[:clips]
-    samples = np.asarray(train.clips[np.sort(rows)], dtype=np.float32) / 32768.0
-    if samples.shape[1] != module.hparams["clip_samples"]:
-        raise ValueError(
-            f"{checkpoint}: its data has {samples.shape[1]}-sample clips, the model takes "
-            f"{module.hparams['clip_samples']}"
-        )
-    return samples
+    return np.asarray(train.clips[np.sort(rows)], dtype=np.float32) / 32768.0
+
+
+def check_formats(formats: Sequence[str], int8: bool) -> None:
+    """Refuse an unknown format, or int8 without ONNX.
+
+    Args:
+        formats: the requested formats, some of ``FORMATS``.
+        int8: whether the int8 variants are requested.
+    """
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ValueError(f"format must be some of {FORMATS}, got {list(formats)}")
+    if int8 and "onnx" not in formats:
+        raise ValueError("int8 quantises the ONNX export: add format onnx")
 
 
 def export_checkpoint(
@@ -95,24 +113,58 @@ def export_checkpoint(
         data_root: the training data's folder if it moved; default None: the checkpoint's.
 
     Returns:
+        See ``export_module``.
+
+    Raises:
+        ValueError: an unknown format, a bad checkpoint or unreadable calibration data, before
+            anything is exported; ``ExportError``: see ``export_module``.
+    """
+    check_formats(formats, int8)
+    if int8 and calibration < 1:
+        raise ValueError(f"calibration clips must be at least 1, got {calibration}")
+    module = load_checkpoint(checkpoint)
+    clips = None
+    if int8:
+        clips = calibration_clips(training_data(module, checkpoint, data_root), calibration, seed)
+    return export_module(module, out_dir, formats, clips, checkpoint, seed)
+
+
+def export_module(
+    module: KWSModule,
+    out_dir: str | Path,
+    formats: Sequence[str] = ("onnx",),
+    calibration: np.ndarray | None = None,
+    checkpoint: str | Path | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Export a loaded module into ``out_dir`` and report what was written and how close it is.
+
+    Args:
+        module: the trained module, e.g. from ``load_checkpoint``.
+        out_dir: the folder for the files of ``FILE_NAMES`` and ``export.json``; made if missing.
+        formats: some of ``FORMATS``. Default ``("onnx",)``.
+        calibration: ``(clips, clip_samples)`` training clips; given, the two int8 ONNX variants
+            are written too (needs ``"onnx"``). Default None.
+        checkpoint: the file the module came from, recorded in the metadata. Default None.
+        seed: the seed of the clips the exports are checked on is ``seed + 1``. Default 0.
+
+    Returns:
         The report also written to ``export.json``: per file, its size and the largest
         difference of its probabilities from PyTorch's on seeded clips.
 
     Raises:
-        ValueError: an unknown format, a bad checkpoint or unreadable calibration data, before
-            anything is exported; ``ExportError``: a float export differs from PyTorch by more
-            than ``FLOAT_TOLERANCE`` (nothing is written under its name).
+        ValueError: an unknown format, or calibration clips of another length than the model's;
+            ``ExportError``: a float export differs from PyTorch by more than
+            ``FLOAT_TOLERANCE`` (nothing is written under its name).
     """
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown or not formats:
-        raise ValueError(f"format must be some of {FORMATS}, got {list(formats)}")
-    if int8 and "onnx" not in formats:
-        raise ValueError("int8 quantises the ONNX export: add format onnx")
-    if int8 and calibration < 1:
-        raise ValueError(f"calibration clips must be at least 1, got {calibration}")
-    module = load_checkpoint(checkpoint)
+    check_formats(formats, calibration is not None)
     info = model_info(module, checkpoint)
-    clips = calibration_clips(module, checkpoint, calibration, seed, data_root) if int8 else None
+    source = checkpoint if checkpoint is not None else "the model"
+    if calibration is not None and calibration.shape[1:] != (info.clip_samples,):
+        raise ValueError(
+            f"{source}: its data has {calibration.shape[1]}-sample clips, the model takes "
+            f"{info.clip_samples}"
+        )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     graph = InferenceGraph(module.spotter.frontend, module.spotter.head)
@@ -129,13 +181,13 @@ def export_checkpoint(
         difference = max_difference(model, graph, check)
         if difference > FLOAT_TOLERANCE:
             raise ExportError(
-                f"{checkpoint}: the ONNX export's probabilities differ from PyTorch's by "
+                f"{source}: the ONNX export's probabilities differ from PyTorch's by "
                 f"{difference:.3g} (> {FLOAT_TOLERANCE}); not written"
             )
         record("onnx", save_model(model, out_dir / FILE_NAMES["onnx"]), difference)
-        if int8:
+        if calibration is not None:
             for kind, head_only in (("int8", False), ("int8-head", True)):
-                quantised = quantize(model, clips, info, head_only)
+                quantised = quantize(model, calibration, info, head_only)
                 path = save_model(quantised, out_dir / FILE_NAMES[kind])
                 record(kind, path, max_difference(quantised, graph, check))
     if "torch-export" in formats:
@@ -146,7 +198,7 @@ def export_checkpoint(
         difference = float((ours - theirs).abs().max())
         if difference > FLOAT_TOLERANCE:
             raise ExportError(
-                f"{checkpoint}: the torch.export program differs from PyTorch by {difference:.3g}"
+                f"{source}: the torch.export program differs from PyTorch by {difference:.3g}"
             )
         path = out_dir / FILE_NAMES["torch-export"]
         save_program(program, info, path)

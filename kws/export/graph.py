@@ -11,13 +11,13 @@ as an ONNX ``DFT`` that holds no weights at all.
 from __future__ import annotations
 
 import copy
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from kws.data.download import sha256_of
 from kws.data.layout import SAMPLE_RATE
 from kws.frontend import STFT, MelSpectrogram
 from kws.runtime.model_info import ModelInfo
@@ -62,21 +62,18 @@ class InferenceGraph(nn.Module):
         return logits.softmax(dim=-1), logits
 
 
-def model_info(
-    module: KWSModule, checkpoint: str | Path | None = None, quantization: str = "float32"
-) -> ModelInfo:
+def model_info(module: KWSModule, checkpoint: str | Path | None = None) -> ModelInfo:
     """The metadata an export of ``module`` carries (see ``kws.runtime.model_info``).
 
     Args:
         module: the trained module, e.g. from ``kws.training.load_checkpoint``.
         checkpoint: the file it was read from, recorded by name and sha256. Default None.
-        quantization: how the exported weights are stored. Default ``"float32"``.
     """
     hparams = module.hparams
     source: dict[str, Any] = {}
     if checkpoint is not None:
         checkpoint = Path(checkpoint)
-        source = {"checkpoint": checkpoint.name, "sha256": _sha256(checkpoint)}
+        source = {"checkpoint": checkpoint.name, "sha256": sha256_of(checkpoint)}
     metadata = getattr(module, "checkpoint_metadata", {})
     if metadata.get("epoch") is not None:
         source["epoch"] = metadata["epoch"]
@@ -86,15 +83,6 @@ def model_info(
         clip_samples=int(hparams["clip_samples"]),
         frontend=dict(hparams["frontend"]),
         head=dict(hparams["model"]),
-        quantization=quantization,
         data=metadata.get("datamodule"),
         source=source,
     )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
