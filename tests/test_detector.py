@@ -187,6 +187,14 @@ def test_int16_and_torch_chunks() -> None:
         StreamingDetector.from_spotter(_linear(), NAMES, stride_ms=30.03)
 
 
+def test_audio_that_is_no_audio_is_refused_as_the_runtime_refuses_it() -> None:
+    detector = StreamingDetector.from_spotter(_linear(), NAMES)
+    with pytest.raises(ValueError, match="1 NaN or infinite samples"):
+        detector.push(np.array([0.1, np.nan, 0.2], np.float32))
+    with pytest.raises(ValueError, match="reaches 50"):
+        detector.push(np.full(100, 50.0, np.float32))  # int16 values passed as floats
+
+
 def test_track_for_threshold_sweeps() -> None:
     detector = StreamingDetector.from_spotter(_linear(), NAMES, settings=LOW, keep_track=True)
     detections = detector.detect(_audio(3.0))

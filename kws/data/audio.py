@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import soundfile as sf
@@ -102,6 +103,55 @@ def _is_float(handle: sf.SoundFile) -> bool:
     return not handle.subtype.startswith("PCM_")
 
 
+class FloatProblem(NamedTuple):
+    """The first row of float audio that is no audio: its index, how many of its samples are
+    NaN or infinite, and its peak (checked once all are finite)."""
+
+    row: int
+    non_finite: int
+    peak: float
+
+
+def float_problem(samples: np.ndarray) -> FloatProblem | None:
+    """The first row holding a NaN or infinite sample, or a sample beyond ``FLOAT_PEAK_LIMIT``;
+    None when every row is audio.
+
+    Args:
+        samples: ``(rows, samples)`` float audio.
+    """
+    non_finite = np.count_nonzero(~np.isfinite(samples), axis=1)
+    if non_finite.any():
+        row = int(np.argmax(non_finite > 0))
+        return FloatProblem(row, int(non_finite[row]), float("nan"))
+    peaks = np.abs(samples).max(axis=1, initial=0.0)
+    if (peaks > FLOAT_PEAK_LIMIT).any():
+        row = int(np.argmax(peaks > FLOAT_PEAK_LIMIT))
+        return FloatProblem(row, 0, float(peaks[row]))
+    return None
+
+
+def to_float32(samples: np.ndarray) -> np.ndarray:
+    """Audio as float32: int16 scaled by 1/32768, floats cast (beyond float32's range:
+    infinite, for ``float_problem`` to find).
+
+    Args:
+        samples: int16 or float audio of any shape.
+    """
+    if samples.dtype == np.int16:
+        return samples.astype(np.float32) / np.float32(32768.0)
+    with np.errstate(over="ignore"):
+        return samples.astype(np.float32, copy=False)
+
+
+def to_int16(samples: np.ndarray) -> np.ndarray:
+    """Float audio in [-1, 1] as int16 at full scale, rounded, clipped to int16's range.
+
+    Args:
+        samples: float audio of any shape.
+    """
+    return np.clip(np.round(samples * 32768.0), -32768, 32767).astype(np.int16)
+
+
 def _read_int16(handle: sf.SoundFile, path: Path) -> np.ndarray:
     """All samples as int16 at full scale: libsndfile scales integer PCM of any width itself, but
     would truncate float samples to 0 and +-1, so those are read as float and scaled here. A
@@ -110,17 +160,18 @@ def _read_int16(handle: sf.SoundFile, path: Path) -> np.ndarray:
     if not _is_float(handle):
         return handle.read(dtype="int16")
     samples = handle.read(dtype="float64")
-    bad = np.count_nonzero(~np.isfinite(samples))
-    if bad:
-        raise BadAudioError(path, f"{bad} of {len(samples)} samples are NaN or infinite")
-    peak = float(np.abs(samples).max(initial=0.0))
-    if peak > FLOAT_PEAK_LIMIT:
+    problem = float_problem(samples[None])
+    if problem and problem.non_finite:
+        raise BadAudioError(
+            path, f"{problem.non_finite} of {len(samples)} samples are NaN or infinite"
+        )
+    if problem:
         raise BadAudioError(
             path,
-            f"float samples reach {peak:.3g}, far outside [-1, 1] (more than "
+            f"float samples reach {problem.peak:.3g}, far outside [-1, 1] (more than "
             f"{FLOAT_PEAK_LIMIT} is not audio at full scale; up to it, samples are clipped)",
         )
-    return np.clip(np.round(samples * 32768.0), -32768, 32767).astype(np.int16)
+    return to_int16(samples)
 
 
 def inspect_clip(path: Path) -> None:

@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import soundfile as sf
 
-from kws.data.audio import BadAudioError, inspect_clips, read_noise, read_waveform
+from kws.data.audio import BadAudioError, inspect_clips, read_noise, read_waveform, to_int16
 from kws.data.cache import scan_tree
 from kws.data.index import IndexBuilder, wavs_by_folder
 from kws.data.layout import (
@@ -399,7 +399,7 @@ def _write_audio(
             if lo < hi:
                 block[lo - start : hi - start] += clip[lo - starts[i] : hi - starts[i]]
         playing = {i: c for i, c in playing.items() if starts[i] + len(c) > end}
-        handle.write(np.clip(np.round(block * 32768.0), -32768, 32767).astype(np.int16))
+        handle.write(to_int16(block))
 
 
 def _check_free_space(out_dir: Path, samples: int, rows: int) -> None:

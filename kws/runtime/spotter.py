@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from kws.data.audio import FLOAT_PEAK_LIMIT, read_waveform
+from kws.data.audio import float_problem, read_waveform, to_float32
 from kws.runtime.model_info import INPUT_NAME, OUTPUT_NAMES, ModelInfo, ModelInfoError
 
 #: The largest model file read (512 MiB); a kws export is a few MB.
@@ -226,22 +226,15 @@ class Spotter:
     def _clips(self, chunk: np.ndarray, first: int) -> np.ndarray:
         """Rows of a checked waveform as float32 ``(rows, clip_samples)``, zero-padded; a
         ``ValueError`` names the first bad row (counted from ``first``)."""
-        if chunk.dtype == np.int16:
-            clips = chunk.astype(np.float32) / np.float32(32768.0)
-        else:
-            with np.errstate(over="ignore"):  # float64 beyond float32's range: infinite
-                clips = chunk.astype(np.float32)
-            finite = np.isfinite(clips).all(axis=1)
-            if not finite.all():
-                row = first + int(np.argmin(finite))
-                raise ValueError(f"waveform clip {row} has NaN or infinite samples")
-            peaks = np.abs(clips).max(axis=1, initial=0.0)
-            if (peaks > FLOAT_PEAK_LIMIT).any():
-                row = int(np.argmax(peaks > FLOAT_PEAK_LIMIT))
-                raise ValueError(
-                    f"waveform clip {first + row} reaches {peaks[row]:.3g}: float samples "
-                    f"must be in [-1, 1] (int16 samples are scaled by 1/32768)"
-                )
+        clips = to_float32(chunk)
+        problem = None if chunk.dtype == np.int16 else float_problem(clips)
+        if problem and problem.non_finite:
+            raise ValueError(f"waveform clip {first + problem.row} has NaN or infinite samples")
+        if problem:
+            raise ValueError(
+                f"waveform clip {first + problem.row} reaches {problem.peak:.3g}: float samples "
+                f"must be in [-1, 1] (int16 samples are scaled by 1/32768)"
+            )
         return np.pad(clips, ((0, 0), (0, self.clip_samples - clips.shape[1])))
 
     def run(self, waveform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from kws.data.audio import float_problem, to_float32
 from kws.streaming.posterior import (
     IGNORED_LABELS,
     Detection,
@@ -398,9 +399,16 @@ class StreamingDetector:
         chunk = np.asarray(chunk)
         if chunk.ndim != 1:
             raise ValueError(f"a chunk must be (samples,), got shape {chunk.shape}")
-        if chunk.dtype == np.int16:
-            chunk = chunk.astype(np.float32) / np.float32(32768.0)
-        chunk = chunk.astype(np.float32, copy=False)
+        audio = to_float32(chunk)
+        problem = None if chunk.dtype == np.int16 else float_problem(audio[None])
+        if problem and problem.non_finite:
+            raise ValueError(f"the chunk has {problem.non_finite} NaN or infinite samples")
+        if problem:
+            raise ValueError(
+                f"the chunk reaches {problem.peak:.3g}: float samples must be in [-1, 1] "
+                "(int16 samples are scaled by 1/32768)"
+            )
+        chunk = audio
         detections: list[Detection] = []
         for first in range(0, len(chunk), self._piece):
             detections += self._push_piece(chunk[first : first + self._piece])
