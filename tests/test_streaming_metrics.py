@@ -46,19 +46,20 @@ def counts(stats):
     return (stats.ground_truth, stats.matched, stats.correct, stats.wrong, stats.false_positives)
 
 
+def percents(stats):
+    """The matched, correct, wrong and false-positive percentages, as ``as_dict`` gives them."""
+    keys = ("matched_percent", "correct_percent", "wrong_percent", "false_positive_percent")
+    return tuple(stats.as_dict()[key] for key in keys)
+
+
 def test_tensorflow_figures_on_a_hand_case():
     stats = streaming_accuracy(DETECTIONS, LABELS)
     assert counts(stats) == (4, 3, 2, 1, 2)
-    assert (stats.matched_percent, stats.correct_percent) == (75.0, 50.0)
-    assert (stats.wrong_percent, stats.false_positive_percent) == (25.0, 50.0)
+    assert percents(stats) == (75.0, 50.0, 25.0, 50.0)
     # TensorFlow's own counting keeps the _unknown_ row: "go" on it is a wrong word.
     stats = streaming_accuracy(DETECTIONS, LABELS, ignore=())
     assert counts(stats) == (5, 4, 2, 2, 1)
-    assert (stats.matched_percent, stats.correct_percent, stats.false_positive_percent) == (
-        80.0,
-        40.0,
-        20.0,
-    )
+    assert percents(stats) == (80.0, 40.0, 40.0, 20.0)
     # Detections are taken in time order, whatever order they come in.
     assert streaming_accuracy(DETECTIONS[::-1], LABELS) == streaming_accuracy(DETECTIONS, LABELS)
 
@@ -84,7 +85,7 @@ def test_the_earliest_label_in_reach_is_taken():
     twice = [Detection("yes", 1000.0, 0.9), Detection("yes", 1100.0, 0.9)]
     assert counts(streaming_accuracy(twice, [("yes", 1000.0)])) == (1, 1, 1, 1, 0)
     assert counts(streaming_accuracy([], [])) == (0, 0, 0, 0, 0)
-    assert np.isnan(streaming_accuracy([], []).matched_percent)
+    assert percents(streaming_accuracy([], [])) == (None, None, None, None)  # no labels
 
 
 def test_false_accepts_per_hour_and_false_reject_rate():

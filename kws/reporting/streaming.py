@@ -50,6 +50,8 @@ from kws.streaming.posterior import (
     IGNORED_LABELS,
     Detection,
     PosteriorSettings,
+    _reported,
+    _top,
     detections_sweep,
 )
 
@@ -218,35 +220,28 @@ class StreamingAccuracy:
     wrong: int
     false_positives: int
 
-    @property
-    def matched_percent(self) -> float:
-        """Matched labels, % of the labels (NaN without labels)."""
-        return _percent(self.matched, self.ground_truth)
-
-    @property
-    def correct_percent(self) -> float:
-        """Correct detections, % of the labels."""
-        return _percent(self.correct, self.ground_truth)
-
-    @property
-    def wrong_percent(self) -> float:
-        """Wrong detections, % of the labels."""
-        return _percent(self.wrong, self.ground_truth)
-
-    @property
-    def false_positive_percent(self) -> float:
-        """False positives, % of the labels (may pass 100)."""
-        return _percent(self.false_positives, self.ground_truth)
-
-    def as_dict(self) -> dict[str, float | int]:
-        """The counts and percentages, for JSON (NaN percentages as None)."""
+    def as_dict(self) -> dict[str, float | int | None]:
+        """The counts and, as ``matched_percent``, ``correct_percent``, ``wrong_percent`` and
+        ``false_positive_percent``, each as a % of the labels (false positives may pass 100),
+        for JSON: None without labels."""
         percents = {
-            "matched_percent": self.matched_percent,
-            "correct_percent": self.correct_percent,
-            "wrong_percent": self.wrong_percent,
-            "false_positive_percent": self.false_positive_percent,
+            f"{name.removesuffix('s')}_percent": _percent(getattr(self, name), self.ground_truth)
+            for name in ("matched", "correct", "wrong", "false_positives")
         }
         return {**asdict(self), **{k: _finite_or_none(v) for k, v in percents.items()}}
+
+
+def _accuracy(matches: _Matches, keywords: int) -> StreamingAccuracy:
+    """TensorFlow's counts from the matching of the detections to ``keywords`` labels."""
+    in_reach = matches.label_index >= 0
+    correct = int(matches.correct.sum())
+    return StreamingAccuracy(
+        ground_truth=keywords,
+        matched=len(np.unique(matches.label_index[in_reach])),
+        correct=correct,
+        wrong=int(in_reach.sum()) - correct,
+        false_positives=int((~in_reach).sum()),
+    )
 
 
 def streaming_accuracy(
@@ -264,20 +259,11 @@ def streaming_accuracy(
         ignore: label rows left out of the ground truth (``()``: TensorFlow's counting).
 
     Returns:
-        The counts; percentages are properties.
+        The counts; ``as_dict()`` adds the percentages.
     """
     found = _in_time_order(detections)
     truth = keyword_labels(labels, ignore)
-    matches = _match(found, truth, _tolerance(time_tolerance_ms))
-    in_reach = matches.label_index >= 0
-    correct = int(matches.correct.sum())
-    return StreamingAccuracy(
-        ground_truth=len(truth),
-        matched=len(np.unique(matches.label_index[in_reach])),
-        correct=correct,
-        wrong=int(in_reach.sum()) - correct,
-        false_positives=int((~in_reach).sum()),
-    )
+    return _accuracy(_match(found, truth, _tolerance(time_tolerance_ms)), len(truth))
 
 
 def _tolerance(time_tolerance_ms: float) -> float:
@@ -301,6 +287,20 @@ def _check_within(truth: Sequence[Label], duration_ms: float) -> None:
             f"{len(late)} label(s) start at or after the stream's end ({duration_ms:g} ms), "
             f"the first {late[0][0]!r} at {late[0][1]:g} ms: labels and audio do not match"
         )
+
+
+def _scoring(
+    labels: Iterable[Label],
+    duration_ms: float,
+    time_tolerance_ms: float,
+    ignore: Iterable[str],
+) -> tuple[list[Label], float, float]:
+    """The keyword labels, the stream's hours and the tolerance, checked: the set-up of the
+    error rates (``detection_errors``, ``det_curve``, ``stream_metrics``)."""
+    truth = keyword_labels(labels, ignore)
+    hours = _hours(duration_ms)
+    _check_within(truth, float(duration_ms))
+    return truth, hours, _tolerance(time_tolerance_ms)
 
 
 @dataclass(frozen=True)
@@ -334,16 +334,16 @@ class ErrorRates:
         return self.false_rejects / self.keywords if self.keywords else math.nan
 
 
-def _error_rates(
-    found: Sequence[Detection], truth: Sequence[Label], hours: float, tolerance_ms: float
-) -> ErrorRates:
-    correct = int(_match(found, truth, tolerance_ms).correct.sum())
+def _error_rates(matches: _Matches, keywords: int, hours: float) -> ErrorRates:
+    """The error counts from the matching of the detections to ``keywords`` labels."""
+    detections = len(matches.correct)
+    correct = int(matches.correct.sum())
     return ErrorRates(
-        keywords=len(truth),
-        detections=len(found),
+        keywords=keywords,
+        detections=detections,
         correct=correct,
-        false_accepts=len(found) - correct,
-        false_rejects=len(truth) - correct,
+        false_accepts=detections - correct,
+        false_rejects=keywords - correct,
         hours=hours,
     )
 
@@ -370,10 +370,8 @@ def detection_errors(
     Raises:
         ValueError: a bad duration or tolerance, or a keyword label past the stream's end.
     """
-    truth = keyword_labels(labels, ignore)
-    hours = _hours(duration_ms)
-    _check_within(truth, float(duration_ms))
-    return _error_rates(_in_time_order(detections), truth, hours, _tolerance(time_tolerance_ms))
+    truth, hours, tolerance = _scoring(labels, duration_ms, time_tolerance_ms, ignore)
+    return _error_rates(_match(_in_time_order(detections), truth, tolerance), len(truth), hours)
 
 
 class DetPoint(NamedTuple):
@@ -394,6 +392,11 @@ class DetPoint(NamedTuple):
     false_accepts: int
     false_rejects: int
     detections: int
+
+    @classmethod
+    def of(cls, threshold: float, errors: ErrorRates) -> DetPoint:
+        """The point of ``errors`` at ``threshold``: every other field is read off them."""
+        return cls(threshold, *(getattr(errors, name) for name in cls._fields[1:]))
 
 
 def default_thresholds(
@@ -416,15 +419,11 @@ def default_thresholds(
     linear = np.round(np.arange(0.05, 0.951, 0.05), 2)
     near_one = 1.0 - 10.0 ** -np.linspace(1.0, 5.0, 41)
     averaged = np.asarray(averaged_scores, dtype=np.float64)
-    ignored = set(ignore)
-    valid = ~np.isnan(averaged).any(axis=1)
+    top, score = _top(averaged[~np.isnan(averaged).any(axis=1)])
+    keyword = _reported(class_names, ignore)[top]
     quantiles = np.zeros(0)
-    if valid.any():
-        top = np.argmax(averaged[valid], axis=1)
-        score = averaged[valid].max(axis=1)
-        keyword = np.array([name not in ignored for name in class_names])[top]
-        if keyword.any():
-            quantiles = np.quantile(score[keyword], np.linspace(0.0, 1.0, 41))
+    if keyword.any():
+        quantiles = np.quantile(score[keyword], np.linspace(0.0, 1.0, 41))
     grid = np.concatenate([linear, near_one, quantiles, [1.0]])
     return np.unique(grid[(grid > 0) & (grid <= 1)])
 
@@ -457,30 +456,17 @@ def det_curve(
         One point per threshold, by increasing threshold.
     """
     ignore = tuple(ignore)
-    truth = keyword_labels(labels, ignore)
-    hours = _hours(duration_ms)
-    _check_within(truth, float(duration_ms))
-    tolerance = _tolerance(time_tolerance_ms)
+    truth, hours, tolerance = _scoring(labels, duration_ms, time_tolerance_ms, ignore)
     if thresholds is None:
         thresholds = default_thresholds(averaged_scores, class_names, ignore)
     thresholds = sorted(float(t) for t in thresholds)
     sweep = detections_sweep(
         times_ms, averaged_scores, class_names, thresholds, suppression_ms, ignore
     )
-    points = []
-    for threshold, found in zip(thresholds, sweep, strict=True):
-        errors = _error_rates(found, truth, hours, tolerance)
-        points.append(
-            DetPoint(
-                threshold=threshold,
-                false_reject_rate=errors.false_reject_rate,
-                false_accepts_per_hour=errors.false_accepts_per_hour,
-                false_accepts=errors.false_accepts,
-                false_rejects=errors.false_rejects,
-                detections=errors.detections,
-            )
-        )
-    return points
+    return [
+        DetPoint.of(threshold, _error_rates(_match(found, truth, tolerance), len(truth), hours))
+        for threshold, found in zip(thresholds, sweep, strict=True)
+    ]
 
 
 def frr_at_false_accepts(points: Iterable[DetPoint], fa_per_hour: float) -> DetPoint | None:
@@ -625,11 +611,11 @@ def stream_metrics(
         A dict: the settings, the stream, TensorFlow's figures, the error rates at the
         configured threshold and, with ``points``, the best point within each budget.
     """
-    ignore = tuple(ignore)
     labels = list(labels)
-    found = _in_time_order(detections)
-    errors = detection_errors(found, labels, duration_ms, time_tolerance_ms, ignore)
-    accuracy = streaming_accuracy(found, labels, time_tolerance_ms, ignore)
+    truth, hours, tolerance = _scoring(labels, duration_ms, time_tolerance_ms, ignore)
+    matches = _match(_in_time_order(detections), truth, tolerance)
+    errors = _error_rates(matches, len(truth), hours)
+    accuracy = _accuracy(matches, len(truth))
     metrics: dict[str, Any] = {
         "settings": {
             "threshold": settings.threshold,

@@ -14,10 +14,11 @@ Scoring is delegated to a scorer (``WindowScorer``):
   buffer. A window's frames away from its edges are those of the stream at the same place; the
   few frames whose ``n_fft`` span reaches past the window's edges (where ``center`` pads the
   window with its own reflection) are computed from the window's first and last few hundred
-  samples. Otherwise every window runs through the frontend on its own. Either way windows are
-  scored ``batch_size`` at a time.
+  samples. Otherwise every window runs through the frontend on its own.
 * ``from_runtime`` (numpy, no torch): windows are a strided view over the sample buffer,
   batched to ``kws.runtime.Spotter.predict``.
+
+Either way a scorer gets at most ``batch_size`` windows at a time, in one batch.
 
 Memory is flat in the stream's length: the sample buffer holds at most one clip plus one
 batch of strides, the feature buffer one batch of windows' frames.
@@ -62,7 +63,8 @@ class WindowScorer(Protocol):
             audio: float32 ``(samples,)``, the stream from sample ``offset`` on; it holds every
                 window, ``starts - offset >= 0`` and ``starts - offset + clip <= samples``.
             offset: the stream index of ``audio[0]``.
-            starts: ``(windows,)`` int64 stream indices of the windows' first samples, rising.
+            starts: ``(windows,)`` int64 stream indices of the windows' first samples, rising
+                evenly (one stride apart).
 
         Returns:
             ``(windows, classes)`` probabilities.
@@ -92,14 +94,11 @@ class RuntimeScorer:
 
 
 def _windows(audio: np.ndarray, length: int, firsts: np.ndarray) -> np.ndarray:
-    """Rows ``audio[first : first + length]`` for each of ``firsts``: a strided view when they
-    are evenly spaced, else a copy. Returns ``(len(firsts), length)``."""
+    """Rows ``audio[first : first + length]`` for each of ``firsts``, which rise evenly: a
+    strided view ``(len(firsts), length)``."""
     view = sliding_window_view(audio, length)  # (samples - length + 1, length)
-    if len(firsts) > 1:
-        steps = np.diff(firsts)
-        if (steps == steps[0]).all() and steps[0] > 0:
-            return view[firsts[0] : firsts[-1] + 1 : steps[0]]
-    return view[firsts]
+    step = int(firsts[1] - firsts[0]) if len(firsts) > 1 else 1
+    return view[firsts[0] : firsts[-1] + 1 : step]
 
 
 def _stft_of(frontend: Any) -> Any:
@@ -124,7 +123,6 @@ class TorchScorer:
             eval mode and run on its own device under ``torch.inference_mode``.
         clip_samples: the window length in samples.
         stride_samples: the samples between window starts.
-        batch_size: windows per forward pass. Default ``BATCH_SIZE``.
         cache: reuse the stream's frames where exact (see the module docstring); ``False``
             runs every window through the frontend. Default True.
     """
@@ -134,7 +132,6 @@ class TorchScorer:
         spotter: torch.nn.Module,
         clip_samples: int,
         stride_samples: int,
-        batch_size: int = BATCH_SIZE,
         cache: bool = True,
     ) -> None:
         import torch
@@ -142,7 +139,6 @@ class TorchScorer:
         self.torch = torch
         self.spotter = spotter.eval()
         self.clip_samples = clip_samples
-        self.batch_size = batch_size
         param = next(iter(spotter.parameters()), None)
         self.device = param.device if param is not None else torch.device("cpu")
         stft = _stft_of(spotter.frontend) if cache else None
@@ -181,21 +177,17 @@ class TorchScorer:
         return 0 if self._feats is None else self._feats.shape[-1]
 
     def score(self, audio: np.ndarray, offset: int, starts: np.ndarray) -> np.ndarray:
-        """See ``WindowScorer.score``."""
-        torch = self.torch
-        out = []
-        with torch.inference_mode():
-            for first in range(0, len(starts), self.batch_size):
-                batch = starts[first : first + self.batch_size]
-                if self.cached:
-                    features = self._cached_features(audio, offset, batch)
-                else:
-                    windows = self._tensor(_windows(audio, self.clip_samples, batch - offset))
-                    features = self.spotter.frontend(windows)  # (n, features, frames)
-                features = self.spotter.spec_augment(features)
-                logits = self.spotter.head(features)  # (n, classes)
-                out.append(logits.float().softmax(-1).cpu().numpy().astype(np.float64))
-        return np.concatenate(out) if out else np.zeros((0, 0))
+        """See ``WindowScorer.score``; the windows go through the model as one batch (the
+        detector bounds its size)."""
+        with self.torch.inference_mode():
+            if self.cached:
+                features = self._cached_features(audio, offset, starts)
+            else:
+                windows = self._tensor(_windows(audio, self.clip_samples, starts - offset))
+                features = self.spotter.frontend(windows)  # (n, features, frames)
+            features = self.spotter.spec_augment(features)
+            logits = self.spotter.head(features)  # (n, classes)
+            return logits.float().softmax(-1).cpu().numpy().astype(np.float64)
 
     def _tensor(self, rows: np.ndarray) -> torch.Tensor:
         """A float32 copy of ``rows`` on the spotter's device (a view of the buffer is
@@ -210,8 +202,7 @@ class TorchScorer:
         # A segment starting lo hops before frame `have` gives it as its frame lo.
         begin = (have - self.lo) * self.hop - offset
         end = last * self.hop - self.half + self.n_fft - offset
-        if begin < 0:
-            raise RuntimeError("the samples of a needed frame were dropped")  # not reachable
+        assert begin >= 0, "the samples of a needed frame were dropped"
         segment = self._tensor(audio[None, begin:end])  # (1, samples)
         count = last - have + 1
         new = self.spotter.frontend(segment)[0, :, self.lo : self.lo + count]  # (F, count)
@@ -239,6 +230,19 @@ class TorchScorer:
         self._feats = self._feats[:, drop:].clone()
         self._feat_first += drop
         return torch.cat(parts, -1)  # (n, F, T)
+
+
+def _stride_samples(stride_ms: float, sample_rate: int, settings: PosteriorSettings) -> int:
+    """``stride_ms`` in samples, refused unless ``settings`` can average at it and it is a
+    whole number (>= 1) of samples at ``sample_rate``."""
+    settings.check_stride(stride_ms)
+    stride = stride_ms * sample_rate / 1000
+    if not math.isclose(stride, round(stride), abs_tol=1e-9) or round(stride) < 1:
+        raise ValueError(
+            f"stride_ms={stride_ms:g} is {stride:g} samples at {sample_rate} Hz: it must be "
+            "a whole number of samples"
+        )
+    return int(round(stride))
 
 
 class StreamingDetector:
@@ -275,21 +279,12 @@ class StreamingDetector:
         batch_size: int = BATCH_SIZE,
     ) -> None:
         settings = PosteriorSettings() if settings is None else settings
-        settings.check_stride(stride_ms)
-        stride = stride_ms * sample_rate / 1000
-        if not math.isclose(stride, round(stride), abs_tol=1e-9) or round(stride) < 1:
-            raise ValueError(
-                f"stride_ms={stride_ms:g} is {stride:g} samples at {sample_rate} Hz: it must be "
-                "a whole number of samples"
-            )
+        self.stride_samples = _stride_samples(stride_ms, sample_rate, settings)
         if clip_samples < 1 or batch_size < 1:
             raise ValueError(f"need clip_samples, batch_size >= 1: {clip_samples}, {batch_size}")
         self.scorer = scorer
         self.sample_rate = sample_rate
         self.clip_samples = clip_samples
-        self.stride_samples = int(round(stride))
-        self.stride_ms = stride_ms
-        self.batch_size = batch_size
         self.keep_scores = keep_scores
         self.handler = PosteriorHandler(class_names, settings, ignore, keep_track)
         self.class_names = self.handler.class_names
@@ -326,9 +321,10 @@ class StreamingDetector:
             frontend = getattr(frontend, "mel", frontend)
             sample_rate = int(getattr(frontend, "sample_rate", 16000))
         clip_samples = sample_rate if clip_samples is None else clip_samples
-        stride = int(round(stride_ms * sample_rate / 1000))
-        batch_size = kwargs.get("batch_size", BATCH_SIZE)
-        scorer = TorchScorer(spotter, clip_samples, stride, batch_size, cache)
+        settings = PosteriorSettings() if settings is None else settings
+        # Checked before the scorer is built on it (the class checks it the same way).
+        stride = _stride_samples(stride_ms, sample_rate, settings)
+        scorer = TorchScorer(spotter, clip_samples, stride, cache)
         return cls(scorer, class_names, sample_rate, clip_samples, stride_ms, settings, **kwargs)
 
     @classmethod
@@ -370,19 +366,9 @@ class StreamingDetector:
         self.scorer.reset()
 
     @property
-    def buffered_samples(self) -> int:
-        """Samples held now."""
-        return self._fill
-
-    @property
     def buffer_capacity(self) -> int:
-        """The sample buffer's fixed size."""
+        """The sample buffer's size, fixed: a clip, one batch of strides and one stride."""
         return len(self._audio)
-
-    @property
-    def samples_seen(self) -> int:
-        """Samples pushed since the start (or ``reset``)."""
-        return self._offset + self._fill
 
     def push(self, chunk: Any) -> list[Detection]:
         """Add audio to the stream and return the detections it completes.
@@ -419,6 +405,7 @@ class StreamingDetector:
         self._audio[self._fill : self._fill + len(piece)] = piece
         self._fill += len(piece)
         end = self._offset + self._fill
+        # At most batch_size windows: less than a clip was held from _next on before the piece.
         count = max(0, (end - self.clip_samples - self._next) // self.stride_samples + 1)
         detections: list[Detection] = []
         if count:
@@ -439,19 +426,15 @@ class StreamingDetector:
             self._fill = kept
         return detections
 
-    def finish(self) -> list[Detection]:
-        """End the stream. A window is scored only once a whole clip has arrived, so nothing
-        is left to score: this returns ``[]`` and the detector is ready for ``reset``."""
-        return []
-
     def detect(self, waveform: Any) -> list[Detection]:
-        """All detections in one recording: ``reset``, ``push`` it whole, ``finish``.
+        """All detections in one recording: ``reset`` and ``push`` it whole. A window is scored
+        as soon as its whole clip has arrived, so the end of a stream needs no call.
 
         Args:
             waveform: ``(samples,)``, as for ``push``.
         """
         self.reset()
-        return self.push(waveform) + self.finish()
+        return self.push(waveform)
 
     def track(self) -> tuple[np.ndarray, np.ndarray]:
         """Every step's time and averaged scores (needs ``keep_track``); see

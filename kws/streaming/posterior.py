@@ -185,20 +185,18 @@ def _window_averages(
     The cost is ``steps x window steps x classes``: a sliding sum, not a cumulative one, whose
     rounding would depend on where the stream was cut.
     """
-    steps = np.arange(start, len(times))
-    first = np.searchsorted(times, times[steps] - settings.average_window_ms, side="left")
-    counts = steps - first + 1
+    counts = window_count(times, settings.average_window_ms)[start:]
     deepest = int(counts.max(initial=0))
     # Zero rows in front, so that every shifted slice below is in bounds; rows past a step's
     # window add an exact 0.0 to it, which changes no sum.
     padded = np.concatenate([np.zeros((deepest, scores.shape[1])), scores])
-    total = np.zeros((len(steps), scores.shape[1]), dtype=np.float64)
+    total = np.zeros((len(counts), scores.shape[1]), dtype=np.float64)
     for back in range(deepest):
         rows = padded[deepest + start - back : deepest + len(times) - back]
         inside = counts > back
         total += rows if inside.all() else np.where(inside[:, None], rows, 0.0)
     averages = total / counts[:, None]
-    span = times[steps] - times[first]
+    span = times[start:] - times[np.arange(start, len(times)) - counts + 1]
     unreliable = (counts < settings.minimum_count) | (span < settings.average_window_ms / 4)
     averages[unreliable] = np.nan
     return averages
@@ -290,16 +288,21 @@ def _fire(
     return candidates[np.asarray(fired, dtype=np.int64)], _State(label, when)
 
 
+def _reported(class_names: Sequence[str], ignore: Iterable[str]) -> np.ndarray:
+    """``(classes,)`` bool: which classes are reported (those not in ``ignore``)."""
+    ignored = frozenset(ignore)
+    return np.array([name not in ignored for name in class_names], dtype=bool)
+
+
 def _report(
     fired: np.ndarray,
     times: np.ndarray,
     top: np.ndarray,
     score: np.ndarray,
     class_names: Sequence[str],
-    ignore: frozenset[str],
+    reported: np.ndarray,
 ) -> list[Detection]:
-    """The fired steps as detections, leaving out the ignored labels."""
-    reported = np.array([name not in ignore for name in class_names])
+    """The fired steps as detections, leaving out classes not ``reported`` (``_reported``)."""
     fired = fired[reported[top[fired]]]
     labels = [class_names[i] for i in top[fired].tolist()]
     return list(map(Detection, labels, times[fired].tolist(), score[fired].tolist()))
@@ -355,7 +358,7 @@ def detections_sweep(
     """
     names = _check_class_names(class_names)
     times, averaged = _check_track(times_ms, averaged_scores, names)
-    ignored = _check_ignore(ignore)
+    reported = _reported(names, _check_ignore(ignore))
     top, score = _top(averaged)
     start = _initial_state(names)
     silence = start.label
@@ -365,7 +368,7 @@ def detections_sweep(
         fired, _ = _fire(
             times, top, score, settings.threshold, settings.suppression_ms, silence, start
         )
-        results.append(_report(fired, times, top, score, names, ignored))
+        results.append(_report(fired, times, top, score, names, reported))
     return results
 
 
@@ -428,6 +431,7 @@ class PosteriorHandler:
         self.ignore = _check_ignore(ignore)
         self.keep_track = keep_track
         self._silence = _initial_state(self.class_names).label
+        self._reported = _reported(self.class_names, self.ignore)
         self.reset()
 
     def reset(self) -> None:
@@ -435,15 +439,8 @@ class PosteriorHandler:
         self._times = np.zeros(0, dtype=np.float64)
         self._scores = np.zeros((0, len(self.class_names)), dtype=np.float64)
         self._state = _initial_state(self.class_names)
-        self._last_time = -np.inf
-        self._steps = 0
         self._track_times: list[np.ndarray] = []
         self._track_scores: list[np.ndarray] = []
-
-    @property
-    def steps(self) -> int:
-        """How many steps were pushed since the start (or the last ``reset``)."""
-        return self._steps
 
     @property
     def buffered_steps(self) -> int:
@@ -467,7 +464,8 @@ class PosteriorHandler:
         Raises:
             ValueError: on a shape mismatch, a non-finite value or a time that does not rise.
         """
-        times = _check_times(times_ms, self._last_time)
+        # The buffer always keeps the last step (see below): later times must follow it.
+        times = _check_times(times_ms, self._times[-1] if len(self._times) else -np.inf)
         scores = np.asarray(scores, dtype=np.float64)
         if scores.shape != (len(times), len(self.class_names)):
             raise ValueError(
@@ -492,15 +490,14 @@ class PosteriorHandler:
             self._silence,
             self._state,
         )
-        # Keep only what a later step's window can reach: times >= the last - window.
+        # Keep only what a later step's window can reach: times >= the last - window, the last
+        # step always among them.
         keep = np.searchsorted(all_times, all_times[-1] - self.settings.average_window_ms, "left")
         self._times, self._scores = all_times[keep:].copy(), all_scores[keep:].copy()
-        self._last_time = float(times[-1])
-        self._steps += len(times)
         if self.keep_track:
             self._track_times.append(times)
             self._track_scores.append(averaged)
-        return _report(fired, times, top, score, self.class_names, self.ignore)
+        return _report(fired, times, top, score, self.class_names, self._reported)
 
     def track(self) -> tuple[np.ndarray, np.ndarray]:
         """Every step's time and averaged scores so far, for ``detections_at`` and sweeps.
