@@ -29,6 +29,7 @@ from kws.data.download import SPEECH_COMMANDS, SPEECH_COMMANDS_TEST, Archive
 from kws.data.index import IndexBuilder
 from kws.data.layout import (
     DATA_SET_CONTENTS,
+    DEFAULT_ROOT,
     KEYWORDS,
     SILENCE,
     TEST_SET_CONTENTS,
@@ -126,7 +127,7 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        root: str = "data/speech_commands_v0.02",
+        root: str = DEFAULT_ROOT,
         test_root: str | None = None,
         cache_dir: str | None = None,
         download: bool = True,

@@ -2,6 +2,8 @@
 
 SAMPLE_RATE = 16000
 CLIP_SAMPLES = SAMPLE_RATE  # every clip is at most one second; shorter ones are zero-padded
+#: The longest clip a checkpoint or an exported model may ask for (60 s at 16 kHz).
+MAX_CLIP_SAMPLES = 60 * SAMPLE_RATE
 WORDS = (
     "backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward",
     "four", "go", "happy", "house", "learn", "left", "marvin", "nine", "no", "off", "on", "one",
@@ -15,6 +17,8 @@ BACKGROUND_NOISE = "_background_noise_"
 TEST_SET_FOLDER = "speech_commands_test_set_v0.02"  # the official 12-class test archive's folder
 VALIDATION_LIST = "validation_list.txt"
 TESTING_LIST = "testing_list.txt"
+#: Where the data set is extracted unless told otherwise (relative to the working directory).
+DEFAULT_ROOT = "data/speech_commands_v0.02"
 # What each extracted archive holds, as error messages describe it.
 DATA_SET_CONTENTS = (
     "the extracted speech_commands_v0.02.tar.gz (35 word folders, _background_noise_/, "

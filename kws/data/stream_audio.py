@@ -28,7 +28,7 @@ import shutil
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -37,11 +37,12 @@ import soundfile as sf
 
 from kws.data.audio import BadAudioError, inspect_clips, read_noise, read_waveform, to_int16
 from kws.data.cache import scan_tree
-from kws.data.index import IndexBuilder, wavs_by_folder
+from kws.data.index import IndexBuilder
 from kws.data.layout import (
     BACKGROUND_NOISE,
     CLIP_SAMPLES,
     DATA_SET_CONTENTS,
+    DEFAULT_ROOT,
     KEYWORDS,
     SAMPLE_RATE,
     TESTING_LIST,
@@ -59,7 +60,6 @@ DEFAULT_VOLUME = 0.1  # the loudest background: each second's noise gain is U(0,
 # Noise-only streams: the gain range of the silence clips training sees (U(0, 1)).
 DEFAULT_NOISE_MINUTES = 60.0
 DEFAULT_NOISE_VOLUME = 1.0
-DEFAULT_ROOT = Path("data/speech_commands_v0.02")
 
 CLIP_MS = 1000 * CLIP_SAMPLES // SAMPLE_RATE  # every word occupies one clip of 1 s
 LABELS_HEADER = ("label", "start_ms")
@@ -120,11 +120,14 @@ class SplitClips:
         split: ``train``, ``val`` or ``test``.
         keywords: ``{keyword: sorted clip files}``, in keyword order.
         unknown: the split's non-keyword clips, sorted.
+        noise: the background-noise recordings, ``<root>/_background_noise_/*.wav``, sorted
+            (found by the same listing of the data set; may be empty).
     """
 
     split: str
     keywords: dict[str, list[Path]]
     unknown: list[Path]
+    noise: list[Path] = field(default_factory=list)
 
 
 # --- which clips ---------------------------------------------------------------------------------
@@ -186,25 +189,18 @@ def find_clips(
         split,
         {word: [base / p for p in by_word[word]] for word in keywords},
         [base / p for p in unknown],
+        [root / rel for rel in found.noise_files],
     )
 
 
-def noise_files(root: str | Path) -> list[Path]:
-    """The background-noise recordings, ``<root>/_background_noise_/*.wav``, sorted.
-
-    Args:
-        root: the extracted data set.
-
-    Raises:
-        FileNotFoundError: ``root`` is missing or holds no background-noise ``.wav`` file.
-    """
-    root = Path(root)
-    _check_root(root)
+def _noise_files(root: Path) -> list[Path]:
+    """The background-noise recordings, ``<root>/_background_noise_/*.wav``, sorted, listing
+    that folder alone; [] when it is missing."""
     folder = root / BACKGROUND_NOISE
-    files = wavs_by_folder(scan_tree(root)).get(BACKGROUND_NOISE, [])
-    if not files:
-        raise FileNotFoundError(f"{folder}: no background-noise .wav files")
-    return [root / rel for rel in files]
+    if not folder.is_dir():
+        return []
+    files = scan_tree(folder)  # its files, and those of its subfolders as "sub/name"
+    return [folder / name for name in sorted(files) if "/" not in name and name.endswith(".wav")]
 
 
 def _check_clips(paths: Iterable[Path], split: str) -> None:
@@ -213,7 +209,7 @@ def _check_clips(paths: Iterable[Path], split: str) -> None:
     if problems:
         first = min(problems)
         more = len(problems) - 1
-        suffix = f" (and {more} more bad clip(s) in the {split} split)" if more else ""
+        suffix = f" (and {more} more bad clip(s) among the {split} clips placed)" if more else ""
         raise BadAudioError(Path(first), problems[first] + suffix)
 
 
@@ -274,6 +270,19 @@ def plan_words(
     _check_timing(gap_ms, jitter_ms, seed)
     _check_fraction("unknown_fraction", unknown_fraction)
     _check_fraction("word_fraction", word_fraction)
+    return _plan_words(clips, seconds, seed, gap_ms, jitter_ms, unknown_fraction, word_fraction)
+
+
+def _plan_words(
+    clips: SplitClips,
+    seconds: float,
+    seed: int,
+    gap_ms: int,
+    jitter_ms: int,
+    unknown_fraction: float,
+    word_fraction: float,
+) -> list[Placement]:
+    """``plan_words`` with its settings already checked."""
     if unknown_fraction > 0 and word_fraction > 0 and not clips.unknown:
         raise ValueError(f"the {clips.split} split has no non-keyword clip to place as _unknown_")
     slot_ms = CLIP_MS + gap_ms
@@ -297,11 +306,6 @@ def plan_words(
 
 
 # --- the background ------------------------------------------------------------------------------
-
-
-def _read_noise_bank(paths: Sequence[Path]) -> list[np.ndarray]:
-    """Every noise recording as float32; the first bad one raises ``BadAudioError``."""
-    return [read_noise(path) for path in paths]
 
 
 def _envelope() -> np.ndarray:
@@ -332,9 +336,8 @@ class _Background:
     ) -> None:
         self._noise = noise
         # enough segments that the last one fades out after the end, as the first fades in before
-        self._segments = -(-(samples + _CROSSFADE) // _SEGMENT) if noise and volume > 0 else 0
+        count = -(-(samples + _CROSSFADE) // _SEGMENT) if noise and volume > 0 else 0
         rng = np.random.default_rng([seed, 4])
-        count = self._segments
         self._files = rng.integers(0, max(len(noise), 1), count)
         lengths = np.array([len(noise[f]) for f in self._files], dtype=np.int64)
         self._offsets = (rng.random(count) * lengths).astype(np.int64)
@@ -344,7 +347,7 @@ class _Background:
     def add(self, block: np.ndarray, start: int) -> None:
         """Add the background of samples ``[start, start + len(block))`` to ``block``."""
         end = start + len(block)
-        last = min(self._segments, -(-(end + _CROSSFADE) // _SEGMENT))
+        last = min(len(self._gains), -(-(end + _CROSSFADE) // _SEGMENT))
         for k in range(start // _SEGMENT, last):
             begin = k * _SEGMENT - _CROSSFADE
             lo, hi = max(begin, start), min(begin + _SEGMENT + _CROSSFADE, end)
@@ -381,24 +384,20 @@ def _write_audio(
     from tqdm.auto import tqdm
 
     starts = [p.start_ms * _SAMPLES_PER_MS for p in placements]
-    playing: dict[int, np.ndarray] = {}  # placement index -> clip, while it sounds
-    read = 0  # placements before this one have been read (and, unless playing, are over)
+    clips: dict[int, np.ndarray] = {}  # placement index -> clip, for the words of this block
     for start in tqdm(range(0, samples, _BLOCK), desc="mixing", unit="block", disable=not progress):
         block = np.zeros(min(_BLOCK, samples - start), dtype=np.float32)
         end = start + len(block)
         background.add(block, start)
+        # the words that may sound here: those starting in (start - 1 s, end); one that started
+        # before this block was in the previous block's window, so each clip is read once
         first = bisect.bisect_left(starts, start - CLIP_SAMPLES + 1)
-        for i in range(first, bisect.bisect_left(starts, end)):
-            clip = playing.get(i)
-            if clip is None:
-                if i < read:
-                    continue
-                clip = playing[i] = _read_word(placements[i].clip)
-                read = i + 1
+        window = range(first, bisect.bisect_left(starts, end))
+        clips = {i: clips[i] if i in clips else _read_word(placements[i].clip) for i in window}
+        for i, clip in clips.items():
             lo, hi = max(starts[i], start), min(starts[i] + len(clip), end)
             if lo < hi:
                 block[lo - start : hi - start] += clip[lo - starts[i] : hi - starts[i]]
-        playing = {i: c for i, c in playing.items() if starts[i] + len(c) > end}
         handle.write(to_int16(block))
 
 
@@ -412,18 +411,57 @@ def _check_free_space(out_dir: Path, samples: int, rows: int) -> None:
         )
 
 
+def _background(
+    root: Path, noise: Sequence[Path], samples: int, seed: int, volume: float, fixed_volume: bool
+) -> _Background:
+    """The background of a stream; reads the noise files only when ``volume`` is above 0.
+
+    Raises:
+        FileNotFoundError: ``volume`` is above 0 and there is no noise file.
+        BadFileError: a noise file cannot be used.
+    """
+    if volume > 0 and not noise:
+        raise FileNotFoundError(f"{root / BACKGROUND_NOISE}: no background-noise .wav files")
+    arrays = [read_noise(path) for path in noise] if volume > 0 else []
+    return _Background(arrays, samples, seed, volume, fixed_volume)
+
+
 def _write_stream(
-    out_dir: Path,
+    kind: str,
+    root: str | Path,
+    noise: Sequence[Path],
+    out_dir: str | Path,
     name: str,
     samples: int,
     placements: Sequence[Placement],
-    background: _Background,
-    info: dict[str, Any],
+    *,
+    seed: int,
+    gap_ms: int,
+    volume: float,
+    fixed_volume: bool,
+    keywords: Sequence[str],
     progress: bool,
+    **settings: Any,
 ) -> StreamFiles:
-    """Write ``<name>.wav``, ``<name>_labels.csv`` and ``<name>.json`` under temporary names and
-    rename them when complete. The old files of that name are removed just before the renames,
-    so a crash between them leaves a file missing, never a WAV beside another stream's labels."""
+    """Read the background, make ``out_dir``, then write ``<name>.wav``, ``<name>_labels.csv``
+    and ``<name>.json`` (``kind``, the settings shared by both kinds of stream and the caller's
+    own ``settings``, then the counts) under temporary names and rename them when complete. The
+    old files of that name are removed just before the renames, so a crash between them leaves a
+    file missing, never a WAV beside another stream's labels."""
+    background = _background(Path(root), noise, samples, seed, volume, fixed_volume)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    info = {
+        "kind": kind,
+        "root": str(root),
+        "keywords": list(keywords),
+        "seed": seed,
+        "gap_ms": gap_ms,
+        "volume": volume,
+        "fixed_volume": fixed_volume,
+        "sample_rate": SAMPLE_RATE,
+        **settings,
+    }
     wav = out_dir / f"{name}.wav"
     labels = out_dir / f"{name}_labels.csv"
     info_path = out_dir / f"{name}.json"
@@ -489,14 +527,6 @@ def _samples(minutes: float, volume: float) -> int:
     return samples
 
 
-def _background(
-    root: Path, samples: int, seed: int, volume: float, fixed_volume: bool
-) -> _Background:
-    """The background of a stream; reads the noise files only when ``volume`` is above 0."""
-    noise = _read_noise_bank(noise_files(root)) if volume > 0 else []
-    return _Background(noise, samples, seed, volume, fixed_volume)
-
-
 # --- the two kinds of stream ---------------------------------------------------------------------
 
 
@@ -521,8 +551,8 @@ def make_stream(
     The defaults are TensorFlow's ``generate_streaming_test_wav.py``: 10 minutes, a word per
     slot of 1 s + 2 s at a random offset in the slot (200 words in 600 s), 30% of them
     non-keywords, background gain U(0, 0.1) per second. Words are added at their recorded
-    level; the sum is clipped to [-1, 1]. Every clip the stream could use is checked first, so
-    a bad one stops the run before anything is written.
+    level; the sum is clipped to [-1, 1]. Every clip the stream uses is checked first, so a bad
+    one stops the run before anything is written.
 
     Args:
         root: the extracted data set: word folders, ``_background_noise_/`` and the two lists.
@@ -557,33 +587,19 @@ def make_stream(
     _check_timing(gap_ms, jitter_ms, seed)
     _check_fraction("unknown_fraction", unknown_fraction)
     clips = find_clips(root, split, keywords, test_root)
-    placements = plan_words(clips, samples / SAMPLE_RATE, seed, gap_ms, jitter_ms, unknown_fraction)
+    seconds = samples / SAMPLE_RATE
+    placements = _plan_words(clips, seconds, seed, gap_ms, jitter_ms, unknown_fraction, 1.0)
     if not placements:
         raise ValueError(
             f"minutes={minutes:g} is too short for a word: one needs {CLIP_MS + gap_ms} ms"
         )
-    candidates = [p for paths in clips.keywords.values() for p in paths]
-    _check_clips(candidates + (clips.unknown if unknown_fraction > 0 else []), split)
-    background = _background(Path(root), samples, seed, volume, fixed_volume)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    info = {
-        "kind": "words",
-        "root": str(root),
-        "test_root": None if test_root is None or split != "test" else str(test_root),
-        "split": split,
-        "keywords": list(keywords),
-        "seed": seed,
-        "gap_ms": gap_ms,
-        "jitter_ms": jitter_ms,
-        "unknown_fraction": unknown_fraction,
-        "volume": volume,
-        "fixed_volume": fixed_volume,
-        "sample_rate": SAMPLE_RATE,
-    }
+    _check_clips((p.clip for p in placements), split)
     return _write_stream(
-        out, name or f"{split}_stream", samples, placements, background, info, progress
-    )
+        "words", root, clips.noise, out_dir, name or f"{split}_stream", samples, placements,
+        seed=seed, gap_ms=gap_ms, volume=volume, fixed_volume=fixed_volume, keywords=keywords,
+        progress=progress, split=split, jitter_ms=jitter_ms, unknown_fraction=unknown_fraction,
+        test_root=None if test_root is None or split != "test" else str(test_root),
+    )  # fmt: skip
 
 
 def make_noise_stream(
@@ -638,35 +654,26 @@ def make_noise_stream(
     samples = _samples(minutes, volume)
     _check_timing(gap_ms, gap_ms, seed)
     _check_fraction("speech_fraction", speech_fraction)
-    _check_split_and_keywords(split, keywords)
-    _check_root(Path(root))
     placements: list[Placement] = []
     if speech_fraction > 0:
         clips = find_clips(root, split, keywords, test_root)
+        noise = clips.noise
         seconds = samples / SAMPLE_RATE
-        placements = plan_words(clips, seconds, seed, gap_ms, None, 1.0, speech_fraction)
-        _check_clips(clips.unknown, split)
+        placements = _plan_words(clips, seconds, seed, gap_ms, gap_ms, 1.0, speech_fraction)
+        _check_clips((p.clip for p in placements), split)
+    else:  # only the noise folder is listed
+        _check_split_and_keywords(split, keywords)
+        _check_root(Path(root))
+        noise = _noise_files(Path(root)) if volume > 0 else []
     if volume == 0 and not placements:
         raise ValueError("volume=0 and speech_fraction=0 would make a silent stream")
-    background = _background(Path(root), samples, seed, volume, fixed_volume)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    info = {
-        "kind": "noise",
-        "root": str(root),
-        "test_root": None if test_root is None or speech_fraction == 0 else str(test_root),
-        "split": split if speech_fraction > 0 else None,
-        "keywords": list(keywords),
-        "seed": seed,
-        "gap_ms": gap_ms,
-        "speech_fraction": speech_fraction,
-        "volume": volume,
-        "fixed_volume": fixed_volume,
-        "sample_rate": SAMPLE_RATE,
-    }
     return _write_stream(
-        out, name or "noise_stream", samples, placements, background, info, progress
-    )
+        "noise", root, noise, out_dir, name or "noise_stream", samples, placements,
+        seed=seed, gap_ms=gap_ms, volume=volume, fixed_volume=fixed_volume, keywords=keywords,
+        progress=progress, split=split if speech_fraction > 0 else None,
+        speech_fraction=speech_fraction,
+        test_root=None if test_root is None or speech_fraction == 0 else str(test_root),
+    )  # fmt: skip
 
 
 # --- the command ---------------------------------------------------------------------------------
@@ -681,7 +688,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("out_dir", type=Path, help="folder for <name>.wav, _labels.csv, .json")
     parser.add_argument(
-        "--root", type=Path, default=DEFAULT_ROOT, help="the extracted data set (%(default)s)"
+        "--root", type=Path, default=Path(DEFAULT_ROOT), help="the extracted data set (%(default)s)"
     )
     parser.add_argument(
         "--test-root", type=Path, default=None,
