@@ -14,6 +14,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from kws.data.layout import MAX_CLIP_SAMPLES
+
 #: The format tag of an exported kws model; a reader refuses any other.
 EXPORT_FORMAT = "kws-export-1"
 #: The graph's input and outputs, by name.
@@ -21,8 +23,6 @@ INPUT_NAME = "waveform"
 OUTPUT_NAMES = ("probabilities", "logits")
 #: How the weights are stored: float, int8 everywhere, or int8 in the head with a float frontend.
 QUANTIZATIONS = ("float32", "int8", "int8-head")
-#: The longest clip an exported model may ask for (60 s at 16 kHz), as for checkpoints.
-MAX_CLIP_SAMPLES = 60 * 16000
 _MAX_CLASSES = 10_000
 
 

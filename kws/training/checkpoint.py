@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from kws.data.layout import MAX_CLIP_SAMPLES
 from kws.training.module import CHECKPOINT_FORMAT, HPARAM_KEYS, KWSModule
 from kws.training.registry import ConfigError, check
 
@@ -27,8 +28,6 @@ def _first_line(error: BaseException) -> str:
 
 #: The data settings a resumed run must share with its checkpoint: which clips, in which split.
 RESUME_DATA_KEYS = ("root", "test_root", "test_set", "protocol", "seed")
-#: The longest clip a checkpoint may ask for (60 s).
-MAX_CLIP_SAMPLES = 60 * 16000
 
 
 def _compressed_member(path: Path) -> str | None:
