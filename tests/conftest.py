@@ -66,6 +66,24 @@ def synthetic_overrides(synthetic_root: Path) -> list[str]:
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session")
+def linear_checkpoint(tmp_path_factory: pytest.TempPathFactory, synthetic_root: Path) -> Path:
+    """A linear model on a trainable Mel basis, trained 4 epochs on the synthetic data: enough
+    to predict many classes, right and wrong. Shared by the evaluate and detect tests."""
+    from kws.tasks import train
+
+    run_dir = tmp_path_factory.mktemp("trained")
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[f"output_dir={run_dir}", "data=synthetic", f"data.root={synthetic_root}",
+                       "model=linear", "trainer.max_epochs=4", "module.scheduler.warmup_epochs=0",
+                       "trainer.enable_progress_bar=false"],
+        )  # fmt: skip
+    train(cfg)
+    return run_dir / "checkpoints" / "last.ckpt"
+
+
 def run_command(script: str, *overrides: str, cwd: Path) -> subprocess.CompletedProcess:
     """``python SCRIPT OVERRIDES...`` as a user runs it (no ``HYDRA_FULL_ERROR``), in ``cwd``."""
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}

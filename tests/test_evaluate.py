@@ -17,7 +17,7 @@ from hydra import compose, initialize_config_dir
 from matplotlib.image import imread
 from omegaconf import DictConfig, OmegaConf
 
-from kws.tasks import evaluate, train
+from kws.tasks import evaluate
 from kws.tasks.evaluate import saved_datamodule
 from kws.training import CheckpointError, load_checkpoint
 
@@ -28,21 +28,6 @@ FIGURES = ("confusion_matrix", "mel_filterbank", "stft_kernels", "stft_response"
 def compose_in(output_dir: Path, overrides: list[str], name: str) -> DictConfig:
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         return compose(name, overrides=[f"output_dir={output_dir}", *overrides])
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory, synthetic_root: Path) -> Path:
-    """A linear model on a trainable Mel basis, trained 4 epochs on the synthetic data: enough
-    to predict many classes, right and wrong."""
-    run_dir = tmp_path_factory.mktemp("trained")
-    cfg = compose_in(
-        run_dir,
-        ["data=synthetic", f"data.root={synthetic_root}", "model=linear", "trainer.max_epochs=4",
-         "module.scheduler.warmup_epochs=0", "trainer.enable_progress_bar=false"],
-        "train",
-    )  # fmt: skip
-    train(cfg)
-    return run_dir / "checkpoints" / "last.ckpt"
 
 
 def run_evaluate(checkpoint: Path, output_dir: Path, split: str) -> dict:
@@ -71,11 +56,11 @@ def recount(checkpoint: Path, split: str) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 @pytest.mark.parametrize("split", ["test", "val"])
-def test_metrics_match_a_recount_from_the_predictions(checkpoint, tmp_path, split):
-    metrics = run_evaluate(checkpoint, tmp_path, split)
+def test_metrics_match_a_recount_from_the_predictions(linear_checkpoint, tmp_path, split):
+    metrics = run_evaluate(linear_checkpoint, tmp_path, split)
     assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
 
-    labels, predicted, log_probs = recount(checkpoint, split)
+    labels, predicted, log_probs = recount(linear_checkpoint, split)
     classes = metrics["classes"]
     assert metrics["num_clips"] == len(labels) > 50
     assert len(set(predicted)) >= 4, "a model that predicts few classes tests little"

@@ -1,11 +1,13 @@
-"""The commands' work, from a composed Hydra config: ``train.py`` and ``evaluate.py`` call these.
+"""The commands' work, from a composed Hydra config: ``train.py``, ``evaluate.py`` and ``detect.py``
+call these.
 
 They take the config as an argument (not through ``@hydra.main``) so tests can compose a config
 with Hydra's compose API and run exactly what the command line runs.
 """
 
 from kws.tasks.common import report_errors
+from kws.tasks.detect import detect
 from kws.tasks.evaluate import evaluate
 from kws.tasks.train import train
 
-__all__ = ["evaluate", "report_errors", "train"]
+__all__ = ["detect", "evaluate", "report_errors", "train"]

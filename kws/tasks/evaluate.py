@@ -1,4 +1,5 @@
-"""Score a checkpoint, or its ONNX export, on a split: metrics, confusion matrix, figures."""
+"""Score a checkpoint, or its ONNX export, on a split: metrics, confusion matrix, figures; and
+with ``stream=true`` on a long stream of the split's words."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 from omegaconf import DictConfig
 
+from kws.data.stream_audio import make_stream
 from kws.io import write_json
 from kws.reporting.figures import confusion_matrix_figure, frontend_figures, save_figures
 from kws.reporting.metrics import ClassificationReport, Scores
+from kws.streaming import IGNORED_LABELS
 from kws.tasks.common import instantiate_config, make_trainer, process_settings
-from kws.training import CheckpointError, load_checkpoint
+from kws.tasks.detect import DetectorConfig, Recording, load_model, make_detector, report_scan
+from kws.training import CheckpointError
 from kws.training.registry import ConfigError, build
 
 if TYPE_CHECKING:
@@ -30,12 +34,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
     A checkpoint is scored by the ``ClassificationReport`` the module computes in validation and
     test, an export by the same ``Scores`` fed with onnxruntime's logits on the same batches, so
-    the metrics, the confusion matrix and the clip count agree exactly with training's.
+    the metrics, the confusion matrix and the clip count agree exactly with training's. With
+    ``stream=true`` the model then listens to a long stream of the same split (``evaluate_stream``).
 
     Args:
         cfg: ``conf/evaluate.yaml`` composed: ``ckpt_path`` or ``model_path``, ``split``,
             ``data`` (None: the data the model names), ``output_dir``, ``trainer``, ``threads``
-            (onnxruntime's, for an export).
+            (onnxruntime's, for an export), ``stream``, ``stream_minutes``, ``detector``.
     """
     if cfg.split not in ("test", "val"):
         raise ValueError(f"split must be 'test' or 'val', got {cfg.split!r}")
@@ -45,19 +50,15 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     process_settings(cfg)
-    source = ckpt_path or model_path
+    if cfg.get("stream"):
+        stream_config = DetectorConfig.from_config(cfg.detector)  # checked before any work
+    model, source = load_model(cfg)
     if ckpt_path is not None:
-        module = load_checkpoint(ckpt_path)
+        module = model
         classes, saved_data = module.class_names, module.checkpoint_metadata["datamodule"]
         epoch = module.checkpoint_metadata["epoch"]
     else:
-        try:
-            from kws.runtime import Spotter
-        except ImportError as error:
-            raise ImportError(
-                f"model_path needs onnxruntime ({error}): pip install -e '.[export]'"
-            ) from None
-        exported = Spotter.from_file(model_path, threads=cfg.get("threads") or 1)
+        exported = model
         classes, saved_data = list(exported.class_names), exported.info.data
         epoch = exported.info.source.get("epoch")
     if cfg.get("data") is not None:
@@ -102,7 +103,48 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     print(report.table(classes, f"{split} split of {source} (epoch {epoch})"))
     print(f"written to {output_dir}: metrics.json, confusion_matrix.csv, "
           f"{', '.join(p.name for p in written)}")  # fmt: skip
+    if cfg.get("stream"):
+        metrics["stream"] = evaluate_stream(cfg, model, datamodule, stream_config)
     return metrics
+
+
+def evaluate_stream(
+    cfg: DictConfig, model: Any, datamodule: Any, config: DetectorConfig
+) -> dict[str, Any]:
+    """``stream=true``: write a long stream of the split's words (``kws.data.stream_audio``,
+    TensorFlow's layout, ``stream_minutes`` long, seeded by ``seed``) into ``output_dir/stream``
+    and score the model on it as ``detect.py`` does.
+
+    Args:
+        cfg: the composed config.
+        model: the loaded checkpoint module or runtime spotter.
+        datamodule: the data the clips were scored on; the stream takes the same split from it.
+        config: the checked ``detector`` group.
+
+    Returns:
+        The stream's metrics, as ``detect.py`` writes them.
+    """
+    hparams = getattr(datamodule, "hparams", {})
+    if "test_set" not in hparams:
+        raise ValueError(
+            f"stream=true builds streams from a Speech Commands tree; {type(datamodule).__name__}"
+            " is not one (make a stream with python -m kws.data.stream_audio and use detect.py)"
+        )
+    split = "test" if cfg.split == "test" else "val"
+    directory = Path(cfg.output_dir) / "stream"
+    official = hparams["test_set"] == "official" and split == "test"
+    files = make_stream(
+        datamodule.root,
+        directory,
+        split=split,
+        minutes=cfg.stream_minutes,
+        seed=cfg.seed,
+        keywords=[name for name in datamodule.class_names if name not in IGNORED_LABELS],
+        test_root=datamodule.test_root if official else None,
+    )
+    detector = make_detector(model, config, keep_track=True)
+    recording = Recording.open(files.wav, detector.sample_rate)
+    return report_scan(detector, recording, files.labels, directory, config)
 
 
 def score_export(exported: Spotter, datamodule: Any, split: str) -> ClassificationReport:

@@ -1,0 +1,188 @@
+"""detect.py and evaluate.py stream=true: the files they write hold what the detector finds and
+what the metrics make of it; bad input stops them in one line before any work."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import CONF_DIR, run_command
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from kws.data.stream_audio import make_stream
+from kws.reporting.streaming import det_curve, read_labels, stream_metrics
+from kws.streaming import PosteriorSettings, StreamingDetector
+from kws.tasks import detect, evaluate
+from kws.training import load_checkpoint
+
+
+def compose_in(output_dir: Path, overrides: list[str], name: str = "detect") -> DictConfig:
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(name, overrides=[f"output_dir={output_dir}", *overrides])
+
+
+@pytest.fixture(scope="module")
+def stream(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory):
+    """One minute of the synthetic test split's words over noise, TensorFlow's layout."""
+    return make_stream(synthetic_root, tmp_path_factory.mktemp("stream"), minutes=1.0, seed=3)
+
+
+def read_rows(path: Path) -> list[list[str]]:
+    with path.open(newline="") as file:
+        return list(csv.reader(file))
+
+
+def test_detect_writes_the_detectors_findings_and_their_metrics(
+    linear_checkpoint, stream, tmp_path
+):
+    overrides = [
+        f"ckpt_path={linear_checkpoint}", f"audio={stream.wav}", f"labels={stream.labels}",
+        "detector.threshold=0.5", "detector.stride_ms=20",
+    ]  # fmt: skip
+    metrics = detect(compose_in(tmp_path, overrides))
+
+    # The same detector, pushed the whole recording at once, outside the command.
+    module = load_checkpoint(linear_checkpoint)
+    settings = PosteriorSettings(threshold=0.5)
+    detector = StreamingDetector.from_spotter(
+        module.spotter, module.class_names, stride_ms=20, settings=settings, keep_track=True
+    )
+    audio, rate = sf.read(stream.wav, dtype="float32")
+    expected = detector.detect(audio)
+    assert len(expected) >= 3, "a model that detects little tests little"
+    rows = read_rows(tmp_path / "detections.csv")
+    assert rows[0] == ["label", "time_ms", "score"]
+    assert [(r[0], float(r[1])) for r in rows[1:]] == [(d.label, d.time_ms) for d in expected]
+    np.testing.assert_allclose([float(r[2]) for r in rows[1:]], [d.score for d in expected],
+                               atol=1e-6)  # fmt: skip
+
+    labels = read_labels(stream.labels, module.class_names)
+    duration_ms = 1000.0 * len(audio) / rate
+    times, averaged = detector.track()
+    points = det_curve(times, averaged, module.class_names, labels, duration_ms, 500.0)
+    recomputed = stream_metrics(expected, labels, duration_ms, settings, points)
+    written = json.loads((tmp_path / "stream_metrics.json").read_text())
+    assert written == metrics
+    assert {key: written[key] for key in recomputed} == json.loads(json.dumps(recomputed))
+    assert written["stream"]["keywords"] == stream.keyword_count > 5
+    assert written["audio_seconds"] == pytest.approx(60.0)
+    assert written["real_time_factor"] == pytest.approx(
+        written["wall_seconds"] / written["audio_seconds"]
+    )
+    det_rows = read_rows(tmp_path / "det_curve.csv")
+    assert len(det_rows) - 1 == len(points) == written["det_thresholds"]
+    assert (tmp_path / "det_curve.png").stat().st_size > 10_000
+
+
+def test_without_labels_only_detections_are_written(linear_checkpoint, stream, tmp_path):
+    overrides = [f"ckpt_path={linear_checkpoint}", f"audio={stream.wav}", "detector.threshold=0.5"]
+    metrics = detect(compose_in(tmp_path, overrides))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["detections.csv"]
+    assert metrics["detections"] == len(read_rows(tmp_path / "detections.csv")) - 1
+
+
+def test_an_export_finds_what_its_checkpoint_finds(linear_checkpoint, stream, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from kws.export.checkpoint import export_checkpoint
+
+    export_checkpoint(linear_checkpoint, tmp_path / "export", formats=("onnx",))
+    found = {}
+    onnx = tmp_path / "export" / "spotter.onnx"
+    for name, model in (("ckpt", f"ckpt_path={linear_checkpoint}"), ("onnx", f"model_path={onnx}")):
+        detect(
+            compose_in(tmp_path / name, [model, f"audio={stream.wav}", "detector.threshold=0.5"])
+        )
+        found[name] = read_rows(tmp_path / name / "detections.csv")[1:]
+    assert len(found["ckpt"]) >= 3
+    assert [r[:2] for r in found["onnx"]] == [r[:2] for r in found["ckpt"]]
+    np.testing.assert_allclose(
+        [float(r[2]) for r in found["onnx"]], [float(r[2]) for r in found["ckpt"]], atol=1e-4
+    )
+
+
+def test_evaluate_stream_reports_clips_and_a_stream_of_the_same_split(linear_checkpoint, tmp_path):
+    overrides = [f"ckpt_path={linear_checkpoint}", "stream=true", "stream_minutes=0.5",
+                 "detector.threshold=0.5", "trainer.enable_progress_bar=false"]  # fmt: skip
+    metrics = evaluate(compose_in(tmp_path, overrides, name="evaluate"))
+    assert json.loads((tmp_path / "metrics.json").read_text())["test/acc"] == metrics["test/acc"]
+    stream_dir = tmp_path / "stream"
+    labels = read_rows(stream_dir / "test_stream_labels.csv")
+    info = json.loads((stream_dir / "test_stream.json").read_text())
+    assert info["split"] == "test"
+    assert metrics["stream"]["stream"]["keywords"] + metrics["stream"]["stream"]["other_labels"] \
+        == len(labels) - 1  # fmt: skip
+    assert json.loads((stream_dir / "stream_metrics.json").read_text()) == metrics["stream"]
+    assert {"detections.csv", "det_curve.csv", "det_curve.png"} <= {
+        p.name for p in stream_dir.iterdir()
+    }
+
+
+def _wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
+    sf.write(path, samples, rate, subtype="PCM_16")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("stereo", r"stereo.wav: 2 channels; detection takes mono audio"),
+        ("rate", r"rate.wav: 44100 Hz; the model takes 16000 Hz"),
+        ("garbage", r"garbage.wav: not a readable audio file"),
+        ("missing", r"missing.wav: no such file \(audio=\)"),
+        ("unknown-label", r"labels.csv: line 2: .*'hello'"),
+        ("negative-time", r"labels.csv: line 2: .*-5"),
+        ("late-label", r"labels.csv: the label 'yes' at 9e\+06 ms lies past the end"),
+        ("threshold", r"detector.threshold must be in \(0, 1\], got 1.5"),
+        ("zero-threshold", r"detector.threshold must be in \(0, 1\], got 0"),
+        ("unknown-key", r"detector.treshold: unknown key"),
+        ("stride", r"stride_ms=0.01 is 0.16 samples at 16000 Hz"),
+    ],
+)
+def test_bad_input_is_refused_before_anything_is_written(
+    linear_checkpoint, stream, tmp_path, case, message
+):
+    audio, labels, extra = stream.wav, None, []
+    mono = np.zeros(16000 * 2, np.float32)
+    if case == "stereo":
+        audio = _wav(tmp_path / "stereo.wav", np.zeros((16000, 2), np.float32))
+    elif case == "rate":
+        audio = _wav(tmp_path / "rate.wav", mono, 44100)
+    elif case == "garbage":
+        audio = tmp_path / "garbage.wav"
+        audio.write_bytes(b"RIFF" + bytes(200))
+    elif case == "missing":
+        audio = tmp_path / "missing.wav"
+    elif case in ("unknown-label", "negative-time", "late-label"):
+        row = {"unknown-label": "hello,100", "negative-time": "yes,-5", "late-label": "yes,9e6"}
+        labels = tmp_path / "labels.csv"
+        labels.write_text(f"label,start_ms\n{row[case]}\n")
+    else:
+        extra = {
+            "threshold": ["detector.threshold=1.5"],
+            "zero-threshold": ["detector.threshold=0"],
+            "unknown-key": ["+detector.treshold=0.5"],
+            "stride": ["detector.stride_ms=0.01"],
+        }[case]
+    overrides = [f"ckpt_path={linear_checkpoint}", f"audio={audio}", *extra]
+    if labels is not None:
+        overrides.append(f"labels={labels}")
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=message):
+        detect(compose_in(out, overrides))
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_the_command_fails_in_one_line(linear_checkpoint, tmp_path):
+    stereo = _wav(tmp_path / "stereo.wav", np.zeros((16000, 2), np.float32))
+    result = run_command("detect.py", f"ckpt_path={linear_checkpoint}", f"audio={stereo}",
+                         cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"error: {stereo}: 2 channels; detection takes mono audio (mix it down first)\n"
+    )
+    assert not (tmp_path / "hydra" / "detections.csv").exists()
