@@ -9,6 +9,7 @@ import torch
 
 from kws.benchmark import common
 from kws.benchmark.__main__ import main
+from kws.benchmark.common import GpuBusy
 from kws.benchmark.frontend import bench_frontend, format_table
 from kws.benchmark.training import (
     HEADS,
@@ -36,10 +37,12 @@ def test_frontend_benchmark_times_every_peer_in_every_setting(device):
         ("trainable_stft_mel", "forward"), ("trainable_stft_mel", "forward+backward"),
     }  # fmt: skip
     implementations = {t.impl for t in timings}
-    assert "kws" in implementations and "nnAudio" in implementations
-    assert ("librosa (per clip)" in implementations) is (device == "cpu")
+    assert {"kws", "nnAudio", "librosa (per clip)"} <= implementations
+    librosa = [t for t in timings if t.impl == "librosa (per clip)"]
+    assert [(t.case, t.mode) for t in librosa] == [("frozen", "forward")]  # on the CPU, always
     assert all(t.median_ms > 0 and t.repeats == 2 for t in timings)
-    assert all((t.peak_mb is not None) is (device == "cuda") for t in timings)
+    # peak memory: the GPU's, for the torch layers on CUDA; none for librosa, which runs on the CPU
+    assert all((t.peak_mb is not None) is (device == "cuda" and t not in librosa) for t in timings)
     table = format_table(timings)
     assert table.count("1.00x") == len(settings)  # kws against itself, once per setting
 
@@ -73,6 +76,11 @@ def test_training_benchmark_measures_every_pipeline_and_an_epoch_per_precision(d
         (precision, where) for precision in PRECISIONS for where in on_device
     ]
     assert all(e["clips"] == 40 and e["seconds"] > 0 for e in results["epochs"])
+    busy = [e["gpu_busy_percent"] for e in results["epochs"]]
+    if device == "cpu":
+        assert busy == [None] * len(PRECISIONS)
+    else:  # an epoch of 40 clips may end before the first reading
+        assert all(b is None or 0 <= b <= 100 for b in busy)
     assert ("split_to_device_s" in results) is (device == "cuda")
     table = format_training(results).splitlines()
     assert len(table) == 1 + len(rows) + len(results["epochs"]) + (device == "cuda")
@@ -123,3 +131,35 @@ def test_training_benchmark_command_writes_json(tmp_path):
     assert report["settings"]["precision"] == ["32"] and report["freed_memory_kept"] is False
     assert [row["head"] for row in report["pipelines"]] == list(HEADS)
     assert report["epochs"][0]["clips"] == 20
+
+
+def test_gpu_busy_averages_the_readings_taken_inside_the_block():
+    readings = iter([0.0, 40.0, 80.0])  # the first answers the probe, before the block
+    calls = []
+
+    def read() -> float:
+        calls.append(None)
+        return next(readings, 80.0)
+
+    with GpuBusy(torch.device("cuda"), interval_s=0.001, read=read) as busy:
+        while len(calls) < 4:
+            pass
+    taken = len(busy.readings)
+    assert busy.readings == [40.0] + [80.0] * (taken - 1)
+    assert busy.percent == pytest.approx((40 + 80 * (taken - 1)) / taken)
+    assert len(calls) == taken + 1  # the thread stopped with the block
+
+
+def test_gpu_busy_gives_no_figure_on_the_cpu_or_without_nvml(capsys):
+    def unreadable() -> float:
+        raise ModuleNotFoundError("No module named 'pynvml'")
+
+    with GpuBusy(torch.device("cpu"), read=unreadable) as busy:
+        pass
+    assert busy.percent is None and capsys.readouterr().out == ""  # not even asked
+    with GpuBusy(torch.device("cuda"), read=unreadable) as busy:
+        pass
+    assert busy.percent is None
+    assert "GPU utilisation not read (ModuleNotFoundError: No module named 'pynvml')" in (
+        capsys.readouterr().out
+    )

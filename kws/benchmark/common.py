@@ -1,11 +1,15 @@
-"""What the benchmarks share: timing a call on the CPU or a GPU, its peak GPU memory, and the
-options and setup of the timed commands (CPU threads, freed memory, the JSON report)."""
+"""What the benchmarks share: timing a call on the CPU or a GPU, its peak GPU memory, how busy
+the GPU was meanwhile, and the options and setup of the timed commands (CPU threads, freed memory,
+the JSON report)."""
 
 from __future__ import annotations
 
 import argparse
+import statistics
+import threading
 import time
 from collections.abc import Callable
+from types import TracebackType
 from typing import Any
 
 import torch
@@ -59,6 +63,68 @@ def peak_memory_mb(step: Callable[[], None], device: torch.device) -> float | No
     step()
     synchronize(device)
     return torch.cuda.max_memory_allocated(device) / 2**20
+
+
+class GpuBusy:
+    """While a ``with`` block runs, how busy the GPU is: NVML's utilisation (``nvidia-smi``'s
+    GPU-Util, the share of each of the driver's sample periods, 1/6 s to 1 s long, in which at
+    least one kernel ran; about 0.2 s on an H200), read by a background thread every
+    ``interval_s``. Each reading costs the process some host time (``torch.cuda.utilization``
+    opens NVML and looks the device up every call), so readings are spaced well apart.
+
+    ``percent`` is the mean of the readings, ``None`` on the CPU, where NVML does not answer
+    (``torch.cuda.utilization`` needs the ``pynvml`` module, from ``nvidia-ml-py``) or where the
+    block ended before the first reading. The first readings may still describe a sample period
+    that began before the block, so for a block of a few seconds the figure is a coarse one.
+
+    Args:
+        device: the device the block runs on.
+        interval_s: seconds between readings. Default 0.1.
+        read: the reading, percent; default ``torch.cuda.utilization`` of ``device``.
+    """
+
+    def __init__(
+        self, device: torch.device, interval_s: float = 0.1,
+        read: Callable[[], float] | None = None,
+    ) -> None:  # fmt: skip
+        self.device = device
+        self.interval_s = interval_s
+        self.read = read or (lambda: torch.cuda.utilization(device))
+        self.readings: list[float] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> GpuBusy:
+        self.readings = []
+        if self.device.type != "cuda":
+            return self
+        try:
+            self.read()  # whether NVML answers; this reading describes the time before the block
+        except Exception as error:  # no pynvml, no NVML library: report no figure, time anyway
+            print(f"GPU utilisation not read ({type(error).__name__}: {error})")
+            return self
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.readings.append(self.read())
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:  # fmt: skip
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+
+    @property
+    def percent(self) -> float | None:
+        """The mean reading, percent; ``None`` without readings."""
+        return statistics.fmean(self.readings) if self.readings else None
 
 
 def _timed_options() -> argparse.ArgumentParser:

@@ -4,7 +4,8 @@ WAV file in a DataLoader and uses nnAudio's MelSpectrogram, same head, data and 
 the linear head and BC-ResNet-1, in float32 and bf16-mixed; and each head alone on ready features,
 which both pipelines share and which bounds the speed-up ("ceiling"); then one full 12-class
 BC-ResNet-1 epoch of about 37,000 clips (generated clips repeated) per precision, and on CUDA the
-same with ``on_device``. The pipelines take turns in rounds; medians are reported.
+same with ``on_device``, each with how busy the GPU was meanwhile. The pipelines take turns in
+rounds; medians are reported.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import soundfile as sf
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from kws.benchmark.common import Report, add_timed_command, timed
+from kws.benchmark.common import GpuBusy, Report, add_timed_command, timed
 from kws.benchmark.frontend import nnaudio_mel
 from kws.data import SpeechCommandsDataModule
 from kws.data.batches import ClipBatches
@@ -165,7 +166,9 @@ def bench_train(
 
     Returns:
         ``pipelines``: a row per precision and head; ``epochs``: one per precision and data
-        placement; on CUDA ``split_to_device_s``, the split's one copy to the device.
+        placement, with its seconds and, on CUDA, ``gpu_busy_percent`` (``GpuBusy``'s mean NVML
+        reading during the epoch); on CUDA ``split_to_device_s``, the split's one copy to the
+        device.
     """
     dev = torch.device(device)
     results: dict[str, Any] = {"pipelines": [], "epochs": []}
@@ -243,15 +246,16 @@ def bench_train(
         for precision, step in epoch_steps.items():
             for on_device_data in placements:
                 batches = served[on_device_data]
-                clips, seconds = _timed_clips(
-                    lambda step=step, b=batches: sum(
-                        step(on_device(batch, b)) for batch in b.loader("train")
-                    ),
-                    dev,
-                )
+                with GpuBusy(dev) as busy:
+                    clips, seconds = _timed_clips(
+                        lambda step=step, b=batches: sum(
+                            step(on_device(batch, b)) for batch in b.loader("train")
+                        ),
+                        dev,
+                    )
                 results["epochs"].append(
                     {"precision": precision, "on_device": on_device_data, "clips": clips,
-                     "seconds": seconds}
+                     "seconds": seconds, "gpu_busy_percent": busy.percent}
                 )  # fmt: skip
     return results
 
@@ -278,9 +282,11 @@ def format_training(results: dict[str, Any]) -> str:
         )
     for epoch in results["epochs"]:
         where = ", data.on_device=true" if epoch["on_device"] else ""
+        busy = epoch["gpu_busy_percent"]
+        busy_text = f", GPU busy {busy:.0f}% (NVML)" if busy is not None else ""
         lines.append(
             f"one epoch of {epoch['clips']} clips, kws + BC-ResNet-1, precision "
-            f"{epoch['precision']}{where}: {epoch['seconds']:.1f} s"
+            f"{epoch['precision']}{where}: {epoch['seconds']:.2f} s{busy_text}"
         )
     if "split_to_device_s" in results:
         lines.append(f"copying the split to the device once: {results['split_to_device_s']:.1f} s")
