@@ -140,7 +140,7 @@ def _wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
         ("threshold", r"detector.threshold must be in \(0, 1\], got 1.5"),
         ("zero-threshold", r"detector.threshold must be in \(0, 1\], got 0"),
         ("unknown-key", r"detector.treshold: unknown key"),
-        ("stride", r"stride_ms=0.01 is 0.16 samples at 16000 Hz"),
+        ("stride", r"detector.stride_ms=0.01 is 0.16 samples at 16000 Hz"),
     ],
 )
 def test_bad_input_is_refused_before_anything_is_written(

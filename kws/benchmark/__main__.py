@@ -25,6 +25,16 @@ epoch of about 37,000 clips (generated clips repeated) per precision, and on CUD
 checkpoint's test split: accuracy, agreement, largest probability difference, file size and
 latency per clip at batch 1 on one CPU thread; ratios against PyTorch and the float file.
 
+``python -m kws.benchmark stream [--minutes 2] [--stride-ms 30 100] [--head linear bcresnet]
+[--chunk-ms 1000 10000] [--threads 1] [--json PATH]`` times the streaming detector (frame cache,
+head, posterior handling) on a generated stream, in seconds of audio per second of wall time, for
+untrained heads built from ``conf/`` at each stride, the stream pushed in chunks of each length:
+against the head alone on the same windows' ready features in batches of 256 (the floor) and the
+loop written by hand (each one-second window cut out, its spectrogram computed, scored at batch
+1; timed on a sample of windows and scaled), on one CPU thread by default (restored afterwards).
+The peers take turns in rounds; medians are reported. And the process's peak memory while the
+detector goes through streams of two lengths (``--memory-minutes 1 4``): flat means equal.
+
 ``frontend`` and ``train`` make glibc keep freed memory for reuse first, as ``train.py`` does
 (``--no-keep-freed-memory``: glibc's default), for every peer in the process alike.
 """
@@ -33,11 +43,11 @@ from __future__ import annotations
 
 import argparse
 
-from kws.benchmark import data, export, frontend, training
+from kws.benchmark import data, export, frontend, stream, training
 
 # Each module adds its commands with add_parser(commands), each command's ``run(args)`` set as a
 # default. A new benchmark: a module with add_parser, one entry here (and a paragraph above).
-BENCHMARKS = (frontend, training, data, export)
+BENCHMARKS = (frontend, training, data, export, stream)
 
 
 def main(argv: list[str] | None = None) -> None:

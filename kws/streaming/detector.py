@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 from kws.data.audio import float_problem, to_float32
 from kws.streaming.posterior import (
@@ -94,11 +94,14 @@ class RuntimeScorer:
 
 
 def _windows(audio: np.ndarray, length: int, firsts: np.ndarray) -> np.ndarray:
-    """Rows ``audio[first : first + length]`` for each of ``firsts``, which rise evenly: a
-    strided view ``(len(firsts), length)``."""
-    view = sliding_window_view(audio, length)  # (samples - length + 1, length)
+    """Rows ``audio[first : first + length]`` for each of ``firsts``, which rise evenly and end
+    within ``audio``: a read-only strided view ``(len(firsts), length)``."""
+    assert firsts[0] >= 0 and firsts[-1] + length <= len(audio), "a window past the samples"
     step = int(firsts[1] - firsts[0]) if len(firsts) > 1 else 1
-    return view[firsts[0] : firsts[-1] + 1 : step]
+    item = audio.strides[0]
+    return as_strided(
+        audio[firsts[0] :], (len(firsts), length), (step * item, item), writeable=False
+    )
 
 
 def _stft_of(frontend: Any) -> Any:
@@ -153,18 +156,24 @@ class TorchScorer:
         if stride % hop or clip < n_fft:
             return False
         half = n_fft // 2 if stft.center else 0
-        self.hop, self.n_fft, self.half = hop, n_fft, half
+        self.hop, self.n_fft, self.half, self.step = hop, n_fft, half, stride // hop
         self.frames = stft.num_frames(clip)  # T: frames per window
         # Window frame j spans samples [j*hop - half, j*hop - half + n_fft) of the window:
         # frames lo..hi lie inside it and equal the stream's frames at the same place.
         self.lo = -(-half // hop)
         self.hi = (clip + half - n_fft) // hop
         # The stream frames still to compute must start no earlier than the next window.
-        if self.hi + 1 - self.lo < stride // hop:
+        if self.hi + 1 - self.lo < self.step:
             return False
-        self.head_samples = (self.lo - 1) * hop - half + n_fft if self.lo else 0
-        self.tail_first = (self.hi + 1 - self.lo) * hop  # window sample of the tail segment
-        return self.head_samples <= clip
+        # Without centre padding every frame lies inside (lo = 0, hi = T - 1). With it, frames
+        # 0..lo-1 and hi+1..T-1 reach past the window's edges; they come from one frontend call
+        # on two segments of each window, of one length: its last samples from `tail_first` (a
+        # whole number of hops: window frame hi+1 is the segment's frame lo) and its first as
+        # many, which hold the `head_samples` that frames 0..lo-1 span.
+        head_samples = (self.lo - 1) * hop - half + n_fft
+        self.tail_first = (self.hi + 1 - self.lo) * hop
+        self.edge_samples = clip - self.tail_first
+        return not self.lo or head_samples <= self.edge_samples
 
     def reset(self) -> None:
         """Forget the cached frames."""
@@ -211,36 +220,47 @@ class TorchScorer:
     def _cached_features(self, audio: np.ndarray, offset: int, starts: np.ndarray) -> Any:
         """The features ``(n, F, T)`` of the windows at ``starts``, interior from the cache."""
         torch = self.torch
+        count = len(starts)
         firsts = starts // self.hop  # stream frame of each window's frame 0
         self._extend(audio, offset, int(firsts[-1]) + self.hi)
-        interior = np.arange(self.lo, self.hi + 1)
-        index = torch.as_tensor(firsts[:, None] + interior - self._feat_first, device=self.device)
-        parts = [self._feats[:, index].transpose(0, 1)]  # (n, F, hi - lo + 1)
-        rel = starts - offset
+        width = self.hi + 1 - self.lo
+        first = int(firsts[0]) + self.lo - self._feat_first
+        span = self._feats[:, first : first + (count - 1) * self.step + width]
+        parts = [span.unfold(-1, width, self.step).transpose(0, 1)]  # (n, F, width) view
         if self.lo:
-            head = self._tensor(_windows(audio, self.head_samples, rel))  # (n, head_samples)
-            parts.insert(0, self.spotter.frontend(head)[..., : self.lo])  # (n, F, lo)
-        if self.hi + 1 < self.frames:
-            tail = self._tensor(
-                _windows(audio, self.clip_samples - self.tail_first, rel + self.tail_first)
-            )  # (n, clip - tail_first)
-            parts.append(self.spotter.frontend(tail)[..., self.lo :])  # (n, F, T - hi - 1)
-        # Keep only frames a later window can use: from the last window's first interior one.
-        drop = int(firsts[-1]) + self.lo - self._feat_first
+            rel = starts - offset
+            rows = np.concatenate(
+                [
+                    _windows(audio, self.edge_samples, rel),
+                    _windows(audio, self.edge_samples, rel + self.tail_first),
+                ]
+            )  # (2n, edge_samples): every window's first samples, then its last
+            edges = self.spotter.frontend(torch.from_numpy(rows).to(self.device))
+            tail = edges[count:, :, self.lo : self.lo + self.frames - self.hi - 1]
+            parts = [edges[:count, :, : self.lo], *parts, tail]
+        features = torch.cat(parts, -1)  # (n, F, T)
+        # Keep only frames a later window can use: from the next window's first interior one.
+        drop = int(firsts[-1]) + self.step + self.lo - self._feat_first
         self._feats = self._feats[:, drop:].clone()
         self._feat_first += drop
-        return torch.cat(parts, -1)  # (n, F, T)
+        return features
 
 
-def _stride_samples(stride_ms: float, sample_rate: int, settings: PosteriorSettings) -> int:
-    """``stride_ms`` in samples, refused unless ``settings`` can average at it and it is a
-    whole number (>= 1) of samples at ``sample_rate``."""
+def stride_samples(stride_ms: float, sample_rate: int, settings: PosteriorSettings) -> int:
+    """``stride_ms`` in samples, refused (``ValueError``) unless ``settings`` can average at it
+    and it is a whole number (>= 1) of samples at ``sample_rate``.
+
+    Args:
+        stride_ms: milliseconds between windows.
+        sample_rate: the stream's sample rate in Hz.
+        settings: the posterior settings that average the windows' scores.
+    """
     settings.check_stride(stride_ms)
     stride = stride_ms * sample_rate / 1000
     if not math.isclose(stride, round(stride), abs_tol=1e-9) or round(stride) < 1:
         raise ValueError(
-            f"stride_ms={stride_ms:g} is {stride:g} samples at {sample_rate} Hz: it must be "
-            "a whole number of samples"
+            f"detector.stride_ms={stride_ms:g} is {stride:g} samples at {sample_rate} Hz: it must "
+            "be a whole number of samples"
         )
     return int(round(stride))
 
@@ -279,7 +299,7 @@ class StreamingDetector:
         batch_size: int = BATCH_SIZE,
     ) -> None:
         settings = PosteriorSettings() if settings is None else settings
-        self.stride_samples = _stride_samples(stride_ms, sample_rate, settings)
+        self.stride_samples = stride_samples(stride_ms, sample_rate, settings)
         if clip_samples < 1 or batch_size < 1:
             raise ValueError(f"need clip_samples, batch_size >= 1: {clip_samples}, {batch_size}")
         self.scorer = scorer
@@ -323,7 +343,7 @@ class StreamingDetector:
         clip_samples = sample_rate if clip_samples is None else clip_samples
         settings = PosteriorSettings() if settings is None else settings
         # Checked before the scorer is built on it (the class checks it the same way).
-        stride = _stride_samples(stride_ms, sample_rate, settings)
+        stride = stride_samples(stride_ms, sample_rate, settings)
         scorer = TorchScorer(spotter, clip_samples, stride, cache)
         return cls(scorer, class_names, sample_rate, clip_samples, stride_ms, settings, **kwargs)
 
@@ -369,6 +389,11 @@ class StreamingDetector:
     def buffer_capacity(self) -> int:
         """The sample buffer's size, fixed: a clip, one batch of strides and one stride."""
         return len(self._audio)
+
+    @property
+    def windows_scored(self) -> int:
+        """The windows scored since the last ``reset``."""
+        return self._next // self.stride_samples
 
     def push(self, chunk: Any) -> list[Detection]:
         """Add audio to the stream and return the detections it completes.
