@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from kws.data import audio, cache
+from kws.data import cache, index
 from kws.data.cache import MANIFEST, CacheDamagedError, ClipCache
 
 
@@ -92,7 +92,7 @@ def test_other_settings_get_their_own_cache(root, datamodule):
 
 def test_an_interrupted_build_leaves_nothing_behind(root, monkeypatch, datamodule):
     decoded = []
-    real = audio.read_clip
+    real = index.read_clip  # what the Speech Commands source reads a row with
 
     def read_then_fail(path):
         decoded.append(path)
@@ -100,12 +100,12 @@ def test_an_interrupted_build_leaves_nothing_behind(root, monkeypatch, datamodul
             raise KeyboardInterrupt  # the user stops the build half way
         return real(path)
 
-    monkeypatch.setattr(audio, "read_clip", read_then_fail)
+    monkeypatch.setattr(index, "read_clip", read_then_fail)
     with pytest.raises(KeyboardInterrupt):
         datamodule(root).setup()
     assert not (root.parent / "cache").exists() or not list((root.parent / "cache").iterdir())
 
-    monkeypatch.setattr(audio, "read_clip", real)
+    monkeypatch.setattr(index, "read_clip", real)
     dm = datamodule(root)
     dm.setup()
     assert len(dm.datasets["train"]) > 100

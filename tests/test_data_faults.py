@@ -127,7 +127,7 @@ def test_too_little_free_space_stops_before_anything_is_written(root, monkeypatc
 def test_a_write_that_fails_names_the_folder_and_leaves_nothing(root, monkeypatch, datamodule):
     real = cache.read_clips
 
-    def disk_full_after_a_block(paths, write, description):
+    def disk_full_after_a_block(paths, write, *settings):
         written = []
 
         def write_or_fail(start, clips):
@@ -136,7 +136,7 @@ def test_a_write_that_fails_names_the_folder_and_leaves_nothing(root, monkeypatc
             written.append(start)
             write(start, clips)
 
-        return real(paths, write_or_fail, description)
+        return real(paths, write_or_fail, *settings)
 
     monkeypatch.setattr(cache, "read_clips", disk_full_after_a_block)
     with pytest.raises(CacheWriteError) as error:
@@ -324,7 +324,7 @@ def test_an_archive_that_cannot_be_laid_out_is_an_archive_error(tmp_path, member
         ({"batch_size": 0}, "data.batch_size must be a whole number of at least 1, got 0"),
         ({"eval_batch_size": 0}, "data.eval_batch_size must be a whole number of at least 1"),
         ({"num_workers": -1}, "data.num_workers must be a whole number of at least 0, got -1"),
-        ({"protocol": "kaldi"}, "data.protocol must be 'bcresnet' or 'tensorflow'"),
+        ({"protocol": "kaldi"}, "data.protocol must be one of ['bcresnet', 'tensorflow', 'all_"),
     ],
 )
 def test_settings_out_of_range_name_their_key_at_once(tmp_path, setting, message, datamodule):

@@ -1,7 +1,9 @@
-"""Speech Commands for keyword spotting: the layout's names and ``SpeechCommandsDataModule``.
+"""Data for keyword spotting: Speech Commands' layout names, ``SpeechCommandsDataModule``, and
+``FolderDataModule`` for a folder of one's own recordings.
 
-The DataModule (``kws.data.datamodule``) is imported on first use, so that ``python -m
-kws.data.synthetic`` and the other light modules start without importing Lightning.
+The DataModules (``kws.data.datamodule``, ``kws.data.folder``) are imported on first use, so
+that ``python -m kws.data.synthetic`` and the other light modules start without importing
+Lightning.
 """
 
 from __future__ import annotations
@@ -12,14 +14,21 @@ from kws.data.layout import KEYWORDS, SILENCE, UNKNOWN, WORDS
 
 if TYPE_CHECKING:
     from kws.data.datamodule import SpeechCommandsDataModule
+    from kws.data.folder import FolderDataModule
 
-__all__ = ["KEYWORDS", "SILENCE", "UNKNOWN", "WORDS", "SpeechCommandsDataModule"]
+__all__ = [
+    "KEYWORDS", "SILENCE", "UNKNOWN", "WORDS", "FolderDataModule", "SpeechCommandsDataModule",
+]  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:
-    """``SpeechCommandsDataModule``, imported on first use."""
+    """``SpeechCommandsDataModule`` and ``FolderDataModule``, imported on first use."""
     if name == "SpeechCommandsDataModule":
         from kws.data.datamodule import SpeechCommandsDataModule
 
         return SpeechCommandsDataModule
+    if name == "FolderDataModule":
+        from kws.data.folder import FolderDataModule
+
+        return FolderDataModule
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

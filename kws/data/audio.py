@@ -1,21 +1,30 @@
-"""Reading WAV files with soundfile: Speech Commands clips as fixed-length int16, other
-recordings (background noise, audio for an exported model) as float32 of their own length.
+"""Reading audio files with soundfile: clips as fixed-length int16, other recordings (background
+noise, audio for an exported model) as float32 of their own length.
+
+A ``ClipFormat`` says what a source file must be and how it becomes a cache row: Speech
+Commands' (the default) takes 16 kHz mono clips of at most one second; a converting one (a
+folder of the user's own recordings) takes any rate and channel count soundfile reads, mixes
+down to mono, resamples to 16 kHz with soxr, and pads or cuts to its clip length.
 
 Every problem with a file is a ``BadAudioError`` that names the file and what is wrong with it;
-``inspect_clips`` and ``read_clips`` run over many files in parallel threads (libsndfile
-releases the GIL) and return every problem found instead of stopping at the first.
+``inspect_clips`` and ``read_clips`` run over many files in parallel threads (libsndfile and
+soxr release the GIL) and return every problem found instead of stopping at the first.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import soundfile as sf
+import soxr
 
 from kws.data.files import BadFileError
 from kws.data.layout import CLIP_SAMPLES, SAMPLE_RATE
@@ -56,28 +65,31 @@ def _riff_truncation(path: Path, file_size: int) -> str | None:
     return None
 
 
-def _format_problem(handle: sf.SoundFile, max_frames: int | None, sample_rate: int) -> str | None:
-    """Why an open file is not a ``sample_rate`` mono recording of at most ``max_frames``
-    frames, or None."""
-    if handle.samplerate != sample_rate:
-        return f"sample rate {handle.samplerate} Hz, expected {sample_rate}"
-    if handle.channels != 1:
+def _format_problem(
+    handle: sf.SoundFile,
+    max_frames: int | None,
+    sample_rate: int | None,
+    min_frames: int = 1,
+) -> str | None:
+    """Why an open file is not a ``sample_rate`` mono recording (``None``: any rate and channel
+    count) of ``min_frames`` to ``max_frames`` frames, or None."""
+    rate = handle.samplerate
+    if sample_rate is not None and rate != sample_rate:
+        return f"sample rate {rate} Hz, expected {sample_rate}"
+    if sample_rate is not None and handle.channels != 1:
         return f"{handle.channels} channels, expected mono"
     if max_frames is not None and handle.frames > max_frames:
-        return (
-            f"{handle.frames / sample_rate:.3f} s long, "
-            f"expected at most {max_frames / sample_rate:g} s"
-        )
+        return f"{handle.frames / rate:.3f} s long, expected at most {max_frames / rate:g} s"
     if handle.frames == 0:
         return "no audio frames"
+    if handle.frames < min_frames:
+        return f"{handle.frames / rate:.3f} s long, need at least {min_frames / rate:g} s"
     return None
 
 
-def _open_checked(
-    path: Path, max_frames: int | None = CLIP_SAMPLES, sample_rate: int = SAMPLE_RATE
-) -> sf.SoundFile:
-    """Open ``path`` with libsndfile after checking it is whole, at ``sample_rate``, mono and
-    short enough."""
+def _open_checked(path: Path, problem: Callable[[sf.SoundFile], str | None]) -> sf.SoundFile:
+    """Open ``path`` with libsndfile after checking it is whole and that ``problem`` finds
+    nothing wrong with its header (``_format_problem`` with the limits asked for)."""
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -90,10 +102,10 @@ def _open_checked(
         handle = sf.SoundFile(str(path))
     except sf.LibsndfileError as error:
         raise BadAudioError(path, f"not readable as audio ({error.error_string})") from None
-    problem = _riff_truncation(path, size) or _format_problem(handle, max_frames, sample_rate)
-    if problem:
+    found = _riff_truncation(path, size) or problem(handle)
+    if found:
         handle.close()
-        raise BadAudioError(path, problem)
+        raise BadAudioError(path, found)
     return handle
 
 
@@ -152,53 +164,194 @@ def to_int16(samples: np.ndarray) -> np.ndarray:
     return np.clip(np.round(samples * 32768.0), -32768, 32767).astype(np.int16)
 
 
-def _read_int16(handle: sf.SoundFile, path: Path) -> np.ndarray:
-    """All samples as int16 at full scale: libsndfile scales integer PCM of any width itself, but
+def _read_int16(handle: sf.SoundFile, path: Path, frames: int = -1) -> np.ndarray:
+    """``frames`` samples (-1: all the rest) as int16 at full scale, ``(frames,)`` for mono and
+    ``(frames, channels)`` otherwise: libsndfile scales integer PCM of any width itself, but
     would truncate float samples to 0 and +-1, so those are read as float and scaled here. A
     non-finite float sample (NaN, infinity), or one beyond ``FLOAT_PEAK_LIMIT``, makes the file
-    bad."""
+    bad, and so does a read that ends before the frames the header declares."""
+    expected = handle.frames - handle.tell() if frames < 0 else frames
     if not _is_float(handle):
-        return handle.read(dtype="int16")
-    samples = handle.read(dtype="float64")
-    problem = float_problem(samples[None])
-    if problem and problem.non_finite:
+        samples = handle.read(frames, dtype="int16")
+    else:
+        samples = handle.read(frames, dtype="float64")
+        problem = float_problem(samples.reshape(1, -1))
+        if problem and problem.non_finite:
+            raise BadAudioError(
+                path, f"{problem.non_finite} of {samples.size} samples are NaN or infinite"
+            )
+        if problem:
+            raise BadAudioError(
+                path,
+                f"float samples reach {problem.peak:.3g}, far outside [-1, 1] (more than "
+                f"{FLOAT_PEAK_LIMIT} is not audio at full scale; up to it, samples are clipped)",
+            )
+        samples = to_int16(samples)
+    if len(samples) < expected:
         raise BadAudioError(
-            path, f"{problem.non_finite} of {len(samples)} samples are NaN or infinite"
+            path, f"truncated: the header declares {handle.frames} frames, fewer could be read"
         )
-    if problem:
-        raise BadAudioError(
-            path,
-            f"float samples reach {problem.peak:.3g}, far outside [-1, 1] (more than "
-            f"{FLOAT_PEAK_LIMIT} is not audio at full scale; up to it, samples are clipped)",
-        )
-    return to_int16(samples)
+    return samples
 
 
-def inspect_clip(path: Path) -> None:
-    """Raise ``BadAudioError`` if ``path`` is not a usable clip. Reads the header, and the samples
+@dataclass(frozen=True)
+class ClipFormat:
+    """What a source file must be to make cache rows, and how it makes them: int16 at 16 kHz
+    (``SAMPLE_RATE``) mono, ``clip_samples`` long, zero-padded at the end.
+
+    Args:
+        clip_samples: samples per row, at 16 kHz. Default ``CLIP_SAMPLES`` (one second).
+        convert: take any sample rate and channel count soundfile reads: mix down to mono (the
+            channels' mean) and resample to 16 kHz with soxr (``RESAMPLE_QUALITY``). Default False:
+            16 kHz mono files only; others are bad.
+        min_seconds: the shortest recording taken, in seconds. Default 0: any with a frame.
+        max_seconds: the longest recording taken, in seconds; None: any length. A recording
+            longer than a row is cut: ``read_clip`` reads one row-long piece of it (by default
+            the first; ``pieces`` counts them). Default 1.0 (Speech Commands').
+
+    Raises:
+        ValueError: ``clip_samples`` below 1, or ``max_seconds`` shorter than a row.
+    """
+
+    clip_samples: int = CLIP_SAMPLES
+    convert: bool = False
+    min_seconds: float = 0.0
+    max_seconds: float | None = CLIP_SAMPLES / SAMPLE_RATE
+
+    def __post_init__(self) -> None:
+        if self.clip_samples < 1:
+            raise ValueError(f"clip_samples must be at least 1, got {self.clip_samples}")
+        if self.max_seconds is not None and self.max_seconds * SAMPLE_RATE < self.clip_samples:
+            raise ValueError(
+                f"max_seconds {self.max_seconds} is shorter than a row of {self.clip_samples} "
+                f"samples at {SAMPLE_RATE} Hz"
+            )
+
+    def problem(self, handle: sf.SoundFile) -> str | None:
+        """Why an open file cannot make rows (its rate, channels or length), or None.
+
+        Args:
+            handle: the open file.
+        """
+        rate = handle.samplerate
+        longest = None if self.max_seconds is None else math.floor(self.max_seconds * rate + 1e-6)
+        shortest = max(1, math.ceil(self.min_seconds * rate - 1e-6))
+        return _format_problem(handle, longest, None if self.convert else SAMPLE_RATE, shortest)
+
+    def row_frames(self, rate: int) -> float:
+        """The frames of a file at ``rate`` that make one row.
+
+        Args:
+            rate: the file's sample rate, in Hz.
+        """
+        return self.clip_samples * rate / SAMPLE_RATE
+
+    def pieces(self, frames: int, rate: int) -> int:
+        """The rows a recording of ``frames`` at ``rate`` makes when cut into row-long pieces:
+        every whole piece, then the rest if it lasts ``min_seconds``; at least one.
+
+        Args:
+            frames: the recording's length, in frames.
+            rate: its sample rate, in Hz.
+        """
+        span = self.row_frames(rate)
+        whole = math.floor(frames / span + 1e-9)
+        rest = frames - whole * span
+        return max(1, whole + int(rest > 0 and rest >= self.min_seconds * rate - 1e-6))
+
+
+#: Speech Commands' clips: 16 kHz mono, at most one second, as they are.
+SPEECH_COMMANDS_CLIPS = ClipFormat()
+#: Extra input read past a converted row's end, so that its last samples are resampled from
+#: audio on both sides rather than from an edge: 10 ms.
+_MARGIN_SECONDS = 0.01
+
+
+#: soxr's 'MQ': 16-bit precision (the rows are int16) with a passband flat to 0.05 dB at 7 kHz
+#: and aliases 127 dB down; its 20-bit 'HQ' adds precision the int16 rows cannot hold.
+RESAMPLE_QUALITY = "MQ"
+_streams = threading.local()  # per decoding thread: {rate: soxr.ResampleStream}
+
+
+def _resample(mono: np.ndarray, rate: int) -> np.ndarray:
+    """float32 ``(frames,)`` at ``rate`` resampled to ``SAMPLE_RATE`` with soxr, as
+    ``soxr.resample(mono, rate, SAMPLE_RATE, RESAMPLE_QUALITY)`` does; each thread keeps one
+    stream per rate, cleared after every clip, so that the filter is designed once rather than
+    for every clip."""
+    streams = _streams.__dict__.setdefault("by_rate", {})
+    if rate not in streams:
+        streams[rate] = soxr.ResampleStream(
+            rate, SAMPLE_RATE, 1, dtype="float32", quality=RESAMPLE_QUALITY
+        )
+    try:
+        return streams[rate].resample_chunk(mono, last=True)
+    finally:
+        streams[rate].clear()
+
+
+def _mono_16k(samples: np.ndarray, rate: int) -> np.ndarray:
+    """int16 ``(frames,)`` or ``(frames, channels)`` at ``rate`` as int16 ``(samples,)`` mono at
+    ``SAMPLE_RATE``: the channels' mean, resampled with soxr; 16 kHz mono as it is."""
+    if samples.ndim == 1 and rate == SAMPLE_RATE:
+        return samples
+    channels = 1 if samples.ndim == 1 else samples.shape[1]
+    scale = np.float32(1.0 / (32768.0 * channels))
+    if samples.ndim == 1:
+        mono = samples.astype(np.float32) * scale
+    else:  # a matrix product: numpy's mean over a short axis is many times slower
+        mono = samples.astype(np.float32) @ np.full(channels, scale, dtype=np.float32)
+    if rate != SAMPLE_RATE:
+        mono = _resample(mono, rate)
+    return to_int16(mono)
+
+
+def inspect_clip(path: Path, clip_format: ClipFormat = SPEECH_COMMANDS_CLIPS) -> int:
+    """Raise ``BadAudioError`` if ``path`` cannot make rows. Reads the header, and the samples
     of float files only, the one kind whose samples can be unusable (NaN or infinity).
 
     Args:
-        path: the WAV file.
+        path: the audio file.
+        clip_format: what it must be. Default: Speech Commands' clips.
+
+    Returns:
+        The row-long pieces it holds (``ClipFormat.pieces``; 1 for a clip no longer than a row).
     """
-    with _open_checked(path) as handle:
+    with _open_checked(path, clip_format.problem) as handle:
         if _is_float(handle):
             _read_int16(handle, path)
+        return clip_format.pieces(handle.frames, handle.samplerate)
 
 
-def read_clip(path: Path) -> np.ndarray:
-    """One mono 16 kHz clip of at most one second as int16, zero-padded to ``CLIP_SAMPLES``.
+def read_clip(
+    path: Path, clip_format: ClipFormat = SPEECH_COMMANDS_CLIPS, piece: int = 0
+) -> np.ndarray:
+    """One row of an audio file as int16, ``(clip_format.clip_samples,)``, zero-padded at the
+    end: the file as it is (Speech Commands), or converted to 16 kHz mono and cut.
 
-    16-bit, 24-bit, 32-bit and float WAVs all read at full scale; anything else unusable raises
+    16-bit, 24-bit, 32-bit and float files all read at full scale; anything else unusable raises
     ``BadAudioError``.
 
     Args:
-        path: the WAV file.
+        path: the audio file.
+        clip_format: what it must be and how it becomes a row. Default: Speech Commands'
+            clips.
+        piece: which row-long piece of a longer recording (``ClipFormat.pieces``). Default 0:
+            its start.
     """
-    with _open_checked(path) as handle:
-        samples = _read_int16(handle, path)
-    clip = np.zeros(CLIP_SAMPLES, dtype=np.int16)
-    clip[: len(samples)] = samples
+    with _open_checked(path, clip_format.problem) as handle:
+        rate = handle.samplerate
+        span = clip_format.row_frames(rate)
+        start = round(piece * span)
+        if not 0 <= start < handle.frames:
+            raise BadAudioError(path, f"has no piece {piece} of {span:g} frames")
+        handle.seek(start)
+        native = rate == SAMPLE_RATE and handle.channels == 1
+        margin = 0 if native else math.ceil(_MARGIN_SECONDS * rate)
+        frames = min(handle.frames - start, math.ceil(span) + margin)
+        samples = _mono_16k(_read_int16(handle, path, frames), rate)
+    clip = np.zeros(clip_format.clip_samples, dtype=np.int16)
+    kept = min(len(samples), clip_format.clip_samples)
+    clip[:kept] = samples[:kept]
     return clip
 
 
@@ -225,22 +378,32 @@ def read_waveform(
             shorter than ``min_frames`` or longer than ``max_frames``, or holds NaN, infinite
             or far out of range float samples.
     """
-    with _open_checked(path, max_frames, sample_rate) as handle:
-        if handle.frames < min_frames:
-            raise BadAudioError(
-                path,
-                f"{handle.frames / sample_rate:.3f} s long, need {min_frames / sample_rate:g} s",
-            )
+
+    def problem(handle: sf.SoundFile) -> str | None:
+        return _format_problem(handle, max_frames, sample_rate, min_frames)
+
+    with _open_checked(path, problem) as handle:
         return _read_int16(handle, path).astype(np.float32) / 32768.0
 
 
-def read_noise(path: Path) -> np.ndarray:
-    """One background-noise recording, 16 kHz mono of at least one second, as float32 in [-1, 1].
+def read_noise(path: Path, clip_format: ClipFormat = SPEECH_COMMANDS_CLIPS) -> np.ndarray:
+    """One background-noise recording of at least one row, as float32 in [-1, 1] at 16 kHz
+    mono (converted as ``clip_format`` says).
 
     Args:
-        path: the WAV file.
+        path: the audio file.
+        clip_format: what it must be and the row it must fill. Default: Speech Commands'
+            (16 kHz mono, at least one second).
     """
-    return read_waveform(path, min_frames=CLIP_SAMPLES)
+
+    def problem(handle: sf.SoundFile) -> str | None:
+        shortest = math.ceil(clip_format.row_frames(handle.samplerate) - 1e-6)
+        rate = None if clip_format.convert else SAMPLE_RATE
+        return _format_problem(handle, None, rate, shortest)
+
+    with _open_checked(path, problem) as handle:
+        samples = _mono_16k(_read_int16(handle, path), handle.samplerate)
+    return samples.astype(np.float32) / np.float32(32768.0)
 
 
 def _workers() -> int:
@@ -282,46 +445,77 @@ def _in_blocks(
     return problems
 
 
-def inspect_clips(paths: Sequence[Path], description: str = "checking clips") -> dict[str, str]:
+def clip_rows(
+    paths: Sequence[Path],
+    clip_format: ClipFormat = SPEECH_COMMANDS_CLIPS,
+    description: str = "checking clips",
+) -> tuple[list[int], dict[str, str]]:
+    """Check every file in parallel, as ``inspect_clip`` does, and count the rows each makes.
+
+    Args:
+        paths: the audio files.
+        clip_format: what they must be. Default: Speech Commands' clips.
+        description: the progress bar's label.
+
+    Returns:
+        The row-long pieces each file holds (``ClipFormat.pieces``; 0 for a bad file), and
+        ``{path: problem}`` of the bad files.
+    """
+    counts = [0] * len(paths)
+
+    def check(i: int) -> None:
+        counts[i] = inspect_clip(paths[i], clip_format)
+
+    problems = _in_blocks(lambda rows: _per_file(paths, rows, check), len(paths), description)
+    return counts, problems
+
+
+def inspect_clips(
+    paths: Sequence[Path],
+    description: str = "checking clips",
+    clip_format: ClipFormat = SPEECH_COMMANDS_CLIPS,
+) -> dict[str, str]:
     """Check every file in parallel, as ``inspect_clip`` does.
 
     Args:
-        paths: the WAV files.
+        paths: the audio files.
         description: the progress bar's label.
+        clip_format: what they must be. Default: Speech Commands' clips.
 
     Returns:
         ``{path: problem}`` for every bad file.
     """
-    return _in_blocks(
-        lambda rows: _per_file(paths, rows, lambda i: inspect_clip(paths[i])),
-        len(paths),
-        description,
-    )
+    return clip_rows(paths, clip_format, description)[1]
 
 
 def read_clips(
     paths: Sequence[Path | None],
     write: Callable[[int, np.ndarray], None],
     description: str = "decoding clips",
+    read: Callable[[Path], np.ndarray] = read_clip,
+    clip_samples: int = CLIP_SAMPLES,
 ) -> dict[str, str]:
     """Decode the files in parallel, a block of consecutive rows at a time, and hand each block on.
 
     Args:
-        paths: the WAV file of every row; None leaves its row zeros.
+        paths: the file of every row; None leaves its row zeros.
         write: called as ``write(start, clips)`` once per block, from the decoding threads and in
-            any order: ``clips`` is ``(rows, CLIP_SAMPLES)`` int16, rows ``start`` onwards, the
+            any order: ``clips`` is ``(rows, clip_samples)`` int16, rows ``start`` onwards, the
             rows of bad files zeros. An exception it raises stops the decoding and propagates.
         description: the progress bar's label.
+        read: makes one row from a path, ``(clip_samples,)`` int16, or raises
+            ``BadAudioError``. Default ``read_clip`` (a Speech Commands clip).
+        clip_samples: samples per row. Default ``CLIP_SAMPLES``.
 
     Returns:
         ``{path: problem}`` for every bad file.
     """
 
     def decode(rows: range) -> dict[str, str]:
-        clips = np.zeros((len(rows), CLIP_SAMPLES), dtype=np.int16)
+        clips = np.zeros((len(rows), clip_samples), dtype=np.int16)
 
         def put(i: int) -> None:
-            clips[i - rows.start] = read_clip(paths[i])
+            clips[i - rows.start] = read(paths[i])
 
         problems = _per_file(paths, rows, put)
         write(rows.start, clips)

@@ -1,6 +1,6 @@
 """The decoded cache: every split's clips as one contiguous int16 array, memory-mapped.
 
-A cache folder holds ``{split}.npy`` (``(N, CLIP_SAMPLES)`` int16), ``index.json`` (path and
+A cache folder holds ``{split}.npy`` (``(N, clip_samples)`` int16), ``index.json`` (path and
 label of every row, per split), ``noise.npy`` (the background-noise bank, float32) and
 ``manifest.json``, written last, which records the size of every other file and the sha256 of
 ``index.json``. It is built in a staging folder and renamed into place whole, and it belongs to
@@ -22,13 +22,14 @@ import os
 import shutil
 import stat
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kws.data.audio import read_clips
+from kws.data.audio import read_clip, read_clips
 from kws.data.files import BadFileError, replace_folder, staging_folder
 from kws.data.layout import CLIP_SAMPLES
 from kws.data.protocol import SplitIndex
@@ -40,16 +41,17 @@ NOISE = "noise.npy"
 
 
 class BadFilesError(ValueError):
-    """Source files that cannot be used, every one listed with its problem.
+    """Source files (or folders) that cannot be used, every one listed with its problem.
 
     Args:
         problems: ``{path: problem}``, kept as ``problems``.
         advice: what to do about them, the message's last line.
+        what: what the listed things are, in the first line. Default ``"bad file(s)"``.
     """
 
-    def __init__(self, problems: dict[str, str], advice: str) -> None:
+    def __init__(self, problems: dict[str, str], advice: str, what: str = "bad file(s)") -> None:
         listing = "\n  ".join(f"{path}: {problem}" for path, problem in sorted(problems.items()))
-        super().__init__(f"{len(problems)} bad file(s):\n  {listing}\n{advice}")
+        super().__init__(f"{len(problems)} {what}:\n  {listing}\n{advice}")
         self.problems = problems
 
 
@@ -95,12 +97,14 @@ def _visible(folder: Path | str) -> list[tuple[str, str, os.stat_result]]:
     return found
 
 
-def scan_tree(root: Path) -> dict[str, tuple[int, int]]:
-    """``{relative path: (size, mtime_ns)}`` of every file in ``root`` and its subfolders one
-    level down (the Speech Commands layout); hidden names are skipped, links followed.
+def scan_tree(root: Path, depth: int = 1) -> dict[str, tuple[int, int]]:
+    """``{relative path: (size, mtime_ns)}`` of every file in ``root`` and its subfolders down
+    to ``depth`` levels (1: the Speech Commands layout, ``word/clip.wav``); relative paths use
+    ``/``, hidden names are skipped, links followed.
 
     Args:
         root: the data set folder.
+        depth: folder levels below ``root`` to list. Default 1.
 
     Raises:
         DataTreeError: naming a folder that cannot be listed or an entry that cannot be
@@ -110,10 +114,9 @@ def scan_tree(root: Path) -> dict[str, tuple[int, int]]:
     for name, path, info in _visible(root):
         if stat.S_ISREG(info.st_mode):
             files[name] = (info.st_size, info.st_mtime_ns)
-        elif stat.S_ISDIR(info.st_mode):
-            for child, _, child_info in _visible(path):
-                if stat.S_ISREG(child_info.st_mode):
-                    files[f"{name}/{child}"] = (child_info.st_size, child_info.st_mtime_ns)
+        elif stat.S_ISDIR(info.st_mode) and depth > 0:
+            for child, record in scan_tree(Path(path), depth - 1).items():
+                files[f"{name}/{child}"] = record
     return files
 
 
@@ -134,7 +137,7 @@ class SplitSource:
         root: the folder the index's paths start from.
         index: the split's clips and labels.
         silence: the clips of the index's silence rows (path ``""``), in order,
-            ``(n_silent, CLIP_SAMPLES)`` int16; None: zeros.
+            ``(n_silent, clip_samples)`` int16; None: zeros.
     """
 
     root: Path
@@ -166,7 +169,7 @@ class ClipCache:
             for split, entry in index.items()
         }
         self._clips = {
-            split: _map_clips(folder / f"{split}.npy", len(split_index.paths))
+            split: _map_clips(folder / f"{split}.npy", (len(split_index.paths), self.clip_samples))
             for split, split_index in self._index.items()
         }
 
@@ -210,6 +213,8 @@ class ClipCache:
         noise: np.ndarray,
         skipped: dict[str, str],
         about: dict[str, Any],
+        read: Callable[[Path], np.ndarray] = read_clip,
+        clip_samples: int = CLIP_SAMPLES,
     ) -> ClipCache:
         """Decode every split into a new cache that replaces ``folder`` when whole.
 
@@ -225,6 +230,10 @@ class ClipCache:
             skipped: ``{path: problem}`` of the bad source files left out, kept in the manifest
                 so that opening the cache can report them.
             about: the settings the index was made with, kept in the manifest.
+            read: makes one row, ``(clip_samples,)`` int16, from a split's root joined with
+                an index path; raises ``BadAudioError``. Default ``read_clip`` (Speech
+                Commands' clips).
+            clip_samples: samples per row. Default ``CLIP_SAMPLES`` (one second).
 
         Raises:
             CacheWriteError: naming ``folder`` and the bytes the cache needs, when the disk has
@@ -239,11 +248,12 @@ class ClipCache:
         ).encode()
         noise = noise.astype(np.float32)
         headers = {
-            split: _npy_header((len(source.index.paths), CLIP_SAMPLES), np.int16)
+            split: _npy_header((len(source.index.paths), clip_samples), np.int16)
             for split, source in splits.items()
         }
+        row_bytes = clip_samples * np.dtype(np.int16).itemsize
         files: dict[str, dict[str, Any]] = {
-            f"{split}.npy": {"bytes": len(headers[split]) + len(source.index.paths) * _ROW_BYTES}
+            f"{split}.npy": {"bytes": len(headers[split]) + len(source.index.paths) * row_bytes}
             for split, source in splits.items()
         }
         files[NOISE] = {"bytes": len(_npy_header(noise.shape, noise.dtype)) + noise.nbytes}
@@ -252,6 +262,7 @@ class ClipCache:
             "format": CACHE_FORMAT,
             "sources": source_fingerprint,
             "clips": {split: len(source.index.paths) for split, source in splits.items()},
+            "clip_samples": clip_samples,
             "files": files,
             "skipped": skipped,
             **about,
@@ -269,10 +280,14 @@ class ClipCache:
             try:
                 problems: dict[str, str] = {}
                 for split, source in splits.items():
-                    problems |= _write_clips(staging / f"{split}.npy", headers[split], source)
+                    problems |= _write_clips(
+                        staging / f"{split}.npy", headers[split], source, read, clip_samples
+                    )
                 if problems:
                     raise BadFilesError(
-                        problems, "They changed or became unreadable during the build."
+                        problems,
+                        "They passed the check before decoding, so they changed during the build "
+                        "or are damaged past their header (a cut-off compressed file).",
                     )
                 (staging / INDEX).write_bytes(index)
                 np.save(staging / NOISE, noise)
@@ -285,6 +300,11 @@ class ClipCache:
             staging.chmod(0o755)
             replace_folder(staging, folder)
         return cls(folder, manifest)
+
+    @property
+    def clip_samples(self) -> int:
+        """Samples per row."""
+        return self.manifest.get("clip_samples", CLIP_SAMPLES)
 
     @property
     def skipped(self) -> dict[str, str]:
@@ -300,7 +320,7 @@ class ClipCache:
         return self._index[split]
 
     def clips(self, split: str) -> np.ndarray:
-        """``(N, CLIP_SAMPLES)`` int16, memory-mapped read-only: pages load as rows are read.
+        """``(N, clip_samples)`` int16, memory-mapped read-only: pages load as rows are read.
 
         Args:
             split: ``train``, ``val`` or ``test``.
@@ -310,9 +330,6 @@ class ClipCache:
     def noise(self) -> np.ndarray:
         """The background-noise bank, ``(files, samples)`` float32."""
         return np.load(self.folder / NOISE)
-
-
-_ROW_BYTES = CLIP_SAMPLES * np.dtype(np.int16).itemsize
 
 
 def _npy_header(shape: tuple[int, ...], dtype: np.dtype | type) -> bytes:
@@ -329,9 +346,16 @@ def _npy_header(shape: tuple[int, ...], dtype: np.dtype | type) -> bytes:
     return header.getvalue()
 
 
-def _write_clips(path: Path, header: bytes, source: SplitSource) -> dict[str, str]:
-    """Decode one split into the ``.npy`` file ``path``: ``header``, then every row in place,
-    with plain writes (a full disk is an ``OSError``). Returns the decode problems."""
+def _write_clips(
+    path: Path,
+    header: bytes,
+    source: SplitSource,
+    read: Callable[[Path], np.ndarray],
+    clip_samples: int,
+) -> dict[str, str]:
+    """Decode one split into the ``.npy`` file ``path``: ``header``, then every row (``read``)
+    in place, with plain writes (a full disk is an ``OSError``). Returns the decode problems."""
+    row_bytes = clip_samples * np.dtype(np.int16).itemsize
     paths = source.index.paths
     silence_row = np.full(len(paths), -1)  # each row's clip in source.silence, -1 for none
     if source.silence is not None:
@@ -346,13 +370,15 @@ def _write_clips(path: Path, header: bytes, source: SplitSource) -> dict[str, st
             if (rows >= 0).any():
                 clips[rows >= 0] = source.silence[rows[rows >= 0]]
             with lock:  # blocks come from the decoding threads, in any order
-                out.seek(len(header) + start * _ROW_BYTES)
+                out.seek(len(header) + start * row_bytes)
                 out.write(clips.data)
 
         return read_clips(
             [source.root / path if path else None for path in paths],
             write,
             f"decoding {path.stem}",
+            read,
+            clip_samples,
         )
 
 
@@ -368,15 +394,15 @@ def _check_file(path: Path, record: dict[str, Any]) -> None:
         raise CacheDamagedError(path, "changed since the build (its sha256 is not the manifest's)")
 
 
-def _map_clips(path: Path, rows: int) -> np.ndarray:
-    """Memory-map a split's clips, checking the array is the ``(rows, CLIP_SAMPLES)`` int16 the
-    index needs."""
+def _map_clips(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """Memory-map a split's clips, checking the array is the ``(rows, clip_samples)`` int16 the
+    index and manifest need."""
     try:
         clips = np.load(path, mmap_mode="r")
     except ValueError as error:
         raise CacheDamagedError(path, f"not a readable array ({error})") from None
-    if clips.dtype != np.int16 or clips.shape != (rows, CLIP_SAMPLES):
+    if clips.dtype != np.int16 or clips.shape != shape:
         raise CacheDamagedError(
-            path, f"holds {clips.dtype} {clips.shape}, the index needs int16 {(rows, CLIP_SAMPLES)}"
+            path, f"holds {clips.dtype} {clips.shape}, the index needs int16 {shape}"
         )
     return clips

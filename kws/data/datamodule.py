@@ -1,4 +1,5 @@
-"""Google Speech Commands v0.02 as a LightningDataModule: the 12-class (or all-word) protocol.
+"""The Lightning DataModules' shared part (``ClipDataModule``) and Google Speech Commands v0.02
+as one: the 12-class (or all-word) protocol.
 
 Class order: ``_silence_``, ``_unknown_``, then the keywords in the order configured (by default
 yes, no, up, down, left, right, on, off, stop, go), as TensorFlow's ``input_data`` orders them.
@@ -7,6 +8,8 @@ With ``keywords`` set to every word and ``silence_and_unknown=False`` it is the 
 ``prepare_data`` gets what is missing (``kws.data.sources``), then decodes every split once into
 the cache (``kws.data.prepare``); ``setup`` memory-maps it, so no epoch reads a WAV file, and
 serves it through ``ClipBatches`` (``kws.data.batches``), which also works without a Trainer.
+A folder of one's own words (``kws.data.folder``) is the same ``ClipDataModule`` over another
+source.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Collection, Sequence
 from functools import partial
 from numbers import Integral
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import pytorch_lightning as pl
 import torch
@@ -36,8 +39,8 @@ from kws.data.layout import (
     TEST_SET_FOLDER,
     WORDS,
 )
-from kws.data.prepare import prepare_cache
-from kws.data.protocol import SPLITS, Protocol, SplitIndex
+from kws.data.prepare import ClipSource, prepare_cache
+from kws.data.protocol import PROTOCOLS, SPLITS, Protocol, SplitIndex
 from kws.data.sources import DataFolder, fetch_missing, require
 from kws.data.synthetic import generate
 
@@ -54,20 +57,40 @@ def _check_settings(
     num_workers: int,
 ) -> None:
     """Raise ``ValueError`` naming the config key of the first setting out of range."""
-    if protocol not in ("bcresnet", "tensorflow"):
-        raise ValueError(f"data.protocol must be 'bcresnet' or 'tensorflow', got {protocol!r}")
     if test_set not in ("official", "list"):
         raise ValueError(f"data.test_set must be 'official' or 'list', got {test_set!r}")
-    if not keywords:
-        raise ValueError("data.keywords is empty: name at least one word to spot")
-    repeated = sorted({word for word in keywords if list(keywords).count(word) > 1})
-    if repeated:
-        raise ValueError(f"data.keywords names {repeated} more than once: each word is one class")
+    check_common_settings(keywords, protocol, batch_size, eval_batch_size, num_workers)
     strangers = [word for word in keywords if word not in WORDS]
     if strangers:
         raise ValueError(
             f"data.keywords: {strangers} not among the Speech Commands words {list(WORDS)}"
         )
+
+
+def check_common_settings(
+    keywords: Collection[str],
+    protocol: str,
+    batch_size: int,
+    eval_batch_size: int | None,
+    num_workers: int,
+) -> None:
+    """Raise ``ValueError`` naming the config key of the first setting every data source shares
+    that is out of range.
+
+    Args:
+        keywords: the words to spot: at least one, each once.
+        protocol: one of ``kws.data.protocol.PROTOCOLS``.
+        batch_size: at least 1.
+        eval_batch_size: at least 1, or None.
+        num_workers: 0 or more.
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"data.protocol must be one of {list(PROTOCOLS)}, got {protocol!r}")
+    if not keywords:
+        raise ValueError("data.keywords is empty: name at least one word to spot")
+    repeated = sorted({word for word in keywords if list(keywords).count(word) > 1})
+    if repeated:
+        raise ValueError(f"data.keywords names {repeated} more than once: each word is one class")
     counts = {
         "data.batch_size": (batch_size, 1),
         "data.eval_batch_size": (batch_size if eval_batch_size is None else eval_batch_size, 1),
@@ -78,13 +101,162 @@ def _check_settings(
             raise ValueError(f"{key} must be a whole number of at least {least}, got {value!r}")
 
 
-class SpeechCommandsDataModule(pl.LightningDataModule):
+class ClipDataModule(pl.LightningDataModule):
+    """A data source decoded once into the cache and served from it: the Lightning hooks every
+    kws DataModule shares.
+
+    A subclass's ``__init__`` calls ``super().__init__()``, saves its arguments as the
+    hyper-parameters (``batch_size``, ``eval_batch_size``, ``num_workers``, ``on_device``,
+    ``skip_bad_files`` and ``rebuild_cache`` among them) and sets ``index_builder`` (the
+    source, ``kws.data.prepare.ClipSource``), ``cache_dir`` and ``augmentation``; it may
+    override ``_fetch`` and ``_require``.
+
+    Attributes:
+        OFFLINE: the arguments that make a saved configuration rebuild without downloading or
+            generating anything (evaluation from a checkpoint passes them).
+    """
+
+    OFFLINE: ClassVar[dict[str, Any]] = {}
+    index_builder: ClipSource
+    cache_dir: Path
+    augmentation: Augmentation | None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.split_index: dict[str, SplitIndex] = {}
+        self.skipped_files: dict[str, str] = {}
+        self._cache: ClipCache | None = None
+        self._batches: ClipBatches | None = None
+
+    @property
+    def class_names(self) -> list[str]:
+        """The class names, in label order."""
+        return self.index_builder.class_names
+
+    @property
+    def num_classes(self) -> int:
+        """The number of classes."""
+        return len(self.class_names)
+
+    @property
+    def clip_samples(self) -> int:
+        """Samples per clip (16 kHz): what the model's input is sized for."""
+        return self.index_builder.clip_format.clip_samples
+
+    @property
+    def batches(self) -> ClipBatches:
+        """The cached splits' loaders and device-side batch handling, after ``setup``.
+
+        Raises:
+            RuntimeError: ``setup`` has not run.
+        """
+        if self._batches is None:
+            raise RuntimeError("the data is not set up yet: call setup() first")
+        return self._batches
+
+    @property
+    def datasets(self) -> dict[str, ClipDataset]:
+        """``{split: ClipDataset}`` of the memory-mapped cache; empty before ``setup``."""
+        return {} if self._batches is None else self._batches.datasets
+
+    def _fetch(self) -> None:
+        """Get what is missing (``prepare_data``, one process per node); nothing by default."""
+
+    def _require(self) -> None:
+        """Raise if a folder the source reads is missing; nothing by default (the source's
+        scan names it)."""
+
+    def prepare_data(self) -> None:
+        """Get what is missing, then build the decoded cache if needed."""
+        self._fetch()
+        if self._batches is None:  # set up in this process already: its cache is whole
+            self._cache = self._open_cache()  # kept for setup: the source tree is scanned once
+
+    def setup(self, stage: str | None = None) -> None:
+        """Memory-map the decoded cache (building it first if ``prepare_data`` did not).
+
+        Args:
+            stage: Lightning's stage; every split is set up whatever it is.
+        """
+        if self._batches is not None:
+            return
+        cache = self._cache or self._open_cache()
+        hparams = self.hparams
+        self.split_index = {split: cache.index(split) for split in SPLITS}
+        names = self.class_names
+        self._batches = ClipBatches(
+            datasets={
+                split: ClipDataset(cache.clips(split), self.split_index[split].labels)
+                for split in SPLITS
+            },
+            noise_bank=torch.from_numpy(cache.noise()),
+            batch_size=hparams.batch_size,
+            eval_batch_size=hparams.eval_batch_size,
+            num_workers=hparams.num_workers,
+            on_device=hparams.on_device,
+            augmentation=self.augmentation,
+            silence_label=names.index(SILENCE) if SILENCE in names else None,
+        )
+
+    def _open_cache(self) -> ClipCache:
+        """The cache of this configuration (``prepare_cache``); notes the skipped files."""
+        self._require()
+        cache = prepare_cache(
+            self.index_builder,
+            self.cache_dir,
+            skip_bad_files=self.hparams.skip_bad_files,
+            rebuild_cache=self.hparams.rebuild_cache,
+        )
+        self.skipped_files = cache.skipped
+        return cache
+
+    def build_index(self) -> dict[str, SplitIndex]:
+        """Relative clip paths and labels per split under the configured protocol, straight
+        from the tree (the source's ``build_index``); the cache holds the same."""
+        return self.index_builder.build_index()
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train")
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+    def _loader(self, split: str) -> DataLoader:
+        if self._batches is None:
+            self.setup()
+        return self.batches.loader(split)
+
+    def augment(self, waveforms: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Training augmentation of a batch, without a Trainer (after ``setup``); the waveforms
+        unchanged with ``augment=False``.
+
+        Args:
+            waveforms: ``(batch, samples)`` float in [-1, 1], on any device.
+            labels: ``(batch,)`` int64 class indices, on the same device.
+
+        Returns:
+            ``(batch, samples)``, a new tensor when augmented.
+        """
+        return self.batches.augment(waveforms, labels)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """int16 clips become float waveforms on the device; training batches get augmented."""
+        if self.trainer is not None and self.trainer.training:
+            return self.batches.training_batch(batch)
+        return self.batches.waveforms(batch)
+
+
+class SpeechCommandsDataModule(ClipDataModule):
     """Speech Commands v0.02 under ``root``: splits from the official lists, 12-class protocol.
 
     ``protocol="bcresnet"`` caps silence and unknown at the mean keyword-class size per split
     (the unknown subset drawn once from ``seed``); ``"tensorflow"`` uses 10% of the keyword
-    count for each. ``test_set="list"`` tests on ``testing_list.txt``; ``"official"`` on the
-    separate 12-class test archive extracted at ``test_root`` (default: beside ``root``).
+    count for each; ``"all_unknown"`` keeps every non-keyword clip, silence as ``bcresnet``.
+    ``test_set="list"`` tests on ``testing_list.txt``; ``"official"`` on the separate 12-class
+    test archive extracted at ``test_root`` (default: beside ``root``).
     Decoded clips are cached under ``cache_dir`` (default: ``cache`` beside ``root``). Bad
     source files stop the build with a list of all of them unless ``skip_bad_files``, which
     leaves them out; ``skipped_files`` then maps each to its problem. Every split must hold
@@ -106,7 +278,7 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
         keywords: the words to spot, each a Speech Commands word, each once; None: the 10
             keywords of the 12-class task (``kws.data.layout.KEYWORDS``).
         silence_and_unknown: add the ``_silence_`` and ``_unknown_`` classes.
-        protocol: ``bcresnet`` or ``tensorflow`` (see above).
+        protocol: ``bcresnet``, ``tensorflow`` or ``all_unknown`` (see above).
         test_set: ``official`` or ``list`` (see above).
         batch_size: training clips per batch, at least 1.
         eval_batch_size: validation and test clips per batch, at least 1; None: ``batch_size``.
@@ -124,6 +296,8 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
     Raises:
         ValueError: a setting out of range, naming its config key (``data.batch_size``, ...).
     """
+
+    OFFLINE: ClassVar[dict[str, Any]] = {"download": False, "generate_synthetic": False}
 
     def __init__(
         self,
@@ -172,7 +346,6 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
             protocol=protocol,
             seed=seed,
         )
-        self.class_names = self.index_builder.class_names
         synthetic = {"speakers": synthetic_speakers} if synthetic_speakers else {}
         self.folders = [  # what this configuration reads, and how to get it
             DataFolder(
@@ -193,109 +366,11 @@ class SpeechCommandsDataModule(pl.LightningDataModule):
                 )
             )
         self.augmentation = Augmentation(**(augmentation or {})) if augment else None
-        self.split_index: dict[str, SplitIndex] = {}
-        self.skipped_files: dict[str, str] = {}
-        self._cache: ClipCache | None = None
-        self._batches: ClipBatches | None = None
 
-    @property
-    def num_classes(self) -> int:
-        """The number of classes."""
-        return len(self.class_names)
-
-    @property
-    def batches(self) -> ClipBatches:
-        """The cached splits' loaders and device-side batch handling, after ``setup``.
-
-        Raises:
-            RuntimeError: ``setup`` has not run.
-        """
-        if self._batches is None:
-            raise RuntimeError("the data is not set up yet: call setup() first")
-        return self._batches
-
-    @property
-    def datasets(self) -> dict[str, ClipDataset]:
-        """``{split: ClipDataset}`` of the memory-mapped cache; empty before ``setup``."""
-        return {} if self._batches is None else self._batches.datasets
-
-    def prepare_data(self) -> None:
-        """Download (or generate) what is missing, then build the decoded cache if needed."""
+    def _fetch(self) -> None:
+        """Download (or generate) what is missing."""
         fetch_missing(self.folders, self.hparams.download)
-        if self._batches is None:  # set up in this process already: its cache is whole
-            self._cache = self._open_cache()  # kept for setup: the source tree is scanned once
 
-    def setup(self, stage: str | None = None) -> None:
-        """Memory-map the decoded cache (building it first if ``prepare_data`` did not).
-
-        Args:
-            stage: Lightning's stage; every split is set up whatever it is.
-        """
-        if self._batches is not None:
-            return
-        cache = self._cache or self._open_cache()
-        hparams = self.hparams
-        self.split_index = {split: cache.index(split) for split in SPLITS}
-        self._batches = ClipBatches(
-            datasets={
-                split: ClipDataset(cache.clips(split), self.split_index[split].labels)
-                for split in SPLITS
-            },
-            noise_bank=torch.from_numpy(cache.noise()),
-            batch_size=hparams.batch_size,
-            eval_batch_size=hparams.eval_batch_size,
-            num_workers=hparams.num_workers,
-            on_device=hparams.on_device,
-            augmentation=self.augmentation,
-            silence_label=self.class_names.index(SILENCE) if hparams.silence_and_unknown else None,
-        )
-
-    def _open_cache(self) -> ClipCache:
-        """The cache of this configuration (``prepare_cache``); notes the skipped files."""
+    def _require(self) -> None:
+        """Raise ``DatasetNotFoundError`` naming a missing data set folder."""
         require(self.folders)
-        cache = prepare_cache(
-            self.index_builder,
-            self.cache_dir,
-            skip_bad_files=self.hparams.skip_bad_files,
-            rebuild_cache=self.hparams.rebuild_cache,
-        )
-        self.skipped_files = cache.skipped
-        return cache
-
-    def build_index(self) -> dict[str, SplitIndex]:
-        """Relative clip paths and labels per split under the configured protocol, straight
-        from the tree (``IndexBuilder.build_index``); the cache holds the same."""
-        return self.index_builder.build_index()
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train")
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
-    def _loader(self, split: str) -> DataLoader:
-        if self._batches is None:
-            self.setup()
-        return self.batches.loader(split)
-
-    def augment(self, waveforms: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Training augmentation of a batch, without a Trainer (after ``setup``); the waveforms
-        unchanged with ``augment=False``.
-
-        Args:
-            waveforms: ``(batch, samples)`` float in [-1, 1], on any device.
-            labels: ``(batch,)`` int64 class indices, on the same device.
-
-        Returns:
-            ``(batch, samples)``, a new tensor when augmented.
-        """
-        return self.batches.augment(waveforms, labels)
-
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """int16 clips become float waveforms on the device; training batches get augmented."""
-        if self.trainer is not None and self.trainer.training:
-            return self.batches.training_batch(batch)
-        return self.batches.waveforms(batch)

@@ -2,7 +2,8 @@
 
 ``IndexBuilder`` does the file-system work (listing the folders, reading the official lists,
 checking the official test set's class folders); ``kws.data.protocol`` decides, from relative
-paths alone, which clips make up each split and class.
+paths alone, which clips make up each split and class. ``kws.data.prepare`` builds the cache
+from any source shaped like it (``kws.data.folder.FolderIndex`` is the other).
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
+from kws.data.audio import SPEECH_COMMANDS_CLIPS, ClipFormat, inspect_clips, read_clip
 from kws.data.cache import scan_tree
 from kws.data.layout import BACKGROUND_NOISE, DATA_SET_CONTENTS, TESTING_LIST, VALIDATION_LIST
 from kws.data.protocol import (
@@ -59,15 +61,20 @@ class FoundClips(NamedTuple):
         word_clips: ``{word: sorted relative paths}`` of the word folders.
         test_clips: ``{class name: sorted relative paths}`` of the official test set's class
             folders; empty when testing on ``testing_list.txt``.
-        noise_files: relative paths of the background-noise recordings.
-        problems: ``{absolute path: problem}`` of the listed clips that are not in the tree.
+        noise_files: the background-noise recordings.
+        problems: ``{absolute path: problem}`` of the listed clips that are not in the tree
+            (left out with ``skip_bad_files``).
+        fatal: ``{path or config key: problem}`` that no setting leaves out (a folder data
+            set's missing keyword folder, say); empty for Speech Commands, whose missing
+            structure raises at once.
     """
 
     lists: dict[str, list[str]]
     word_clips: dict[str, list[str]]
     test_clips: dict[str, list[str]]
-    noise_files: list[str]
+    noise_files: list[Path]
     problems: dict[str, str]
+    fatal: Mapping[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -91,10 +98,20 @@ class IndexBuilder:
     protocol: Protocol = "bcresnet"
     seed: int = 0
 
+    #: How the clips become cache rows: 16 kHz mono, at most one second, as they are.
+    clip_format: ClassVar[ClipFormat] = SPEECH_COMMANDS_CLIPS
+    #: The last line of a bad-files error.
+    advice = "Fix or remove them, or set data.skip_bad_files=true to leave them out."
+
     @property
     def class_names(self) -> list[str]:
         """``[_silence_, _unknown_, *keywords]``, or just the keywords."""
         return class_names(self.keywords, self.silence_and_unknown)
+
+    @property
+    def noise_folder(self) -> Path:
+        """The background-noise recordings' folder, ``_background_noise_``."""
+        return self.root / BACKGROUND_NOISE
 
     def settings(self) -> dict[str, Any]:
         """Everything besides the source files that the index depends on (the cache's key)."""
@@ -145,9 +162,28 @@ class IndexBuilder:
             if rel not in files
         }
         test_clips = {} if self.test_root is None else self._test_clips(sources["test_root"])
-        return FoundClips(
-            lists, word_clips, test_clips, folders.get(BACKGROUND_NOISE, []), problems
-        )
+        noise = [self.root / rel for rel in folders.get(BACKGROUND_NOISE, [])]
+        return FoundClips(lists, word_clips, test_clips, noise, problems)
+
+    def inspect(self, found: FoundClips) -> dict[str, str]:
+        """``{path: problem}`` of every word and test clip that is not a usable clip
+        (``kws.data.audio.inspect_clips``).
+
+        Args:
+            found: what ``find`` returned.
+        """
+        paths = [self.root / p for clips in found.word_clips.values() for p in clips]
+        if self.test_root is not None:
+            paths += [self.test_root / p for clips in found.test_clips.values() for p in clips]
+        return inspect_clips(paths)
+
+    def read(self, path: Path) -> np.ndarray:
+        """One clip as a cache row (``kws.data.audio.read_clip``).
+
+        Args:
+            path: the clip, a split's root joined with its index path.
+        """
+        return read_clip(path)
 
     def index(self, found: FoundClips, exclude: Collection[str] = ()) -> dict[str, SplitIndex]:
         """Every split's index from the clips found, less the files in ``exclude``.

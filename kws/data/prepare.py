@@ -3,28 +3,64 @@
 The cache folder is named after the index settings and belongs to one fingerprint of the source
 files, so changing either makes a new one (``kws.data.cache``). Building checks every source file
 first and lists all the bad ones at once; with ``skip_bad_files`` they are left out instead.
+Any source shaped like ``ClipSource`` is built the same way: Speech Commands
+(``kws.data.index.IndexBuilder``) and a folder of one's own words (``kws.data.folder``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
-from kws.data.audio import inspect_clips
+from kws.data.audio import ClipFormat
 from kws.data.cache import BadFilesError, CacheDamagedError, ClipCache, SplitSource, fingerprint
-from kws.data.index import IndexBuilder
-from kws.data.layout import BACKGROUND_NOISE
+from kws.data.index import FoundClips
 from kws.data.noise import fixed_noise_clips, read_noise_files, stack_noise
+from kws.data.protocol import SplitIndex
 
 log = logging.getLogger(__name__)
 
-SKIP_ADVICE = "Fix or remove them, or set data.skip_bad_files=true to leave them out."
+
+class ClipSource(Protocol):
+    """What ``prepare_cache`` needs of a data source (``IndexBuilder`` is one).
+
+    Attributes:
+        root: the data set folder; the cache folder is named after it.
+        seed: draws the evaluation silence clips.
+        clip_format: how a file becomes a cache row.
+        noise_folder: where the background noise is; None: no noise (a bank of silence).
+        advice: the last line of a bad-files error.
+    """
+
+    root: Path
+    seed: int
+    clip_format: ClipFormat
+    advice: str
+
+    @property
+    def noise_folder(self) -> Path | None: ...
+
+    def settings(self) -> dict[str, Any]: ...
+
+    def scan(self) -> dict[str, dict[str, tuple[int, int]]]: ...
+
+    def find(self, sources: Mapping[str, Any]) -> FoundClips: ...
+
+    def inspect(self, found: FoundClips) -> dict[str, str]: ...
+
+    def index(self, found: FoundClips, exclude: Any = ()) -> dict[str, SplitIndex]: ...
+
+    def split_root(self, split: str) -> Path: ...
+
+    def read(self, path: Path) -> np.ndarray: ...
 
 
 def prepare_cache(
-    builder: IndexBuilder,
+    builder: ClipSource,
     cache_dir: Path,
     skip_bad_files: bool = False,
     rebuild_cache: bool = True,
@@ -39,7 +75,8 @@ def prepare_cache(
         rebuild_cache: rebuild a damaged cache; False: stop, naming the damaged file.
 
     Raises:
-        BadFilesError: bad source files, unless ``skip_bad_files``.
+        BadFilesError: bad source files, unless ``skip_bad_files``; problems that no setting
+            leaves out (``FoundClips.fatal``) always, listed with the bad files.
         CacheDamagedError: a damaged cache, unless ``rebuild_cache``.
     """
     sources = builder.scan()
@@ -59,7 +96,7 @@ def prepare_cache(
     if cache is None:
         cache = _build_cache(builder, folder, source_fingerprint, sources, skip_bad_files)
     if cache.skipped and not skip_bad_files:
-        raise BadFilesError(cache.skipped, SKIP_ADVICE)
+        raise BadFilesError(cache.skipped, builder.advice)
     if cache.skipped:
         log.warning("left out %d bad file(s) (data.skip_bad_files=true); the list is in %s",
                     len(cache.skipped), folder / "manifest.json")  # fmt: skip
@@ -67,7 +104,7 @@ def prepare_cache(
 
 
 def _build_cache(
-    builder: IndexBuilder,
+    builder: ClipSource,
     folder: Path,
     source_fingerprint: str,
     sources: dict[str, dict],
@@ -75,16 +112,20 @@ def _build_cache(
 ) -> ClipCache:
     """Check every source file, then decode the protocol's clips of every split."""
     found = builder.find(sources)
-    root = builder.root
-    noises, noise_problems = read_noise_files(
-        [root / rel for rel in found.noise_files], root / BACKGROUND_NOISE
-    )
-    clip_paths = [root / p for clips in found.word_clips.values() for p in clips]
-    clip_paths += [builder.test_root / p for clips in found.test_clips.values() for p in clips]
-    problems = found.problems | noise_problems | inspect_clips(clip_paths)
+    clip_format = builder.clip_format
+    noise_folder = builder.noise_folder
+    noises, noise_problems = [], {}
+    if noise_folder is not None:
+        noises, noise_problems = read_noise_files(found.noise_files, noise_folder, clip_format)
+    problems = found.problems | noise_problems | builder.inspect(found)
+    if found.fatal:
+        raise BadFilesError(dict(found.fatal) | problems, builder.advice, "problem(s) in the data")
     if problems and not skip_bad_files:
-        raise BadFilesError(problems, SKIP_ADVICE)
-    noise = stack_noise(noises, root / BACKGROUND_NOISE)
+        raise BadFilesError(problems, builder.advice)
+    if noise_folder is None:  # no noise: the augmentation's noise is silence (the shift stays)
+        noise = np.zeros((1, clip_format.clip_samples), dtype=np.float32)
+    else:
+        noise = stack_noise(noises, noise_folder)
     index = builder.index(found, exclude=problems)
     rng = np.random.default_rng(builder.seed)
     splits = {
@@ -95,8 +136,19 @@ def _build_cache(
             # silence stays zeros and gets fresh noise from the augmentation.
             silence=None
             if split == "train"
-            else fixed_noise_clips(noise, split_index.paths.count(""), rng),
+            else fixed_noise_clips(
+                noise, split_index.paths.count(""), rng, clip_format.clip_samples
+            ),
         )
         for split, split_index in index.items()
     }
-    return ClipCache.build(folder, source_fingerprint, splits, noise, problems, builder.settings())
+    return ClipCache.build(
+        folder,
+        source_fingerprint,
+        splits,
+        noise,
+        problems,
+        builder.settings(),
+        builder.read,
+        clip_format.clip_samples,
+    )

@@ -1,8 +1,9 @@
 """Which clips make up each split and class: the 12-class (or all-word) Speech Commands protocol.
 
 Pure functions over relative clip paths (``"word/SPEAKER_nohash_N.wav"``); ``kws.data.index``
-does the file-system work. Class order: ``_silence_``, ``_unknown_``, then the keywords in the order
-configured (TensorFlow's ``input_data`` order); without silence and unknown, just the words.
+(and ``kws.data.folder`` for a folder of one's own words) does the file-system work. Class order:
+``_silence_``, ``_unknown_``, then the keywords in the order configured (TensorFlow's
+``input_data`` order); either extra class may be left out, and without both it is just the words.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from kws.data.layout import SILENCE, UNKNOWN
 from kws.data.splits import speaker_id
 
 SPLITS = ("train", "val", "test")
-Protocol = Literal["bcresnet", "tensorflow"]
+Protocol = Literal["bcresnet", "tensorflow", "all_unknown"]
+PROTOCOLS = ("bcresnet", "tensorflow", "all_unknown")
 
 
 @dataclass
@@ -40,14 +42,17 @@ class SplitIndex:
         return [speaker_id(path) for path in self.paths]
 
 
-def class_names(keywords: Sequence[str], silence_and_unknown: bool) -> list[str]:
-    """``[_silence_, _unknown_, *keywords]``, or just the keywords for an all-word task.
+def class_names(keywords: Sequence[str], silence: bool, unknown: bool | None = None) -> list[str]:
+    """``[_silence_, _unknown_, *keywords]``, either extra class left out as asked; just the
+    keywords for an all-word task.
 
     Args:
         keywords: the words to spot, in class order.
-        silence_and_unknown: put ``_silence_`` and ``_unknown_`` first.
+        silence: put ``_silence_`` first.
+        unknown: put ``_unknown_`` before the keywords; None (default): as ``silence``.
     """
-    return [SILENCE, UNKNOWN, *keywords] if silence_and_unknown else list(keywords)
+    unknown = silence if unknown is None else unknown
+    return [SILENCE] * silence + [UNKNOWN] * unknown + list(keywords)
 
 
 def split_word_clips(
@@ -71,19 +76,20 @@ def split_word_clips(
 
 
 def extra_class_size(protocol: Protocol, keyword_clips: int, keywords: int) -> int:
-    """Clips of ``_silence_`` (and at most as many of ``_unknown_``) in a split.
+    """Clips of ``_silence_`` (and at most as many of ``_unknown_``, but for ``all_unknown``)
+    in a split.
 
-    ``bcresnet``: the mean keyword-class size, rounded up (3,077 / 371 / 408 on v0.02);
-    ``tensorflow``: 10% of the keyword clips, rounded up.
+    ``bcresnet`` and ``all_unknown``: the mean keyword-class size, rounded up (3,077 / 371 / 408
+    on v0.02); ``tensorflow``: 10% of the keyword clips, rounded up.
 
     Args:
-        protocol: ``bcresnet`` or ``tensorflow``.
+        protocol: ``bcresnet``, ``tensorflow`` or ``all_unknown``.
         keyword_clips: keyword clips in the split.
         keywords: keyword classes.
     """
-    if protocol == "bcresnet":
-        return math.ceil(keyword_clips / keywords)
-    return math.ceil(0.1 * keyword_clips)
+    if protocol == "tensorflow":
+        return math.ceil(0.1 * keyword_clips)
+    return math.ceil(keyword_clips / keywords)
 
 
 def protocol_index(
@@ -94,24 +100,30 @@ def protocol_index(
     rng: np.random.Generator,
 ) -> SplitIndex:
     """One split's clips under the protocol: every keyword clip; then, if ``names`` holds
-    ``_unknown_`` and ``_silence_``, a seeded draw of other words' clips and silence clips.
+    ``_unknown_``, a seeded draw of other words' clips (all of them for ``all_unknown``); then,
+    if it holds ``_silence_``, silence clips.
 
     Args:
-        word_clips: ``{word: paths}`` of the split (``split_word_clips``), every keyword included.
+        word_clips: ``{word: paths}`` of the split (``split_word_clips``), every keyword included;
+            every other key's clips are candidates for ``_unknown_``.
         names: the class names (``class_names``).
         keywords: the words to spot.
         protocol: how many silence and unknown clips (``extra_class_size``).
-        rng: draws the unknown clips; advanced by one permutation per split.
+        rng: draws the unknown clips; advanced by one permutation per split with ``_unknown_``.
     """
     label = {name: i for i, name in enumerate(names)}
     paths = [path for word in keywords for path in word_clips[word]]
     labels = [label[word] for word in keywords for _ in word_clips[word]]
+    size = extra_class_size(protocol, len(paths), len(keywords))
     if UNKNOWN in label:
         others = sorted(p for word, ps in word_clips.items() if word not in keywords for p in ps)
-        size = extra_class_size(protocol, len(paths), len(keywords))
-        unknown = [others[i] for i in sorted(rng.permutation(len(others))[:size])]
-        paths += unknown + [""] * size
-        labels += [label[UNKNOWN]] * len(unknown) + [label[SILENCE]] * size
+        drawn = len(others) if protocol == "all_unknown" else size
+        unknown = [others[i] for i in sorted(rng.permutation(len(others))[:drawn])]
+        paths += unknown
+        labels += [label[UNKNOWN]] * len(unknown)
+    if SILENCE in label:
+        paths += [""] * size
+        labels += [label[SILENCE]] * size
     return SplitIndex(paths, np.asarray(labels, dtype=np.int64))
 
 

@@ -1,7 +1,9 @@
-"""Speech Commands train/validation/test assignment, as in TensorFlow's ``input_data.which_set``.
+"""Train/validation/test assignment by speaker, as in TensorFlow's ``input_data.which_set``.
 
 The split is a hash of the speaker id, so every clip of a speaker lands in the same split and the
-assignment stays stable as new clips are added to the data set.
+assignment stays stable as new clips are added to the data set. ``speaker_id`` is Speech
+Commands' rule for the id (``SPEAKER_nohash_N.wav``); a folder data set sets its own
+(``kws.data.folder``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,27 @@ def speaker_id(filename: str) -> str:
     return _NOHASH.sub("", os.path.basename(filename))
 
 
+def speaker_set(
+    speaker: str, validation_percentage: float = 10.0, testing_percentage: float = 10.0
+) -> str:
+    """Return ``"validation"``, ``"testing"`` or ``"training"`` for a speaker, by the hash of
+    its id (TensorFlow's rule): the same speaker always gets the same split, whatever else is
+    in the data set.
+
+    Args:
+        speaker: the speaker id.
+        validation_percentage: share of the speakers in validation, in percent.
+        testing_percentage: share of the speakers in testing, in percent.
+    """
+    hashed = int(hashlib.sha1(speaker.encode("utf-8")).hexdigest(), 16)
+    percentage = (hashed % (MAX_NUM_WAVS_PER_CLASS + 1)) * (100.0 / MAX_NUM_WAVS_PER_CLASS)
+    if percentage < validation_percentage:
+        return "validation"
+    if percentage < validation_percentage + testing_percentage:
+        return "testing"
+    return "training"
+
+
 def which_set(
     filename: str, validation_percentage: float = 10.0, testing_percentage: float = 10.0
 ) -> str:
@@ -36,10 +59,4 @@ def which_set(
         validation_percentage: share of the speakers in validation, in percent.
         testing_percentage: share of the speakers in testing, in percent.
     """
-    hashed = int(hashlib.sha1(speaker_id(filename).encode("utf-8")).hexdigest(), 16)
-    percentage = (hashed % (MAX_NUM_WAVS_PER_CLASS + 1)) * (100.0 / MAX_NUM_WAVS_PER_CLASS)
-    if percentage < validation_percentage:
-        return "validation"
-    if percentage < validation_percentage + testing_percentage:
-        return "testing"
-    return "training"
+    return speaker_set(speaker_id(filename), validation_percentage, testing_percentage)

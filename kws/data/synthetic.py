@@ -6,7 +6,12 @@ rate, vocal-tract length, loudness, microphone colour and room noise, so a class
 generalise across speakers the way it must on the real archive. The word patterns depend only on
 the word; the seed picks the speakers and every random detail of their recordings.
 
-Usage: ``python -m kws.data.synthetic OUT_DIR [--speakers N] [--seed S] [--force]``.
+``speak`` says any other word the same way, and ``write_words`` lays such recordings out as a
+folder of one's own words (``kws.data.folder``), at any sample rate and channel count.
+
+Usage: ``python -m kws.data.synthetic OUT_DIR [--speakers N] [--seed S] [--force]``, or with
+``--words hey_kitchen,stop,... [--rate 44100] [--channels 2] [--suffix .flac]`` a folder of
+those words.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import soxr
 
 from kws.data.files import replace_folder, staging_folder
 from kws.data.layout import (
@@ -419,6 +425,82 @@ def _write_tree(root: Path, speakers: int, seed: int) -> None:
     )
 
 
+def speak(word: str, speaker: int, repetition: int = 0, seed: int = 0) -> np.ndarray:
+    """One synthetic recording of any word, as Speech Commands' clips are: int16, 16 kHz, mono,
+    at most one second. The word's sound pattern depends on the word alone; ``speaker`` and
+    ``seed`` pick the synthetic person and every random detail of the recording.
+
+    Args:
+        word: any word (a Speech Commands word sounds as in ``generate``'s data).
+        speaker: the speaker's number, 0 or more.
+        repetition: which take. Default 0.
+        seed: picks the speakers. Default 0.
+
+    Returns:
+        ``(samples,)`` int16, at most ``SAMPLE_RATE`` samples.
+    """
+    sp = _speaker(np.random.default_rng([seed, 2, speaker]))
+    room = _noise(np.random.default_rng([seed, 5, speaker]), 4 * SAMPLE_RATE, sp.noise_exponent)
+    key = zlib.crc32(word.encode())
+    recipe = _RECIPES[word] if word in _RECIPES else _recipe(word)
+    segments = _accent(np.random.default_rng([seed, 3, speaker, key]), recipe)
+    return _record(np.random.default_rng([seed, 4, speaker, key, repetition]), segments, sp, room)
+
+
+def write_words(
+    out_dir: str | Path,
+    words: list[str],
+    speakers: int = 20,
+    seed: int = 0,
+    sample_rate: int = SAMPLE_RATE,
+    channels: int = 1,
+    suffix: str = ".wav",
+    force: bool = False,
+) -> Path:
+    """Write a folder of one's own words (``kws.data.folder``'s layout): ``OUT/word/
+    SPEAKER_nohash_0<suffix>``, every speaker saying every word once (``speak``), resampled
+    to ``sample_rate`` with soxr, the same take on every channel at falling levels. No list
+    files, no noise. Built in a staging folder and renamed into place when complete.
+
+    Args:
+        out_dir: the folder to make; absent or empty unless ``force``.
+        words: the word folders to make.
+        speakers: synthetic speakers, at least 1. Default 20.
+        seed: picks the speakers (same seed, same bytes). Default 0.
+        sample_rate: of the files, in Hz. Default 16000.
+        channels: of the files. Default 1.
+        suffix: the files' format, by its name ending (``.wav``, ``.flac``, ...). Default
+            ``.wav``.
+        force: replace a non-empty ``out_dir``.
+
+    Raises:
+        ValueError: ``speakers`` or ``channels`` below 1, no words, or a ``suffix`` that names
+            no format soundfile writes.
+        FileExistsError: ``out_dir`` is not empty and ``force`` is false.
+    """
+    if speakers < 1 or channels < 1 or not words:
+        raise ValueError(f"need speakers, channels >= 1 and words: {speakers}, {channels}, {words}")
+    if suffix.lstrip(".").upper() not in sf.available_formats():
+        raise ValueError(f"suffix {suffix!r} names no format soundfile writes")
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()) and not force:
+        raise FileExistsError(f"{out} exists and is not empty; use force=True (--force) to replace")
+    levels = np.float32(0.8) ** np.arange(channels, dtype=np.float32)  # (channels,)
+    with staging_folder(out) as staging:
+        for word in words:
+            (staging / word).mkdir()
+        for index, sid in enumerate(_speaker_ids(seed, speakers)):
+            for word in words:
+                clip = speak(word, index, seed=seed).astype(np.float32) / 32768.0
+                if sample_rate != SAMPLE_RATE:
+                    clip = soxr.resample(clip, SAMPLE_RATE, sample_rate)
+                sf.write(staging / word / f"{sid}_nohash_0{suffix}", clip[:, None] * levels,
+                         sample_rate, subtype="PCM_16")  # fmt: skip
+        staging.chmod(0o755)
+        replace_folder(staging, out)
+    return out
+
+
 def generate(
     out_dir: str | Path,
     speakers: int = DEFAULT_SPEAKERS,
@@ -464,13 +546,34 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m kws.data.synthetic", description=__doc__.splitlines()[0]
     )
     parser.add_argument("out_dir", type=Path, help="folder to create (must be absent or empty)")
-    parser.add_argument("--speakers", type=int, default=DEFAULT_SPEAKERS, help="number of speakers")
+    parser.add_argument(
+        "--speakers",
+        type=int,
+        default=None,
+        help=f"number of speakers (default {DEFAULT_SPEAKERS}; 20 with --words)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
     parser.add_argument("--force", action="store_true", help="replace a non-empty OUT_DIR")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--words",
+        default=None,
+        help="comma-separated words: a folder of these words instead (no lists)",
+    )
+    parser.add_argument("--rate", type=int, default=SAMPLE_RATE, help="with --words: Hz")
+    parser.add_argument("--channels", type=int, default=1, help="with --words: channels")
+    parser.add_argument("--suffix", default=".wav", help="with --words: .wav, .flac, ...")
+    args = parser.parse_args(argv)  # fmt: skip
     start = time.perf_counter()
     try:
-        out = generate(args.out_dir, speakers=args.speakers, seed=args.seed, force=args.force)
+        if args.words:
+            words = [word for word in args.words.split(",") if word]
+            out = write_words(args.out_dir, words, args.speakers or 20, args.seed, args.rate,
+                              args.channels, args.suffix, args.force)  # fmt: skip
+            print(f"wrote {len(words)} words by {args.speakers or 20} speakers to {out} in "
+                  f"{time.perf_counter() - start:.1f} s")  # fmt: skip
+            return
+        speakers = args.speakers or DEFAULT_SPEAKERS
+        out = generate(args.out_dir, speakers=speakers, seed=args.seed, force=args.force)
     except (FileExistsError, ValueError) as err:
         sys.exit(f"error: {err}")
     seconds = time.perf_counter() - start
@@ -482,7 +585,7 @@ def main(argv: list[str] | None = None) -> None:
     ]
     train = clips - sum(len(names) for names in listed.values())
     print(
-        f"wrote {clips} clips from {args.speakers} speakers to {out}: training {train}, "
+        f"wrote {clips} clips from {speakers} speakers to {out}: training {train}, "
         f"{', '.join(held_out)} in {seconds:.1f} s"
     )
 

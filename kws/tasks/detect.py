@@ -326,7 +326,9 @@ def make_detector(
         "batch_size": config.batch_size,
     }
     if isinstance(model, KWSModule):
-        return StreamingDetector.from_spotter(model.spotter, model.class_names, **common)
+        return StreamingDetector.from_spotter(
+            model.spotter, model.class_names, clip_samples=model.hparams.clip_samples, **common
+        )
     return StreamingDetector.from_runtime(model, **common)
 
 

@@ -19,7 +19,7 @@ from kws.streaming import IGNORED_LABELS
 from kws.tasks.common import instantiate_config, make_trainer, process_settings
 from kws.tasks.detect import DetectorConfig, Recording, load_model, make_detector, report_scan
 from kws.training import CheckpointError
-from kws.training.registry import ConfigError, build
+from kws.training.registry import ConfigError, build, check
 
 if TYPE_CHECKING:
     from kws.runtime import Spotter
@@ -176,7 +176,9 @@ def saved_datamodule(ckpt_path: str, saved: dict[str, Any]) -> Any:
         ckpt_path: the checkpoint, for messages.
         saved: its ``datamodule_hyper_parameters``.
     """
-    relative = [k for k in ("root", "test_root") if saved.get(k) and not os.path.isabs(saved[k])]
+    paths = {k: saved.get(k) for k in ("root", "test_root", "noise_dir")}
+    paths |= {f"negatives[{i}]": p for i, p in enumerate(saved.get("negatives") or [])}
+    relative = [k for k, p in paths.items() if p and not os.path.isabs(str(p))]
     if relative:
         raise CheckpointError(
             f"{ckpt_path}: its data.{relative[0]} is not an absolute path; pass data=... to "
@@ -184,7 +186,8 @@ def saved_datamodule(ckpt_path: str, saved: dict[str, Any]) -> Any:
         )
     settings = {k: v for k, v in saved.items() if k != "cache_dir"}  # default: beside root
     try:
-        return build(settings, "data", download=False, generate_synthetic=False)
+        offline = check(settings, "data")[0].OFFLINE  # nothing downloaded or generated
+        return build(settings, "data", **offline)
     except (ConfigError, TypeError) as error:
         raise CheckpointError(
             f"{ckpt_path}: its data settings cannot be used ({error}); pass data=... to evaluate it"

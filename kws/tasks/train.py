@@ -10,6 +10,7 @@ from typing import Any
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
+from kws.data.layout import CLIP_SAMPLES
 from kws.frontend import drift_of, drift_summary
 from kws.io import atomic_write, write_json
 from kws.tasks.common import instantiate_config, make_trainer, process_settings
@@ -22,18 +23,22 @@ def _first(results: list[dict[str, float]]) -> dict[str, float]:
     return {key: float(value) for key, value in results[0].items()}
 
 
-def build_module(cfg: DictConfig, class_names: list[str]) -> KWSModule:
+def build_module(
+    cfg: DictConfig, class_names: list[str], clip_samples: int = CLIP_SAMPLES
+) -> KWSModule:
     """The configured ``KWSModule``: ``cfg.module`` with ``cfg.frontend`` and ``cfg.model``.
 
     Args:
         cfg: the composed ``conf/train.yaml``.
         class_names: the data's classes, in label order.
+        clip_samples: the data's samples per clip. Default ``CLIP_SAMPLES`` (one second).
     """
     return instantiate_config(
         cfg.module,
         frontend=OmegaConf.to_container(cfg.frontend, resolve=True),
         model=OmegaConf.to_container(cfg.model, resolve=True),
         class_names=class_names,
+        clip_samples=clip_samples,
     )
 
 
@@ -100,7 +105,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     # Lightning calls prepare_data (download, cache build) on one process per node only.
     datamodule = instantiate_config(cfg.data, _convert_="all")
-    module = build_module(cfg, datamodule.class_names)
+    module = build_module(cfg, datamodule.class_names, datamodule.clip_samples)
     if cfg.get("ckpt_path"):
         check_resume(cfg.ckpt_path, module, dict(datamodule.hparams))
     callbacks = [instantiate_config(c) for c in (cfg.get("callbacks") or {}).values()]

@@ -1,0 +1,404 @@
+"""A folder of one's own words (``data=folder``): conversion to 16 kHz mono clips of any length,
+splits by speaker, classes and balance, bad input listed at once, and training end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+import torch
+
+from kws.data import SILENCE, UNKNOWN, FolderDataModule
+from kws.data.audio import RESAMPLE_QUALITY, read_clip
+from kws.data.cache import BadFilesError
+from kws.data.folder import FolderIndex
+from kws.data.splits import speaker_set
+from kws.data.synthetic import _speaker_ids, speak, write_words
+
+SPEAKERS = 30  # seed 0: 24 in training, 3 in validation, 3 in testing by the speaker hash
+KEYWORDS = ["hey_kitchen", "lights_on"]
+
+
+@pytest.fixture(scope="session")
+def own_words(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four words that are not Speech Commands words by 30 speakers, no list files:
+    ``hey_kitchen`` and ``banana`` as 44.1 kHz stereo FLAC (the second channel at 0.8 of the
+    first), ``lights_on`` and ``window`` as 48 kHz mono WAV."""
+    base = tmp_path_factory.mktemp("own_words")
+    flac = write_words(base / "flac", ["hey_kitchen", "banana"], SPEAKERS, 0, 44100, 2, ".flac")
+    wav = write_words(base / "wav", ["lights_on", "window"], SPEAKERS, 0, 48000, 1, ".wav")
+    root = base / "words"
+    root.mkdir()
+    for tree in (flac, wav):
+        for word in tree.iterdir():
+            word.rename(root / word.name)
+    return root
+
+
+@pytest.fixture
+def words(own_words: Path, tmp_path: Path) -> Path:
+    """A private copy of the folder, so that a test may add or spoil files."""
+    return Path(shutil.copytree(own_words, tmp_path / "words"))
+
+
+def folder(root: Path, **settings) -> FolderDataModule:
+    return FolderDataModule(root=str(root), keywords=settings.pop("keywords", KEYWORDS), **settings)
+
+
+def row_of(dm: FolderDataModule, relative: str) -> np.ndarray:
+    for split, index in dm.split_index.items():
+        if relative in index.paths:
+            return dm.datasets[split].clips[index.paths.index(relative)]
+    raise AssertionError(f"{relative} is in no split")
+
+
+def below_7khz(x: np.ndarray) -> np.ndarray:
+    spectrum = np.fft.rfft(x)
+    spectrum[np.fft.rfftfreq(len(x), 1 / 16000) > 7000] = 0  # soxr keeps the band below it
+    return np.fft.irfft(spectrum, len(x))
+
+
+# --- conversion -----------------------------------------------------------------------------
+
+
+def test_flac_and_wav_at_any_rate_become_the_16khz_mono_recording(own_words, tmp_path):
+    dm = folder(own_words, cache_dir=str(tmp_path / "cache"))
+    dm.setup()
+    assert dm.clip_samples == 16000
+    for i, sid in enumerate(_speaker_ids(0, SPEAKERS)[:6]):
+        for word, name, level in [("hey_kitchen", f"{sid}_nohash_0.flac", 0.9),  # (1 + 0.8) / 2
+                                  ("lights_on", f"{sid}_nohash_0.wav", 1.0)]:  # fmt: skip
+            spoken = speak(word, i).astype(float)  # what write_words resampled and wrote
+            expected = np.zeros(16000)
+            expected[: len(spoken)] = level * spoken
+            row = below_7khz(row_of(dm, f"{word}/{name}").astype(float))
+            error = np.sqrt(np.mean((row - below_7khz(expected)) ** 2))
+            assert error < 0.01 * np.sqrt(np.mean(expected**2)), (word, i)  # 40 dB below it
+
+
+def test_16khz_mono_rows_are_speech_commands_rows_and_stereo_is_mixed_down(tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / "yes").mkdir()
+    mono = rng.uniform(-0.5, 0.5, 12000)
+    sf.write(tmp_path / "yes" / "a.wav", mono, 16000, subtype="PCM_16")
+    sf.write(tmp_path / "yes" / "b.wav", np.stack([mono, -mono], 1), 16000, subtype="PCM_16")
+    sf.write(tmp_path / "yes" / "c.wav", np.stack([mono, mono], 1), 16000, subtype="PCM_16")
+    fmt = FolderIndex(tmp_path, ("yes",)).clip_format
+    assert np.array_equal(read_clip(tmp_path / "yes" / "a.wav", fmt),
+                          read_clip(tmp_path / "yes" / "a.wav"))  # fmt: skip
+    assert not read_clip(tmp_path / "yes" / "b.wav", fmt).any()  # left and right cancel
+    assert np.array_equal(read_clip(tmp_path / "yes" / "c.wav", fmt),
+                          read_clip(tmp_path / "yes" / "a.wav"))  # fmt: skip
+
+
+def test_a_row_is_soxr_on_the_channels_mean(tmp_path):
+    rng = np.random.default_rng(4)
+    (tmp_path / "word").mkdir()
+    files = {}
+    for name, rate, channels in [("a.flac", 44100, 2), ("b.wav", 48000, 3), ("c.aiff", 22050, 1)]:
+        audio = rng.integers(-12000, 12000, (int(0.8 * rate), channels), dtype=np.int16)
+        sf.write(tmp_path / "word" / name, audio, rate)
+        mean = audio.astype(np.float64).mean(axis=1) / 32768
+        files[name] = rate, mean
+    fmt = FolderIndex(tmp_path, ("word",)).clip_format
+    for _ in range(2):  # each decoding thread keeps its resampler: later clips are resampled alike
+        for name, (rate, mean) in files.items():
+            expected = soxr.resample(mean.astype(np.float32), rate, 16000, RESAMPLE_QUALITY)
+            row = read_clip(tmp_path / "word" / name, fmt)
+            assert len(expected) == 12800 and not row[12800:].any()
+            assert np.abs(row[:12800] - np.round(expected * 32768)).max() <= 1, name
+
+
+@pytest.mark.parametrize("long_clips", ["refuse", "cut"])
+def test_clip_seconds_pads_short_clips_and_cuts_long_ones(tmp_path, long_clips):
+    rng = np.random.default_rng(1)
+    audio = {name: rng.integers(-16000, 16000, int(seconds * 16000), dtype=np.int16)
+             for name, seconds in [("short", 1.0), ("within", 1.55), ("long", 1.7)]}  # fmt: skip
+    (tmp_path / "word").mkdir()
+    for name, samples in audio.items():
+        sf.write(tmp_path / "word" / f"{name}.wav", samples, 16000)
+    index = FolderIndex(tmp_path, ("word",), clip_seconds=1.5, long_clips=long_clips)
+    fmt = index.clip_format
+    assert fmt.clip_samples == 24000
+    short = read_clip(tmp_path / "word" / "short.wav", fmt)
+    assert np.array_equal(short[:16000], audio["short"]) and not short[16000:].any()
+    within = read_clip(tmp_path / "word" / "within.wav", fmt)  # 0.05 s over: cut either way
+    assert np.array_equal(within, audio["within"][:24000])
+    problems = index.inspect(index.find(index.scan()))
+    if long_clips == "refuse":
+        assert problems == {
+            str(tmp_path / "word" / "long.wav"): "1.700 s long, expected at most 1.6 s"
+        }
+    else:
+        assert problems == {}
+        long = read_clip(tmp_path / "word" / "long.wav", fmt)
+        assert np.array_equal(long, audio["long"][:24000])
+
+
+def test_clip_seconds_1_5_runs_through_the_frontend_and_the_heads(own_words, tmp_path):
+    from kws.training import KWSModule
+
+    dm = folder(own_words, clip_seconds=1.5, batch_size=8, cache_dir=str(tmp_path / "cache"))
+    dm.setup()
+    waveforms, labels = dm.batches.waveforms(next(iter(dm.train_dataloader())))
+    assert waveforms.shape == (8, 24000)
+    mel = {"_target_": "kws.frontend.MelSpectrogram", "n_fft": 512, "win_length": 480,
+           "hop_length": 160, "n_mels": 40}  # fmt: skip
+    heads = {
+        "bcresnet": {"_target_": "kws.models.BCResNet", "tau": 1.0},
+        "linear": {"_target_": "kws.models.LinearClassifier", "n_features": None, "frames": None},
+    }
+    for name, head in heads.items():
+        module = KWSModule(frontend=mel, model=head, class_names=dm.class_names,
+                           optimizer={"_target_": "torch.optim.SGD", "lr": 0.1},
+                           clip_samples=dm.clip_samples).eval()  # fmt: skip
+        with torch.no_grad():
+            assert module.spotter.frontend(waveforms).shape == (8, 40, 151)  # 1 + 24000 / 160
+            logits = module(waveforms)
+        assert logits.shape == (8, 3) and torch.isfinite(logits).all(), name
+
+
+# --- splits ---------------------------------------------------------------------------------
+
+
+def test_no_speaker_is_in_two_splits_and_the_hash_sets_the_shares(own_words):
+    index = FolderIndex(own_words, tuple(KEYWORDS), protocol="all_unknown")
+    built = index.build_index()
+    speakers = {split: {index.speaker(p) for p in built[split].paths} for split in built}
+    assert speakers["train"].isdisjoint(speakers["val"] | speakers["test"])
+    assert speakers["val"].isdisjoint(speakers["test"])
+    assert [len(speakers[s]) for s in ("train", "val", "test")] == [24, 3, 3]
+    assert sum(len(split.paths) for split in built.values()) == 4 * SPEAKERS  # every clip, once
+
+
+def test_adding_files_moves_no_clip_to_another_split(words):
+    def splits() -> dict[str, str]:
+        built = FolderIndex(words, tuple(KEYWORDS), protocol="all_unknown").build_index()
+        return {path: split for split, index in built.items() for path in index.paths}
+
+    before = splits()
+    for i, sid in enumerate(_speaker_ids(7, 40)):  # 40 new speakers, and new takes of old ones
+        for word in ("hey_kitchen", "window"):
+            clip = speak(word, i, seed=7).astype(np.float32) / 32768
+            sf.write(words / word / f"{sid}_nohash_0.wav", clip, 16000, subtype="PCM_16")
+    old = _speaker_ids(0, SPEAKERS)[0]
+    sf.write(words / "banana" / f"{old}_nohash_5.wav", np.zeros(8000), 16000, subtype="PCM_16")
+    after = splits()
+    assert len(after) == len(before) + 81
+    assert {path: after[path] for path in before} == before
+    assert after[f"banana/{old}_nohash_5.wav"] == before[f"banana/{old}_nohash_0.flac"]
+
+
+def test_a_speaker_pattern_finds_speakers_in_other_names_and_folders(tmp_path):
+    takes = {"alice": 6, "bob": 6, "carol": 6, "dave": 6, "erin": 6, "frank": 6}
+    for word in ("open", "close"):
+        for person, count in takes.items():
+            (tmp_path / word / person).mkdir(parents=True)
+            for take in range(count):
+                sf.write(tmp_path / word / person / f"take{take}.wav", np.full(3200, 0.1), 16000)
+    index = FolderIndex(tmp_path, ("open", "close"), unknown=False,
+                        speaker_pattern=r"^(?P<speaker>[a-z]+)/", validation_percentage=30,
+                        testing_percentage=30)  # fmt: skip
+    built = index.build_index()
+    where = {index.speaker(p): split for split, i in built.items() for p in i.paths}
+    assert set(where) == set(takes)  # six speakers, each in one split, every take with it
+    for split, split_index in built.items():
+        assert all(where[index.speaker(p)] == split for p in split_index.paths)
+        assert Counter(index.speaker(p) for p in split_index.paths) == {
+            person: 12 for person, chosen in where.items() if chosen == split
+        }
+
+
+def test_list_files_decide_the_splits_when_present(words):
+    names = sorted(p.name for p in (words / "hey_kitchen").iterdir())
+    (words / "validation_list.txt").write_text(f"hey_kitchen/{names[0]}\nlights_on/x.wav\n")
+    (words / "testing_list.txt").write_text(f"hey_kitchen/{names[1]}\n")
+    with pytest.raises(BadFilesError) as error:
+        folder(words).setup()
+    assert error.value.problems == {
+        str(words / "lights_on" / "x.wav"): "named in validation_list.txt but missing"
+    }
+    dm = folder(words, skip_bad_files=True)
+    dm.setup()
+    assert dm.split_index["val"].paths[:1] == [f"hey_kitchen/{names[0]}"]
+    keyword = [p for p in dm.split_index["test"].paths if not p.startswith("banana")]
+    assert keyword == [f"hey_kitchen/{names[1]}"]
+
+
+# --- classes and balance --------------------------------------------------------------------
+
+
+def long_recording(path: Path, seconds: float, rate: int = 22050) -> np.ndarray:
+    audio = np.random.default_rng(2).integers(-9000, 9000, int(seconds * rate), dtype=np.int16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, audio, rate)
+    return audio
+
+
+@pytest.mark.parametrize("protocol", ["bcresnet", "tensorflow", "all_unknown"])
+def test_classes_and_their_sizes_follow_the_protocol(own_words, tmp_path, protocol):
+    long_recording(tmp_path / "negatives" / "kitchen_radio.wav", 30.3)  # 30 pieces and 0.3 s
+    noise = np.random.default_rng(3).uniform(-0.2, 0.2, (3 * 32000, 2))
+    (tmp_path / "noise").mkdir()
+    sf.write(tmp_path / "noise" / "fan.flac", noise, 32000, subtype="PCM_16")
+    dm = folder(own_words, protocol=protocol, negatives=[str(tmp_path / "negatives")],
+                noise_dir=str(tmp_path / "noise"), cache_dir=str(tmp_path / "cache"))  # fmt: skip
+    assert dm.class_names == [SILENCE, UNKNOWN, *KEYWORDS]
+    dm.setup()
+    index = dm.index_builder
+    clips = index.find(index.scan()).word_clips
+    assert len(clips[str(tmp_path / "negatives")]) == 31
+    on_disk = {split: Counter() for split in ("train", "val", "test")}  # by the speaker hash
+    for word, paths in clips.items():
+        for path in paths:
+            chosen = speaker_set(index.speaker(path))
+            on_disk[{"training": "train", "validation": "val", "testing": "test"}[chosen]][
+                word if word in KEYWORDS else UNKNOWN
+            ] += 1
+    for split, split_index in dm.split_index.items():
+        per_class = Counter(dm.class_names[label] for label in split_index.labels)
+        keyword_clips = sum(on_disk[split][word] for word in KEYWORDS)
+        others = on_disk[split][UNKNOWN]
+        assert {w: per_class[w] for w in KEYWORDS} == {w: on_disk[split][w] for w in KEYWORDS}
+        size = math.ceil((0.1 if protocol == "tensorflow" else 0.5) * keyword_clips)
+        assert per_class[SILENCE] == size
+        assert per_class[UNKNOWN] == (others if protocol == "all_unknown" else min(size, others))
+        silence = dm.datasets[split].clips[split_index.labels == 0]
+        assert (np.abs(silence).max(axis=1) > 0).all() == (split != "train")  # fixed noise
+
+
+def test_negative_pieces_are_the_recording_cut_into_clips(own_words, tmp_path):
+    audio = long_recording(tmp_path / "negatives" / "street" / "walk.wav", 2.3, rate=16000)
+    dm = folder(own_words, keywords=["hey_kitchen"], negatives=[str(tmp_path / "negatives")],
+                protocol="all_unknown", cache_dir=str(tmp_path / "cache"))  # fmt: skip
+    assert dm.class_names == [UNKNOWN, "hey_kitchen"]  # a detector: one keyword, the rest
+    dm.setup()
+    file = tmp_path / "negatives" / "street" / "walk.wav"
+    pieces = [f"{file}#{k}" for k in range(3)]  # 1 s, 1 s, then 0.3 s padded
+    rows = [row_of(dm, piece) for piece in pieces]
+    expected = audio
+    assert np.array_equal(rows[0], expected[:16000]) and np.array_equal(
+        rows[1], expected[16000:32000]
+    )
+    assert np.array_equal(rows[2][:4800], expected[32000:]) and not rows[2][4800:].any()
+    labels = {
+        path: label
+        for i in dm.split_index.values()
+        for path, label in zip(i.paths, i.labels, strict=True)
+    }
+    assert {labels[piece] for piece in pieces} == {0}
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+
+def test_every_problem_is_listed_at_once_and_nothing_is_built(words, tmp_path):
+    (words / "empty_word").mkdir()
+    (words / "empty_word" / "notes.txt").write_text("no audio here")
+    (words / "broken").mkdir()
+    (words / "broken" / "a.wav").write_bytes(b"not audio at all " * 10)
+    short = words / "hey_kitchen" / "short_nohash_0.wav"
+    sf.write(short, np.full(800, 0.1), 16000, subtype="PCM_16")  # 0.05 s
+    long = words / "lights_on" / "long_nohash_0.flac"
+    sf.write(long, np.full((88200, 2), 0.1), 44100, subtype="PCM_16")  # 2 s
+    cache = tmp_path / "cache"
+    dm = folder(words, keywords=["hey_kitchen", "stop"], speaker_pattern="^spk-",
+                cache_dir=str(cache))  # fmt: skip
+    with pytest.raises(BadFilesError) as error:
+        dm.setup()
+    problems = error.value.problems
+    assert set(problems) == {
+        str(words / "stop"), str(words / "empty_word"), str(words / "broken"),
+        str(words / "broken" / "a.wav"), str(short), str(long), "data.speaker_pattern",
+    }  # fmt: skip
+    assert problems[str(words / "stop")].startswith("no such folder, but data.keywords names it")
+    assert problems[str(words / "empty_word")].startswith("no recordings, only 1 other file(s)")
+    assert problems[str(short)] == "0.050 s long, need at least 0.1 s"
+    assert problems[str(long)] == "2.000 s long, expected at most 1.1 s"
+    assert problems["data.speaker_pattern"].startswith("'^spk-' matches none of the 123 clips")
+    assert str(error.value).startswith("7 problem(s) in the data:\n")
+    assert not cache.exists() or not any(cache.iterdir()), "nothing half-built"
+    with pytest.raises(BadFilesError, match="data.speaker_pattern"):  # not a bad file: stays
+        folder(words, speaker_pattern="^spk-", skip_bad_files=True,
+               cache_dir=str(cache)).setup()  # fmt: skip
+
+
+def test_bad_files_alone_can_be_left_out(words, tmp_path):
+    bad = words / "hey_kitchen" / "cut_nohash_0.wav"
+    sf.write(bad, np.full(16000, 0.1), 16000, subtype="PCM_16")
+    bad.write_bytes(bad.read_bytes()[:9000])
+    with pytest.raises(BadFilesError) as error:
+        folder(words, cache_dir=str(tmp_path / "cache")).setup()
+    assert list(error.value.problems) == [str(bad)]
+    assert str(error.value).startswith("1 bad file(s):\n")
+    dm = folder(words, skip_bad_files=True, cache_dir=str(tmp_path / "cache"))
+    dm.setup()
+    assert list(dm.skipped_files) == [str(bad)]
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"clip_seconds": 0.05}, "data.clip_seconds must be a number of at least 0.1, got 0.05"),
+        ({"clip_seconds": 61}, "data.clip_seconds must be at most 60, got 61"),
+        ({"long_clips": "trim"}, "data.long_clips must be 'refuse' or 'cut', got 'trim'"),
+        ({"long_tolerance_s": -1}, "data.long_tolerance_s must be a number of at least 0"),
+        ({"validation_percentage": 0}, "data.validation_percentage and data.testing_percentage"),
+        ({"testing_percentage": 95}, "data.validation_percentage + data.testing_percentage must"),
+        ({"speaker_pattern": "(unclosed"}, "data.speaker_pattern '(unclosed' is not a regular"),
+        ({"keywords": ["a/b"]}, "data.keywords: ['a/b'] are not word folder names"),
+        ({"keywords": [True]}, "data.keywords: [True] are not word folder names"),
+        ({"keywords": ["stop"], "unknown": False}, "data.keywords: one keyword ['stop'] is one"),
+        ({"keywords": ["a", "a"]}, "data.keywords names ['a'] more than once"),
+        ({"negatives": "folder"}, "data.negatives must be a list of folders"),
+    ],
+)
+def test_settings_out_of_range_name_their_key_at_once(tmp_path, setting, message):
+    with pytest.raises(ValueError) as error:
+        folder(tmp_path / "nowhere", **setting)  # no data needed: nothing is read
+    assert str(error.value).startswith(message)
+
+
+def test_missing_folders_and_misplaced_negatives_are_named(words, tmp_path):
+    with pytest.raises(FileNotFoundError) as error:
+        folder(tmp_path / "nowhere", negatives=[str(tmp_path / "gone")]).setup()
+    assert str(error.value) == (
+        f"data.root: {tmp_path / 'nowhere'} is not a folder; "
+        f"data.negatives[0]: {tmp_path / 'gone'} is not a folder"
+    )
+    (words / "testing_list.txt").write_text("")
+    with pytest.raises(BadFilesError) as error:
+        folder(words, negatives=[str(words / "banana")], cache_dir=str(tmp_path / "c")).setup()
+    assert set(error.value.problems) == {"data.negatives[0]", str(words / "validation_list.txt")}
+
+
+# --- end to end -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["linear", pytest.param("bcresnet", marks=pytest.mark.slow)])
+def test_train_then_evaluate_from_the_checkpoint_alone(own_words, compose_config, tmp_path, model):
+    from kws.tasks import evaluate, train
+
+    quiet = "trainer.enable_progress_bar=false"
+    cfg = compose_config(["data=folder", f"data.root={own_words}",
+                          f"data.keywords=[{','.join(KEYWORDS)}]", "data.clip_seconds=1.5",
+                          "data.batch_size=16", "trainer.max_epochs=2", f"model={model}",
+                          "module.scheduler.warmup_epochs=0", quiet])  # fmt: skip
+    metrics = train(cfg)
+    checkpoint = torch.load(metrics["checkpoint"], map_location="cpu", weights_only=True)
+    assert checkpoint["hyper_parameters"]["clip_samples"] == 24000
+    assert checkpoint["hyper_parameters"]["class_names"] == [UNKNOWN, *KEYWORDS]
+    assert checkpoint["datamodule_hyper_parameters"]["_target_"] == "kws.data.FolderDataModule"
+    evaluated = evaluate(
+        compose_config([f"ckpt_path={metrics['checkpoint']}", quiet], name="evaluate")
+    )
+    assert evaluated["test/acc"] == pytest.approx(metrics["test/acc"], abs=1e-6)
+    written = json.loads((tmp_path / "run" / "metrics.json").read_text())  # evaluate's
+    assert written["classes"] == [UNKNOWN, *KEYWORDS] and written["num_clips"] == 9
