@@ -260,7 +260,7 @@ def test_a_plain_module_is_a_frontend_without_drift():
 
 def test_initial_basis_is_kept_in_the_state_dict():
     state = MelSpectrogram(trainable_mel=True).state_dict()
-    assert {"stft.initial_kernels", "initial_mel_basis", "mel_basis"} <= set(state)
+    assert {"stft.initial_kernels", "initial_mel_basis", "mel_basis", "basis_scale"} <= set(state)
 
 
 @pytest.mark.parametrize("trainable", [False, True])

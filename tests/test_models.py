@@ -77,11 +77,36 @@ def test_bcresnet_identity_shortcut_only_in_normal_blocks() -> None:
 
 
 def test_bcresnet_rejects_bad_mel_count() -> None:
+    with pytest.raises(ValueError, match=r"n_features=64 .* sizes \[64, 64, 64, 64, 64\].*=5"):
+        BCResNet(n_features=64)
     model = BCResNet()
-    with pytest.raises(ValueError, match="sub_bands=5"):
+    with pytest.raises(ValueError, match="built for n_features=40 .* got 64"):
         model(torch.randn(2, 64, 101))
+    with pytest.raises(ValueError, match="built for n_features=10 .* got 40"):
+        BCResNet(n_features=10)(torch.randn(2, 40, 101))
     with pytest.raises(ValueError, match="batch, n_mels, frames"):
         model(torch.randn(2, 1, 40, 101))
+
+
+@pytest.mark.parametrize(
+    ("n_features", "sizes"),
+    [
+        (40, [20, 20, 10, 5, 5, 1]),  # the paper's
+        (80, [40, 40, 20, 10, 10, 6]),
+        (20, [10, 10, 5, 5, 5, 1]),
+        (10, [5, 5, 5, 5, 5, 1]),
+        (30, [15, 15, 15, 15, 15, 11]),
+    ],
+)
+def test_bcresnet_halves_frequency_while_the_bands_allow(n_features: int, sizes: list[int]) -> None:
+    model = BCResNet(tau=1, n_features=n_features).eval()
+    assert count_parameters(model) == 9_232  # strides hold no parameters
+    seen: list[int] = []
+    for module in [model.stem, *model.stages, model.head[0]]:
+        module.register_forward_hook(lambda _m, _i, out: seen.append(out.shape[2]))
+    with torch.no_grad():
+        assert model(torch.randn(2, n_features, 21)).shape == (2, 12)
+    assert seen == sizes  # stem, four stages, the head's unpadded 5x5
 
 
 def test_bcresnet_backward_gives_finite_grads() -> None:

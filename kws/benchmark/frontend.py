@@ -1,7 +1,9 @@
 """The frontend benchmark: kws's MelSpectrogram against nnAudio (when installed), torchaudio (where
 it imports) and a per-clip librosa loop (frozen forward only, on the CPU whatever the device: on a
 GPU, the layer is compared with the loop a CPU data loader would run), with the same settings, in
-three cases: frozen, trainable mel, trainable STFT and mel; forward and forward + backward.
+three cases: frozen, trainable mel, trainable STFT and mel; forward and forward + backward. In
+the trainable-mel case the parametric filterbanks (triangular, Sinc, LEAF) are timed too, each
+against kws's trainable Mel layer (their budget: forward + backward at most 2x its time).
 Repeats are interleaved across implementations, so drifts in machine load hit every peer alike;
 medians are reported, as a table and optionally a bar chart of kws's speed-ups.
 """
@@ -20,12 +22,19 @@ import torch
 
 from kws.benchmark.common import Report, add_timed_command, peak_memory_mb, timed
 from kws.data.layout import SAMPLE_RATE
-from kws.frontend import MelSpectrogram
+from kws.frontend import LEAF, MelSpectrogram, SincFilterbank, TriangularFilterbank
 
 CASES = {  # name: (trainable_stft, trainable_mel)
     "frozen": (False, False),
     "trainable_mel": (False, True),
     "trainable_stft_mel": (True, True),
+}
+#: The parametric filterbanks, timed in the "trainable_mel" case against kws's trainable Mel
+#: layer, with their default settings at its frame and hop (LEAF: PCEN, 401-tap pooling).
+PARAMETRIC = {
+    "triangular": TriangularFilterbank,
+    "sinc": SincFilterbank,
+    "leaf (Gabor+PCEN)": LEAF,
 }
 
 
@@ -139,6 +148,8 @@ def bench_frontend(
                 name: build(n_fft, trainable_stft, trainable_mel)
                 for name, build in builders.items()
             }
+            if case == "trainable_mel":
+                layers |= {name: cls(n_fft=n_fft) for name, cls in PARAMETRIC.items()}
             layers = {name: layer.to(dev) for name, layer in layers.items() if layer is not None}
             modes = ["forward"] if case == "frozen" else ["forward", "forward+backward"]
             for mode in modes:
@@ -176,7 +187,8 @@ def bench_frontend(
 
 
 def format_table(timings: list[Timing]) -> str:
-    """A table with, per setting, each implementation's median and kws's speed-up over it.
+    """A table with, per setting, each implementation's median and kws's speed-up over it (for a
+    parametric filterbank: its time over kws's trainable Mel layer's).
 
     Args:
         timings: from ``bench_frontend``, kws's among them in every setting.

@@ -16,6 +16,8 @@ import torch.nn.functional as F
 
 LogMode = Literal["log", "db"] | None
 MelScale = Literal["htk", "slaney"]
+#: How triangular filters are spaced: evenly in HTK or Slaney mels, or evenly in Hz.
+FilterScale = Literal["htk", "slaney", "linear"]
 PadMode = Literal["reflect", "constant", "replicate", "circular", "edge", "wrap"]
 
 #: The ``center`` padding modes as ``F.pad`` names them; each pads as ``np.pad``'s namesake does
@@ -251,20 +253,59 @@ def mel_to_hz(mel: torch.Tensor, scale: MelScale = "htk") -> torch.Tensor:
     return torch.where(mel >= _SLANEY_MEL_BREAK, log, linear)
 
 
+def filter_edges(
+    n_filters: int, f_min: float, f_max: float, scale: FilterScale = "htk"
+) -> torch.Tensor:
+    """The ``n_filters + 2`` edge frequencies of a triangular filterbank, in Hz, in float64.
+
+    Filter ``i`` rises from edge ``i`` to ``i + 1`` and falls to ``i + 2``; the edges are spaced
+    evenly in mels (``"htk"`` or ``"slaney"``) or in Hz (``"linear"``) from ``f_min`` to
+    ``f_max``.
+
+    Args:
+        n_filters: number of filters.
+        f_min: the lowest edge in Hz.
+        f_max: the highest edge in Hz.
+        scale: ``"htk"`` (default), ``"slaney"`` or ``"linear"``.
+
+    Returns:
+        ``(n_filters + 2,)``, rising.
+    """
+    if scale == "linear":
+        return torch.linspace(f_min, f_max, n_filters + 2, dtype=torch.float64)
+    mel_range = hz_to_mel(torch.tensor([f_min, f_max], dtype=torch.float64), scale)
+    return mel_to_hz(torch.linspace(*mel_range.tolist(), n_filters + 2, dtype=torch.float64), scale)
+
+
+def slaney_gains(edges: torch.Tensor) -> torch.Tensor:
+    """Slaney's area normalisation: the gain ``2 / (edge[i + 2] - edge[i])`` that gives each
+    unit-height triangle of ``filter_edges`` unit area in Hz.
+
+    Args:
+        edges: ``(n_filters + 2,)`` in Hz, as ``filter_edges`` gives them.
+
+    Returns:
+        ``(n_filters,)``, in the edges' dtype.
+    """
+    return 2.0 / (edges[2:] - edges[:-2])
+
+
 def mel_filterbank(
     sample_rate: int,
     n_fft: int,
     n_mels: int = 40,
     f_min: float = 0.0,
     f_max: float | None = None,
-    scale: MelScale = "htk",
+    scale: FilterScale = "htk",
     norm: Literal["slaney"] | None = None,
 ) -> torch.Tensor:
     """Triangular mel filters in float64, as ``librosa.filters.mel`` builds them.
 
     Filter ``i`` rises from mel point ``i`` to ``i + 1`` and falls to ``i + 2``, the points
-    spaced evenly in mels between ``f_min`` and ``f_max``. A filter so narrow that it covers no
-    FFT bin is all zero: like librosa, this warns (``UserWarning``) naming those filters.
+    spaced evenly in mels between ``f_min`` and ``f_max`` (``filter_edges``); with
+    ``scale="linear"`` they are spaced evenly in Hz instead, the linear-frequency filterbank the
+    mel scale is compared with. A filter so narrow that it covers no FFT bin is all zero: like
+    librosa, this warns (``UserWarning``) naming those filters.
 
     Args:
         sample_rate: in Hz.
@@ -272,15 +313,15 @@ def mel_filterbank(
         n_mels: number of filters, at least 1. Default 40.
         f_min: lowest edge in Hz. Default 0.
         f_max: highest edge in Hz, at most ``sample_rate / 2``; ``None`` (default) means that.
-        scale: mel scale, ``"htk"`` (default) or ``"slaney"``.
-        norm: ``"slaney"`` scales each filter to unit area in Hz (``2 / bandwidth``); ``None``
+        scale: ``"htk"`` (default) or ``"slaney"`` mels, or ``"linear"`` (Hz).
+        norm: ``"slaney"`` scales each filter to unit area in Hz (``slaney_gains``); ``None``
             (default) leaves peaks at 1.
 
     Returns:
         ``(n_mels, n_fft // 2 + 1)``.
     """
-    if scale not in ("htk", "slaney"):
-        raise ValueError(f"mel_scale must be 'htk' or 'slaney', got {scale!r}")
+    if scale not in ("htk", "slaney", "linear"):
+        raise ValueError(f"mel_scale must be 'htk' or 'slaney' (or 'linear'), got {scale!r}")
     if norm not in (None, "slaney"):
         raise ValueError(f"norm must be None or 'slaney', got {norm!r}")
     n_freqs = n_fft // 2 + 1
@@ -293,15 +334,14 @@ def mel_filterbank(
     if not 0 <= f_min < f_max <= sample_rate / 2:
         raise ValueError(f"need 0 <= f_min < f_max <= {sample_rate / 2}, got {f_min}, {f_max}")
     fft_freqs = fft_frequencies(sample_rate, n_fft, torch.float64)
-    mel_range = hz_to_mel(torch.tensor([f_min, f_max], dtype=torch.float64), scale)
-    edges = mel_to_hz(torch.linspace(*mel_range.tolist(), n_mels + 2, dtype=torch.float64), scale)
+    edges = filter_edges(n_mels, f_min, f_max, scale)
     widths = edges.diff()  # (n_mels + 1,)
     offsets = edges[:, None] - fft_freqs[None, :]  # (n_mels + 2, freq)
     rising = -offsets[:-2] / widths[:-1, None]
     falling = offsets[2:] / widths[1:, None]
     filters = torch.clamp(torch.minimum(rising, falling), min=0.0)
     if norm == "slaney":
-        filters *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+        filters *= slaney_gains(edges)[:, None]
     empty = (filters.amax(dim=-1) == 0).nonzero().flatten().tolist()
     if empty:
         warnings.warn(

@@ -28,16 +28,21 @@ class MFCC(nn.Module):
     ``librosa.feature.mfcc(y=clip, sr=16000)``.
 
     Args:
-        n_mfcc: coefficients kept, in ``[1, n_mels]``. Default 40.
+        n_mfcc: coefficients kept, in ``[1, n_mels]``; ``None`` keeps ``n_mels`` (so a sweep
+            over ``n_mels`` keeps every coefficient). Default 40.
         trainable_dct: make the DCT matrix an ``nn.Parameter``. Default False.
         **mel_kwargs: the ``MelSpectrogram``'s arguments (``trainable_stft``, ``trainable_mel``,
-            ``top_db``, ...); ``log`` defaults to ``"db"`` here.
+            ``mel_param``, ``mel_init``, ``mask_bins``, ``top_db``, ...); ``log`` defaults to
+            ``"db"`` here.
     """
 
-    def __init__(self, n_mfcc: int = 40, trainable_dct: bool = False, **mel_kwargs: Any) -> None:
+    def __init__(
+        self, n_mfcc: int | None = 40, trainable_dct: bool = False, **mel_kwargs: Any
+    ) -> None:
         super().__init__()
         mel_kwargs.setdefault("log", "db")
         self.mel = MelSpectrogram(**mel_kwargs)
+        n_mfcc = self.mel.n_mels if n_mfcc is None else n_mfcc
         if not 0 < n_mfcc <= self.mel.n_mels:
             raise ValueError(f"n_mfcc must be in [1, n_mels={self.mel.n_mels}], got {n_mfcc}")
         self.n_mfcc = n_mfcc

@@ -2,17 +2,25 @@
 
 A frontend maps waveforms ``(batch, samples)`` to features ``(batch, n_features, frames)``; any
 ``nn.Module`` that does is one. A frontend with a basis that starts analytic may also report how
-far that basis moved (``drift()``) and which of its parts train (``trainable_parts()``), both
-keyed by the constants below; ``drift_of`` and ``trainable_parts`` read them from any frontend,
-giving ``{}`` for one without them, so callers never need to ask which kind they hold.
+far that basis moved (``drift()``), which of its parts train (``trainable_parts()``), both keyed
+by the constants below, and where its filters sit (``filter_centres()``); ``drift_of``,
+``trainable_parts`` and ``filter_centres_of`` read them from any frontend, giving ``{}`` (or
+``None``) for one without them, so callers never need to ask which kind they hold.
+
+``FilterbankFrontend`` is what the parametric filterbanks (``TriangularFilterbank``,
+``SincFilterbank``, ``LEAF``) share: a fixed power spectrogram, a filterbank built from a few
+parameters per filter once per call, and a compression, with drift and centres read from them.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from abc import ABC, abstractmethod
+from typing import ClassVar, Protocol
 
 import torch
 from torch import nn
+
+from kws.frontend.functional import MelScale, filter_edges, relative_change
 
 #: Relative Frobenius change of the STFT's Fourier kernels from their initial values (scalar).
 STFT_KERNEL_CHANGE = "stft_kernel_change"
@@ -20,6 +28,13 @@ STFT_KERNEL_CHANGE = "stft_kernel_change"
 MEL_BASIS_CHANGE = "mel_basis_change"
 #: Shift in Hz of each mel filter's centre from its initial centre, ``(n_mels,)``.
 MEL_CENTRE_SHIFT_HZ = "mel_centre_shift_hz"
+#: Relative Frobenius change of a parametric filterbank's power responses on the FFT bins
+#: (``SincFilterbank``, ``LEAF``'s Gabor filters) from their initial ones (scalar).
+FILTERBANK_CHANGE = "filterbank_change"
+#: Shift in Hz of each parametric filter's centre from its initial centre, ``(n_filters,)``.
+FILTER_CENTRE_SHIFT_HZ = "filter_centre_shift_hz"
+#: Relative Frobenius change of PCEN's per-channel parameters from their initial values (scalar).
+PCEN_CHANGE = "pcen_change"
 #: Relative Frobenius change of the MFCC's DCT matrix from its initial values (scalar).
 DCT_CHANGE = "dct_change"
 
@@ -28,6 +43,9 @@ DRIFT_LABELS: dict[str, str] = {
     STFT_KERNEL_CHANGE: "STFT kernels",
     MEL_BASIS_CHANGE: "Mel basis",
     MEL_CENTRE_SHIFT_HZ: "Mel centre shift (Hz)",
+    FILTERBANK_CHANGE: "Filterbank",
+    FILTER_CENTRE_SHIFT_HZ: "Filter centre shift (Hz)",
+    PCEN_CHANGE: "PCEN",
     DCT_CHANGE: "DCT",
 }
 
@@ -35,11 +53,14 @@ DRIFT_LABELS: dict[str, str] = {
 class Frontend(Protocol):
     """Waveforms to features: what ``KeywordSpotter`` and the training code need of a frontend.
 
-    Any ``nn.Module`` whose forward does this qualifies. Two methods are optional, and read only
-    through ``drift_of`` and ``trainable_parts``: ``drift() -> dict[str, Tensor]`` (how far each
-    part moved from its initial basis, keyed by ``DRIFT_LABELS``' keys) and
-    ``trainable_parts() -> dict[str, bool]`` (whether each part trains, keyed by the drift key
-    of its relative change: ``STFT_KERNEL_CHANGE``, ``MEL_BASIS_CHANGE``, ``DCT_CHANGE``).
+    Any ``nn.Module`` whose forward does this qualifies. Three methods are optional, and read
+    only through ``drift_of``, ``trainable_parts`` and ``filter_centres_of``:
+    ``drift() -> dict[str, Tensor]`` (how far each part moved from its initial basis, keyed by
+    ``DRIFT_LABELS``' keys), ``trainable_parts() -> dict[str, bool]`` (whether each part trains,
+    keyed by the drift key of its relative change: ``STFT_KERNEL_CHANGE``, ``MEL_BASIS_CHANGE``,
+    ``FILTERBANK_CHANGE``, ``PCEN_CHANGE``, ``DCT_CHANGE``) and
+    ``filter_centres() -> tuple[Tensor, Tensor]`` (each filter's initial and current centre in
+    Hz, each ``(n_filters,)``).
     """
 
     def __call__(self, waveform: torch.Tensor) -> torch.Tensor:
@@ -81,6 +102,19 @@ def trainable_parts(frontend: nn.Module) -> dict[str, bool]:
     return parts() if callable(parts) else {}
 
 
+def filter_centres_of(frontend: nn.Module) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Each filter's initial and current centre in Hz; ``None`` if ``frontend`` does not say.
+
+    Args:
+        frontend: any frontend module; its ``filter_centres()`` is called where it has one.
+
+    Returns:
+        ``(initial, current)``, each ``(n_filters,)``, or ``None``.
+    """
+    centres = getattr(frontend, "filter_centres", None)
+    return centres() if callable(centres) else None
+
+
 def drift_summary(drift: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Each entry of a ``drift()`` as one number, as logs, comparisons and figures report it.
 
@@ -92,3 +126,132 @@ def drift_summary(drift: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         The same keys, each to a scalar tensor.
     """
     return {name: value.abs().mean() if value.dim() else value for name, value in drift.items()}
+
+
+class FilterbankFrontend(nn.Module, ABC):
+    """Power spectrogram, then a filterbank built from its parameters, then compression.
+
+    The base of the parametric filterbanks: ``spectrogram`` maps waveforms ``(batch, samples)``
+    to a fixed power spectrogram ``(batch, freq, frames)``; a subclass builds its filters'
+    power responses at any frequencies from its own parameters (``response``), and the layer
+    applies them on the spectrogram's bins as one matrix product per call, so all filters cost
+    one projection whatever their number; ``compression`` maps the energies
+    ``(batch, n_filters, frames)`` to the features. The parameters registered on the subclass
+    itself (not those of ``spectrogram`` or ``compression``) are the filters'; ``drift()``,
+    ``trainable_parts()`` and ``filter_centres()`` read them and the submodules' own.
+
+    A subclass sets ``basis_key`` and ``centre_key`` (the drift keys of the filterbank's change
+    and of the centre shift), creates its parameters, then calls ``remember_initial()``.
+
+    Args:
+        spectrogram: waveforms to power ``(batch, len(freqs), frames)``, not trained.
+        compression: energies to features, shape kept (e.g. ``PCEN`` or a log).
+        freqs: the frequency in Hz of each of ``spectrogram``'s bins ``(freq,)``.
+    """
+
+    basis_key: ClassVar[str] = FILTERBANK_CHANGE
+    centre_key: ClassVar[str] = FILTER_CENTRE_SHIFT_HZ
+
+    def __init__(self, spectrogram: nn.Module, compression: nn.Module, freqs: torch.Tensor) -> None:
+        super().__init__()
+        self.spectrogram = spectrogram
+        self.compression = compression
+        self.register_buffer("fft_freqs", freqs.float(), persistent=False)
+
+    @abstractmethod
+    def response(self, freqs: torch.Tensor) -> torch.Tensor:
+        """Each filter's power response (gain squared) at ``freqs`` (Hz, ``(n,)``): ``(n_filters,
+        n)``, differentiable in the parameters."""
+
+    @abstractmethod
+    def centres(self) -> torch.Tensor:
+        """Each filter's centre in Hz, as its parameters say, ``(n_filters,)``."""
+
+    def remember_initial(self) -> None:
+        """Keep the filterbank and centres as they are now as the drift's reference (buffers,
+        saved with the state, so a loaded layer measures drift from its own start)."""
+        with torch.no_grad():
+            self.register_buffer("initial_filterbank", self.filterbank().clone())
+            self.register_buffer("initial_centres", self.centres().float().clone())
+
+    def filterbank(self) -> torch.Tensor:
+        """The power responses on the spectrogram's bins as applied ``(n_filters, freq)``, in
+        float32; values too small for a normal float32 (far tails) are zero, as denormal
+        numbers would slow the projection many times over."""
+        responses = self.response(self.fft_freqs).float()
+        return responses.masked_fill(responses < torch.finfo(torch.float32).tiny, 0.0)
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        """The compressed filterbank energies of each clip.
+
+        Args:
+            waveform: ``(batch, samples)`` or ``(samples,)``; ``batch`` may be 0.
+
+        Returns:
+            ``(batch, n_filters, frames)`` in float32, even under autocast.
+        """
+        power = self.spectrogram(waveform)  # (batch, freq, frames)
+        with torch.autocast(device_type=power.device.type, enabled=False):
+            by_frame = power.float().transpose(1, 2)  # one GEMM over all frames, as in Mel
+            energies = torch.matmul(by_frame, self.filterbank().T).transpose(1, 2)
+            return self.compression(energies)
+
+    def filter_centres(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each filter's initial and current centre in Hz, each ``(n_filters,)``."""
+        return self.initial_centres, self.centres().detach().float()
+
+    def drift(self) -> dict[str, torch.Tensor]:
+        """How far the filterbank moved (relative Frobenius change of the power responses on
+        the bins, and each centre's shift in Hz), with the spectrogram's and compression's."""
+        with torch.no_grad():
+            change = relative_change(self.filterbank(), self.initial_filterbank)
+            initial, current = self.filter_centres()
+        return {
+            **drift_of(self.spectrogram),
+            self.basis_key: change,
+            self.centre_key: current - initial,
+            **drift_of(self.compression),
+        }
+
+    def trainable_parts(self) -> dict[str, bool]:
+        """Whether the spectrogram, the filters and the compression train, keyed like
+        ``drift()``."""
+        filters = any(p.requires_grad for p in self.parameters(recurse=False))
+        return {
+            **trainable_parts(self.spectrogram),
+            self.basis_key: filters,
+            **trainable_parts(self.compression),
+        }
+
+
+def mel_points(
+    sample_rate: int, n_filters: int, f_min: float, f_max: float | None, scale: MelScale = "htk"
+) -> torch.Tensor:
+    """The Mel filterbank's edges (``functional.filter_edges``) for a parametric filterbank's
+    settings, checked first (a ValueError names the argument): ``n_filters + 2`` frequencies
+    evenly spaced in mels from ``f_min`` to ``f_max``, filter ``i`` rising from point ``i`` to a
+    peak at ``i + 1`` and falling to ``i + 2``, where the parametric filterbanks start.
+
+    Args:
+        sample_rate: in Hz, positive.
+        n_filters: a whole number >= 1.
+        f_min: the lowest point in Hz, at least 0.
+        f_max: the highest point in Hz, above ``f_min`` and at most ``sample_rate / 2``;
+            ``None`` means ``sample_rate / 2``.
+        scale: ``"htk"`` (default) or ``"slaney"``.
+
+    Returns:
+        ``(n_filters + 2,)`` in float64.
+    """
+    if not sample_rate > 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    if isinstance(n_filters, bool) or not isinstance(n_filters, int) or n_filters < 1:
+        raise ValueError(
+            f"n_mels (the number of filters) must be a whole number >= 1, got {n_filters!r}"
+        )
+    if scale not in ("htk", "slaney"):
+        raise ValueError(f"mel_scale must be 'htk' or 'slaney', got {scale!r}")
+    f_max = sample_rate / 2 if f_max is None else f_max
+    if not 0 <= f_min < f_max <= sample_rate / 2:
+        raise ValueError(f"need 0 <= f_min < f_max <= {sample_rate / 2}, got {f_min}, {f_max}")
+    return filter_edges(n_filters, f_min, f_max, scale)

@@ -10,6 +10,8 @@ convolution computes with them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Literal
 
 import torch
@@ -34,6 +36,25 @@ from kws.frontend.protocol import STFT_KERNEL_CHANGE
 
 Output = Literal["power", "magnitude", "complex"]
 Implementation = Literal["auto", "fft", "conv"]
+
+
+@contextmanager
+def _float32_convolutions(x: torch.Tensor) -> Iterator[None]:
+    """cuDNN convolutions in IEEE float32 while the block runs, for CUDA input outside tracing.
+
+    torch lets cuDNN run float32 convolutions in TF32 by default, whose 10-bit mantissa moves a
+    quiet bin of the power spectrum by several percent (a DFT is a sum with cancellation); the
+    FFT path and the CPU compute in float32 throughout.
+    """
+    cudnn = torch.backends.cudnn
+    if not x.is_cuda or torch.compiler.is_compiling() or torch.jit.is_tracing():
+        yield
+        return
+    with cudnn.flags(
+        enabled=cudnn.enabled, benchmark=cudnn.benchmark, benchmark_limit=cudnn.benchmark_limit,
+        deterministic=cudnn.deterministic, allow_tf32=False,
+    ):  # fmt: skip
+        yield
 
 
 #: The longest frame: its kernels take ``8 * n_fft**2`` bytes while built, 0.5 GB at this size.
@@ -251,7 +272,8 @@ class STFT(nn.Module):
         frames = 1 + (x.shape[-1] - self.n_fft) // self.hop_length
         start = self.window_offset
         x = x[:, None, start : start + (frames - 1) * self.hop_length + self.win_length]
-        spectrum = F.conv1d(x, self.kernels.unsqueeze(1), stride=self.hop_length)
+        with _float32_convolutions(x):
+            spectrum = F.conv1d(x, self.kernels.unsqueeze(1), stride=self.hop_length)
         # (batch, 2 * freq, frames): real parts, then imaginary parts
         if self.output == "complex":
             return torch.complex(spectrum[:, : self.n_freqs], spectrum[:, self.n_freqs :])

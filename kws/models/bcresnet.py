@@ -5,8 +5,6 @@ arXiv:2106.04140; the names follow the paper (Table 1, Figure 2). Input is a log
 spectrogram ``(B, F, T)`` (F = 40 in the paper); the model adds the channel dimension itself.
 """
 
-import functools
-
 import torch
 from torch import nn
 
@@ -23,18 +21,41 @@ def _halve(size: int) -> int:
     return (size - 1) // 2 + 1
 
 
-@functools.cache
-def _check_freq(n_mels: int, sub_bands: int) -> None:
-    """Raise if ``n_mels`` does not split into ``sub_bands`` at every stage (once per size)."""
-    sizes = [_halve(n_mels)]  # after the stem
-    for stride in STAGE_FREQ_STRIDES:
-        sizes.append(_halve(sizes[-1]) if stride == 2 else sizes[-1])
+def frequency_strides(n_features: int, sub_bands: int) -> tuple[int, ...]:
+    """The frequency stride of the stem and of each stage's first block for ``n_features``
+    input bands.
+
+    The paper halves the frequency axis in the stem and in stages 1 and 2 (40 -> 20 -> 10 ->
+    5). Here each of those halvings happens only where its output still splits into
+    ``sub_bands`` and keeps at least ``HEAD_KERNEL`` bands; otherwise that stride is 1. So 40 or
+    80 bands get the paper's strides, and fewer bands fewer halvings: 20 -> 10 -> 5 -> 5,
+    10 -> 5 -> 5 -> 5. Strides hold no parameters: the head's size does not depend on them.
+
+    Args:
+        n_features: input frequency bands, at least 1.
+        sub_bands: SubSpectral Normalization's sub-bands.
+
+    Returns:
+        ``(stem, stage 0, stage 1, stage 2, stage 3)`` strides, each 1 or 2.
+
+    Raises:
+        ValueError: a frequency size would not split into ``sub_bands``, or fewer than
+            ``HEAD_KERNEL`` bands would reach the head; the message lists the sizes.
+    """
+    size, strides, sizes = n_features, [], []
+    for paper_stride in (2, *STAGE_FREQ_STRIDES):
+        halved = _halve(size)
+        stride = 2 if paper_stride == 2 and halved % sub_bands == 0 and halved >= HEAD_KERNEL else 1
+        size = halved if stride == 2 else size
+        strides.append(stride)
+        sizes.append(size)
     if any(s % sub_bands for s in sizes) or sizes[-1] < HEAD_KERNEL:
         raise ValueError(
-            f"BCResNet: n_mels={n_mels} gives per-stage frequency sizes {sizes}; each must be "
-            f"divisible by sub_bands={sub_bands} and the last >= {HEAD_KERNEL} "
-            "(e.g. n_mels=40 or 80)"
+            f"BCResNet: n_features={n_features} frequency bands give per-stage sizes {sizes}; "
+            f"each must be divisible by sub_bands={sub_bands} and the last >= {HEAD_KERNEL} "
+            "(e.g. 10, 20, 30, 40 or 80 mel bands)"
         )
+    return tuple(strides)
 
 
 class SubSpectralNorm(nn.Module):
@@ -141,15 +162,18 @@ class BCResNet(nn.Module):
     The stem (a 5x5 conv with frequency stride 2, BN, ReLU), four stages of BC-ResBlocks, and
     the head (depthwise 5x5 conv, 1x1 conv, BN, ReLU, global average pool, 1x1 classifier), as
     in the paper's Table 1. Width scales with ``tau`` (base width ``c = int(8 * tau)``); tau 1
-    has 9,232 parameters. Time is never downsampled, so any number of frames works; the
-    frequency size is fixed by the architecture: ``n_mels`` must divide into ``sub_bands`` at
-    every stage and leave at least 5 bands for the head, e.g. 40 or 80 (checked on first use).
+    has 9,232 parameters, whatever the number of bands. Time is never downsampled, so any number
+    of frames works; the frequency axis is halved where ``frequency_strides`` says (the paper's
+    three halvings for 40 or 80 bands, fewer for 10 or 20), so ``n_features`` must split into
+    ``sub_bands`` at every stage and leave at least 5 bands for the head (checked when built).
 
     Args:
         tau: width multiplier (BC-ResNet-tau). Default 1.0.
         num_classes: number of logits. Default 12.
         dropout: the BC-ResBlocks' channel dropout probability. Default 0.1.
         sub_bands: SubSpectral Normalization's sub-bands. Default 5.
+        n_features: the input's frequency bands, which set the frequency strides. Default 40;
+            any input with the same strides (e.g. 80 bands on a model built for 40) also runs.
     """
 
     def __init__(
@@ -158,20 +182,24 @@ class BCResNet(nn.Module):
         num_classes: int = 12,
         dropout: float = 0.1,
         sub_bands: int = 5,
+        n_features: int = 40,
     ) -> None:
         super().__init__()
         self.sub_bands = sub_bands
+        self.n_features = n_features
+        self.freq_strides = frequency_strides(n_features, sub_bands)
+        stem_stride, *stage_strides = self.freq_strides
         c = int(8 * tau)
         widths = [int(c * w) for w in STAGE_WIDTHS]
         self.stem = nn.Sequential(
-            nn.Conv2d(1, 2 * c, 5, stride=(2, 1), padding=2, bias=False),
+            nn.Conv2d(1, 2 * c, 5, stride=(stem_stride, 1), padding=2, bias=False),
             nn.BatchNorm2d(2 * c),
             nn.ReLU(),
         )
         stages = []
         in_channels = 2 * c
         for n_blocks, width, dilation, stride in zip(
-            STAGE_BLOCKS, widths, STAGE_DILATIONS, STAGE_FREQ_STRIDES, strict=True
+            STAGE_BLOCKS, widths, STAGE_DILATIONS, stage_strides, strict=True
         ):
             blocks = [
                 BCResBlock(
@@ -203,19 +231,31 @@ class BCResNet(nn.Module):
             nn.Conv2d(4 * c, num_classes, 1),
         )
 
+    def _takes(self, bands: int) -> bool:
+        """Whether ``bands`` input bands run through this model's frequency strides."""
+        try:
+            return frequency_strides(bands, self.sub_bands) == self.freq_strides
+        except ValueError:
+            return False
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The logits of each clip.
 
         Args:
-            x: log-Mel features ``(batch, n_mels, frames)``.
+            x: log-Mel features ``(batch, n_features, frames)``, or any number of bands with the
+                same ``frequency_strides``.
 
         Returns:
             ``(batch, num_classes)``.
         """
         if x.dim() != 3:
             raise ValueError(f"BCResNet expects (batch, n_mels, frames), got {tuple(x.shape)}")
-        _check_freq(x.shape[1], self.sub_bands)
+        if x.shape[1] != self.n_features and not self._takes(x.shape[1]):
+            raise ValueError(
+                f"BCResNet was built for n_features={self.n_features} frequency bands (strides "
+                f"{self.freq_strides}), got {x.shape[1]}, which these strides do not fit"
+            )
         x = self.stem(x.unsqueeze(1))  # (B, 1, 40, T) -> (B, 2c, 20, T)
         for stage in self.stages:
-            x = stage(x)  # freq 20 -> 20 -> 10 -> 5 -> 5; channels c, 1.5c, 2c, 2.5c
+            x = stage(x)  # freq 20 -> 20 -> 10 -> 5 -> 5 (for 40); channels c, 1.5c, 2c, 2.5c
         return self.head(x).flatten(1)  # (B, 2.5c, 5, T) -> (B, num_classes)

@@ -112,7 +112,9 @@ def _stft_of(frontend: Any) -> Any:
     if isinstance(frontend, MFCC):
         frontend = frontend.mel
     if isinstance(frontend, MelSpectrogram):
-        return None if frontend.top_db is not None else frontend.stft
+        if frontend.top_db is not None or frontend.compression == "pcen":
+            return None  # frames that depend on the whole clip, not only their own samples
+        return frontend.stft
     if isinstance(frontend, STFT):
         return frontend
     return None

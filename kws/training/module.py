@@ -100,10 +100,12 @@ class KWSModule(pl.LightningModule):
             for k, v in sizes.items()
             if k in self.hparams.model and self.hparams.model[k] is None
         }
-        head = build(self.hparams.model, "model", num_classes=num_classes, **unset)
         try:  # fail now, not after a download, when head and features do not fit
+            head = build(self.hparams.model, "model", num_classes=num_classes, **unset)
             head.eval()(torch.zeros(2, n_features, n_frames))
         except (ValueError, RuntimeError) as error:
+            if isinstance(error, ConfigError):
+                raise
             raise ValueError(
                 f"model {self.hparams.model['_target_']} does not take the frontend's "
                 f"({n_features}, {n_frames}) features: {error}"

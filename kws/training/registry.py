@@ -19,9 +19,10 @@ from typing import Any
 
 import torch
 
-from kws.data import SpeechCommandsDataModule
+from kws.data import FolderDataModule, SpeechCommandsDataModule
 from kws.data.datamodule import TARGET as DATAMODULE_TARGET
-from kws.frontend import MFCC, STFT, MelSpectrogram
+from kws.data.folder import TARGET as FOLDER_TARGET
+from kws.frontend import LEAF, MFCC, STFT, MelSpectrogram, SincFilterbank, TriangularFilterbank
 from kws.models import BCResNet, LinearClassifier, SpecAugment
 from kws.training.schedules import warmup_cosine
 
@@ -31,6 +32,9 @@ REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {
         "kws.frontend.MelSpectrogram": MelSpectrogram,
         "kws.frontend.STFT": STFT,
         "kws.frontend.MFCC": MFCC,
+        "kws.frontend.TriangularFilterbank": TriangularFilterbank,
+        "kws.frontend.SincFilterbank": SincFilterbank,
+        "kws.frontend.LEAF": LEAF,
     },
     "model": {
         "kws.models.BCResNet": BCResNet,
@@ -43,7 +47,7 @@ REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {
         "torch.optim.AdamW": torch.optim.AdamW,
     },
     "scheduler": {"kws.training.schedules.warmup_cosine": warmup_cosine},
-    "data": {DATAMODULE_TARGET: SpeechCommandsDataModule},
+    "data": {DATAMODULE_TARGET: SpeechCommandsDataModule, FOLDER_TARGET: FolderDataModule},
 }
 
 #: Where each part sits in ``conf/train.yaml``, for messages that name the key to fix.
