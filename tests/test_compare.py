@@ -471,7 +471,7 @@ def test_a_quick_study_runs_whole(tmp_path, synthetic_root, experiment, settings
         sys.executable, str(ROOT / "train.py"), "-m", f"experiment={experiment}",
         f"data.root={synthetic_root}", f"hydra.sweep.dir={sweep}",
     ]  # fmt: skip
-    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=5400)
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=7200)
     assert done.returncode == 0, done.stderr[-2000:]
     rows = read_rows(sweep / "comparison.csv")
     assert len(rows) == settings and {r["seeds"] for r in rows} == {"0;1;2"}
