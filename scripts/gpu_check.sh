@@ -9,9 +9,11 @@
 #     KWS_GPU_CHECK_DRY=1  on the CPU at tiny sizes: checks the script end to end without a GPU
 #
 # Writes into OUT (at most 8 files): log.txt (everything printed), frontend.json,
-# train_batch256.json and train_batch100.json (the benchmarks' reports), nvidia_smi.csv (GPU
-# utilisation every 100 ms while the training benchmarks run) and profile.txt (the kernels of a
-# few training steps and the share of their wall time that kernels cover).
+# train_batch256.json and train_batch100.json (the benchmarks' reports; every epoch is timed
+# again compiled with torch.compile's cudagraphs backend, as train.py compile={backend:cudagraphs}
+# compiles), nvidia_smi.csv (GPU utilisation every 100 ms while the training benchmarks run) and
+# profile.txt (the kernels of a few training steps and the share of their wall time that kernels
+# cover).
 set -uo pipefail
 OUT=${OUT:-gpu_check_out}
 mkdir -p "$OUT"
@@ -100,7 +102,8 @@ if command -v nvidia-smi >/dev/null && [[ $device == cuda ]]; then
 fi
 for batch in "${batches[@]}"; do
     check "train benchmark, batch $batch" python3 -m kws.benchmark train --device "$device" \
-        --batch "$batch" "${train_sizes[@]}" --json "$OUT/train_batch$batch.json"
+        --batch "$batch" "${train_sizes[@]}" --compile backend=cudagraphs \
+        --json "$OUT/train_batch$batch.json"
 done
 [[ -n $smi_pid ]] && kill "$smi_pid"
 

@@ -14,6 +14,7 @@ from kws.benchmark.frontend import bench_frontend, format_table
 from kws.benchmark.training import (
     HEADS,
     PRECISIONS,
+    _compile_settings,
     _training_step,
     bench_train,
     clips_per_second,
@@ -123,14 +124,25 @@ def test_pipelines_take_turns_and_the_median_round_counts(monkeypatch):
     assert rates == {"a": pytest.approx(100.0), "b": pytest.approx(20.0)}
 
 
-def test_training_benchmark_command_writes_json(tmp_path):
+def test_training_benchmark_command_writes_json_and_times_the_compiled_epoch(tmp_path):
     json_path = tmp_path / "train.json"
     main(["train", "--batch", "16", "--steps", "1", "--rounds", "1", "--precision", "32",
-          "--epoch-clips", "20", "--no-keep-freed-memory", "--json", str(json_path)])  # fmt: skip
+          "--epoch-clips", "20", "--no-keep-freed-memory", "--compile", "backend=eager",
+          "--json", str(json_path)])  # fmt: skip
     report = json.loads(json_path.read_text())
     assert report["settings"]["precision"] == ["32"] and report["freed_memory_kept"] is False
+    assert report["settings"]["compile"] == ["backend=eager"]
     assert [row["head"] for row in report["pipelines"]] == list(HEADS)
-    assert report["epochs"][0]["clips"] == 20
+    assert [(e["compiled"], e["clips"]) for e in report["epochs"]] == [(False, 20), (True, 20)]
+
+
+def test_compile_option_takes_key_value_pairs():
+    assert _compile_settings(["backend=cudagraphs", "dynamic=true"]) == {
+        "backend": "cudagraphs", "dynamic": True,
+    }  # fmt: skip
+    assert _compile_settings(None) is None
+    with pytest.raises(ValueError, match="--compile takes KEY=VALUE pairs, got 'cudagraphs'"):
+        _compile_settings(["cudagraphs"])
 
 
 def test_gpu_busy_averages_the_readings_taken_inside_the_block():

@@ -4,8 +4,10 @@ WAV file in a DataLoader and uses nnAudio's MelSpectrogram, same head, data and 
 the linear head and BC-ResNet-1, in float32 and bf16-mixed; and each head alone on ready features,
 which both pipelines share and which bounds the speed-up ("ceiling"); then one full 12-class
 BC-ResNet-1 epoch of about 37,000 clips (generated clips repeated) per precision, and on CUDA the
-same with ``on_device``, each with how busy the GPU was meanwhile. The pipelines take turns in
-rounds; medians are reported.
+same with ``on_device``, each with how busy the GPU was meanwhile; with ``--compile``, every epoch
+again with the model compiled as ``train.py compile=...`` compiles it (warmed up at both of the
+epoch's batch sizes first, so no tracing is timed). The pipelines take turns in rounds; medians
+are reported.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 import torch
+from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
 from kws.benchmark.common import GpuBusy, Report, add_timed_command, timed
@@ -33,6 +36,7 @@ from kws.data.layout import CLIP_SAMPLES
 from kws.frontend import MelSpectrogram
 from kws.frontend.stft import compress
 from kws.models import BCResNet, KeywordSpotter, LinearClassifier
+from kws.tasks.common import compile_model
 
 
 class WavFileDataset(Dataset):
@@ -149,7 +153,7 @@ def _timed_clips(run: Callable[[], int], device: torch.device) -> tuple[int, flo
 def bench_train(
     device: str = "cpu", batch: int = 256, steps: int = 10, rounds: int = 3, warmup: int = 2,
     epoch_clips: int = 37_000, precisions: tuple[str, ...] = PRECISIONS,
-    data_root: str | None = None,
+    data_root: str | None = None, compile_settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Per precision and head, clips/s of kws, the reference and the head alone on ready features;
     then a full BC-ResNet-1 epoch per precision.
@@ -163,12 +167,14 @@ def bench_train(
         epoch_clips: clips in the full epoch, the training split repeated.
         precisions: Lightning's names, from ``PRECISIONS``.
         data_root: a Speech Commands tree; ``None``: a generated one in a temporary folder.
+        compile_settings: ``torch.compile``'s arguments (``train.py``'s ``compile``); given,
+            every epoch is timed again with the model compiled. Default None.
 
     Returns:
-        ``pipelines``: a row per precision and head; ``epochs``: one per precision and data
-        placement, with its seconds and, on CUDA, ``gpu_busy_percent`` (``GpuBusy``'s mean NVML
-        reading during the epoch); on CUDA ``split_to_device_s``, the split's one copy to the
-        device.
+        ``pipelines``: a row per precision and head; ``epochs``: one per precision, data
+        placement and (with ``compile_settings``) compilation, with its seconds and, on CUDA,
+        ``gpu_busy_percent`` (``GpuBusy``'s mean NVML reading during the epoch); on CUDA
+        ``split_to_device_s``, the split's one copy to the device.
     """
     dev = torch.device(device)
     results: dict[str, Any] = {"pipelines": [], "epochs": []}
@@ -192,7 +198,7 @@ def bench_train(
         )  # fmt: skip
         kws_batches = _endless(dm.train_dataloader)
         wav_batches = _endless(lambda: wav_loader)
-        epoch_steps: dict[str, Callable[[Batch], int]] = {}
+        epoch_models: dict[str, tuple[torch.nn.Module, Callable[[Batch], int]]] = {}
         for precision in precisions:
             for head_name, build_head in HEADS.items():
                 torch.manual_seed(0)
@@ -229,7 +235,7 @@ def bench_train(
                     row["speed_up_ceiling"] = rates["head_alone"] / rates["reference"]
                 results["pipelines"].append(row)
                 if head_name == "bcresnet_1":
-                    epoch_steps[precision] = kws_step
+                    epoch_models[precision] = (kws_model, kws_step)
 
         train = dm.datasets["train"]
         repeats = np.arange(epoch_clips) % len(train)
@@ -243,21 +249,41 @@ def bench_train(
             results["split_to_device_s"] = timed(
                 lambda: on_device(next(iter(served[True].loader("train"))), served[True]), dev
             )
-        for precision, step in epoch_steps.items():
-            for on_device_data in placements:
-                batches = served[on_device_data]
-                with GpuBusy(dev) as busy:
-                    clips, seconds = _timed_clips(
-                        lambda step=step, b=batches: sum(
-                            step(on_device(batch, b)) for batch in b.loader("train")
-                        ),
-                        dev,
-                    )
-                results["epochs"].append(
-                    {"precision": precision, "on_device": on_device_data, "clips": clips,
-                     "seconds": seconds, "gpu_busy_percent": busy.percent}
-                )  # fmt: skip
+        for compiled in [False, True] if compile_settings else [False]:
+            for precision, (model, step) in epoch_models.items():
+                if compiled:
+                    compile_model(model, compile_settings)
+                for on_device_data in placements:
+                    batches = served[on_device_data]
+                    if compiled:  # trace (and capture) at the epoch's full and last batch sizes
+                        _warm_up(step, on_device(next(iter(batches.loader("train"))), batches),
+                                 (batch, epoch_clips % batch or batch))  # fmt: skip
+                    with GpuBusy(dev) as busy:
+                        clips, seconds = _timed_clips(
+                            lambda step=step, b=batches: sum(
+                                step(on_device(batch, b)) for batch in b.loader("train")
+                            ),
+                            dev,
+                        )
+                    results["epochs"].append(
+                        {"precision": precision, "on_device": on_device_data, "compiled": compiled,
+                         "clips": clips, "seconds": seconds, "gpu_busy_percent": busy.percent}
+                    )  # fmt: skip
     return results
+
+
+def _warm_up(step: Callable[[Batch], int], batch: Batch, sizes: tuple[int, ...]) -> None:
+    """Train a few untimed steps at each batch size, twice over, so a compiled model has traced
+    and captured every shape an epoch feeds it.
+
+    Args:
+        step: the training step.
+        batch: a full prepared batch, cut to each size.
+        sizes: the batch sizes.
+    """
+    inputs, labels = batch
+    for size in [*sizes, *sizes] * 2:
+        step((inputs[:size], labels[:size]))
 
 
 def format_training(results: dict[str, Any]) -> str:
@@ -282,6 +308,7 @@ def format_training(results: dict[str, Any]) -> str:
         )
     for epoch in results["epochs"]:
         where = ", data.on_device=true" if epoch["on_device"] else ""
+        where += ", compiled" if epoch.get("compiled") else ""
         busy = epoch["gpu_busy_percent"]
         busy_text = f", GPU busy {busy:.0f}% (NVML)" if busy is not None else ""
         lines.append(
@@ -302,9 +329,21 @@ def run(args: argparse.Namespace) -> Report:
     report = bench_train(
         args.device, args.batch, args.steps, args.rounds, epoch_clips=args.epoch_clips,
         precisions=tuple(args.precision), data_root=args.data_root,
+        compile_settings=_compile_settings(args.compile),
     )  # fmt: skip
     print(format_training(report))
     return report
+
+
+def _compile_settings(pairs: list[str] | None) -> dict[str, Any] | None:
+    """``--compile KEY=VALUE ...`` as torch.compile's arguments, values read as Hydra reads an
+    override's (``fullgraph=true`` is a bool)."""
+    if not pairs:
+        return None
+    bad = [pair for pair in pairs if "=" not in pair]
+    if bad:
+        raise ValueError(f"--compile takes KEY=VALUE pairs, got {bad[0]!r}")
+    return OmegaConf.to_container(OmegaConf.from_dotlist(pairs))
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -319,3 +358,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     training.add_argument("--precision", nargs="+", default=list(PRECISIONS), choices=PRECISIONS)
     training.add_argument("--epoch-clips", type=int, default=37_000)
     training.add_argument("--data-root", help="a Speech Commands tree (default: generated)")
+    training.add_argument(
+        "--compile", nargs="+", metavar="KEY=VALUE",
+        help="also time every epoch compiled with these torch.compile arguments, as train.py's "
+        "compile (e.g. backend=cudagraphs)",
+    )  # fmt: skip

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from kws.data.layout import CLIP_SAMPLES
 from kws.frontend import drift_of, drift_summary
 from kws.io import atomic_write, write_json
-from kws.tasks.common import instantiate_config, make_trainer, process_settings
+from kws.tasks.common import compile_model, instantiate_config, make_trainer, process_settings
 from kws.training import KWSModule, check_resume
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     module = build_module(cfg, datamodule.class_names, datamodule.clip_samples)
     if cfg.get("ckpt_path"):
         check_resume(cfg.ckpt_path, module, dict(datamodule.hparams))
+    compile_model(module.spotter, cfg.get("compile"))
     callbacks = [instantiate_config(c) for c in (cfg.get("callbacks") or {}).values()]
     loggers = [instantiate_config(c) for c in (cfg.get("logger") or {}).values()]
     trainer = make_trainer(cfg, callbacks=callbacks, logger=loggers or False)

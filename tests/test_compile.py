@@ -1,0 +1,71 @@
+"""train.py's ``compile``: torch.compile in place, same numbers and state keys, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from kws.frontend import MelSpectrogram
+from kws.models import KeywordSpotter, LinearClassifier
+from kws.tasks.common import compile_model
+from kws.tasks.train import train
+
+
+def _spotter() -> KeywordSpotter:
+    torch.manual_seed(0)
+    return KeywordSpotter(MelSpectrogram(trainable_mel=True), LinearClassifier(num_classes=3))
+
+
+def test_compiled_training_step_matches_eager_and_keeps_the_state_dict_keys():
+    eager, compiled = _spotter(), _spotter()
+    compile_model(compiled, {"backend": "cudagraphs"})  # on the CPU: traced, not captured
+    assert compiled._compiled_call_impl is not None
+    assert list(compiled.state_dict()) == list(eager.state_dict())
+    waveforms = 0.1 * torch.randn(4, 16000, generator=torch.Generator().manual_seed(1))
+    labels = torch.tensor([0, 1, 2, 1])
+    for model in (eager, compiled):
+        torch.nn.functional.cross_entropy(model(waveforms), labels).backward()
+    torch.testing.assert_close(compiled(waveforms), eager(waveforms), rtol=1e-5, atol=1e-5)
+    for (name, p), q in zip(eager.named_parameters(), compiled.parameters(), strict=True):
+        torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_shapes_are_static_unless_the_settings_say_otherwise(monkeypatch):
+    model, seen = _spotter(), []
+    monkeypatch.setattr(model, "compile", lambda **settings: seen.append(settings))
+    compile_model(model, {"backend": "cudagraphs"})
+    compile_model(model, {"backend": "cudagraphs", "dynamic": None})
+    assert seen == [
+        {"dynamic": False, "backend": "cudagraphs"},
+        {"dynamic": None, "backend": "cudagraphs"},
+    ]
+
+
+def test_no_settings_compile_nothing():
+    model = _spotter()
+    compile_model(model, None)
+    compile_model(model, {})
+    assert model._compiled_call_impl is None
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"backnd": "eager"}, r"compile\.backnd: torch\.compile takes no such argument"),
+        ({"backend": "nope"}, r"compile: Invalid backend: 'nope'"),
+        ({"mode": "fastest"}, r"compile: Unrecognized mode=fastest"),
+        ("cudagraphs", r"compile must map torch\.compile's arguments to values"),
+    ],
+)
+def test_bad_settings_name_the_key(settings, message):
+    with pytest.raises(ValueError, match=message):
+        compile_model(_spotter(), settings)
+
+
+def test_train_refuses_a_bad_compile_setting_before_writing_anything(
+    compose_config, synthetic_overrides, tmp_path
+):
+    cfg = compose_config([*synthetic_overrides, "model=linear", "compile={backend:nope}"])
+    with pytest.raises(ValueError, match="compile: Invalid backend"):
+        train(cfg)
+    assert not (tmp_path / "run" / "config.yaml").exists()
