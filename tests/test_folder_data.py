@@ -20,6 +20,7 @@ from kws.data.audio import RESAMPLE_QUALITY, read_clip
 from kws.data.cache import BadFilesError
 from kws.data.folder import FolderIndex
 from kws.data.splits import speaker_set
+from kws.data.stream_audio import write_word_stream
 from kws.data.synthetic import _speaker_ids, speak, write_words
 
 SPEAKERS = 30  # seed 0: 24 in training, 3 in validation, 3 in testing by the speaker hash
@@ -296,6 +297,41 @@ def test_negative_pieces_are_the_recording_cut_into_clips(own_words, tmp_path):
     assert {labels[piece] for piece in pieces} == {0}
 
 
+def test_a_stream_of_a_folder_split_places_its_converted_clips_over_its_noise(own_words, tmp_path):
+    (tmp_path / "noise").mkdir()
+    noise = np.random.default_rng(4).uniform(-0.2, 0.2, (3 * 32000, 2))
+    sf.write(tmp_path / "noise" / "fan.flac", noise, 32000, subtype="PCM_16")
+    dm = folder(own_words, clip_seconds=1.5, noise_dir=str(tmp_path / "noise"),
+                cache_dir=str(tmp_path / "cache"))  # fmt: skip
+    dm.setup()
+    clips = dm.stream_clips("test")
+    rows = {  # the test split's cache rows, by the path stream_clips gives
+        own_words / path: dm.datasets["test"].clips[i]
+        for i, path in enumerate(dm.split_index["test"].paths)
+        if path
+    }
+    placed = [path for word in KEYWORDS for path in clips.keywords[word]] + clips.unknown
+    assert sorted(placed) == sorted(rows) and clips.clip_ms == 1500
+    for path in placed[:3] + placed[-3:]:  # read as the cache reads: 44.1 / 48 kHz -> 16 kHz
+        np.testing.assert_array_equal(clips.read(path) * 32768, rows[path])
+    assert clips.noise == [tmp_path / "noise" / "fan.flac"]
+
+    files = write_word_stream(clips, own_words, tmp_path / "stream", minutes=0.5, seed=1)
+    audio, rate = sf.read(files.wav, dtype="float32")
+    assert rate == 16000 and len(audio) == 30 * 16000
+    with open(files.labels) as handle:
+        labels = [line.strip().split(",") for line in handle][1:]
+    starts = [int(start) for _, start in labels]
+    assert len(labels) == 30_000 // (1500 + 2000)  # one word per slot of clip_seconds + gap
+    assert [start // 3500 for start in starts] == list(range(len(labels)))
+    assert {label for label, _ in labels} <= {*KEYWORDS, UNKNOWN}
+    words = np.zeros(len(audio), dtype=bool)
+    for start in starts:
+        words[start * 16 : start * 16 + 24000] = True
+    assert np.abs(audio[~words]).max() > 1e-3  # the noise folder's background between words
+    assert json.loads(files.info.read_text())["clip_ms"] == 1500
+
+
 # --- bad input ------------------------------------------------------------------------------
 
 
@@ -396,9 +432,16 @@ def test_train_then_evaluate_from_the_checkpoint_alone(own_words, compose_config
     assert checkpoint["hyper_parameters"]["clip_samples"] == 24000
     assert checkpoint["hyper_parameters"]["class_names"] == [UNKNOWN, *KEYWORDS]
     assert checkpoint["datamodule_hyper_parameters"]["_target_"] == "kws.data.FolderDataModule"
+    stream = ["stream=true", "stream_minutes=0.5", "detector.threshold=0.5"]
     evaluated = evaluate(
-        compose_config([f"ckpt_path={metrics['checkpoint']}", quiet], name="evaluate")
+        compose_config([f"ckpt_path={metrics['checkpoint']}", quiet, *stream], name="evaluate")
     )
     assert evaluated["test/acc"] == pytest.approx(metrics["test/acc"], abs=1e-6)
     written = json.loads((tmp_path / "run" / "metrics.json").read_text())  # evaluate's
     assert written["classes"] == [UNKNOWN, *KEYWORDS] and written["num_clips"] == 9
+    # the same split as a stream of 1.5 s words (no noise folder: no background)
+    with open(tmp_path / "run" / "stream" / "test_stream_labels.csv") as handle:
+        placed = len(handle.readlines()) - 1
+    assert placed == 30_000 // 3500
+    counted = evaluated["stream"]["stream"]
+    assert counted["keywords"] + counted["other_labels"] == placed

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from collections import Counter, namedtuple
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -330,11 +330,11 @@ def test_a_write_that_fails_keeps_the_old_stream_and_leaves_no_temporary(
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     read_word, calls = stream_audio._read_word, []
 
-    def disk_full_on_the_third_word(path: Path) -> np.ndarray:
+    def disk_full_on_the_third_word(path: Path, read: Any) -> np.ndarray:
         calls.append(path)
         if len(calls) == 3:
             raise OSError(28, "No space left on device")
-        return read_word(path)
+        return read_word(path, read)
 
     monkeypatch.setattr(stream_audio, "_read_word", disk_full_on_the_third_word)
     with pytest.raises(StreamWriteError, match=re.escape(f"{old.wav}: cannot be written")):

@@ -42,6 +42,7 @@ from kws.data.layout import (
 from kws.data.prepare import ClipSource, prepare_cache
 from kws.data.protocol import PROTOCOLS, SPLITS, Protocol, SplitIndex
 from kws.data.sources import DataFolder, fetch_missing, require
+from kws.data.stream_audio import SplitClips, find_clips
 from kws.data.synthetic import generate
 
 #: The import path saved as ``_target_`` in the hyper-parameters, to rebuild a saved DataModule.
@@ -370,6 +371,18 @@ class SpeechCommandsDataModule(ClipDataModule):
     def _fetch(self) -> None:
         """Download (or generate) what is missing."""
         fetch_missing(self.folders, self.hparams.download)
+
+    def stream_clips(self, split: str) -> SplitClips:
+        """Every clip of a split's word folders, for a long test stream
+        (``kws.data.stream_audio``): the official archive's for ``test`` when this data tests on
+        it, else the lists'.
+
+        Args:
+            split: ``train``, ``val`` or ``test``.
+        """
+        official = self.hparams.test_set == "official" and split == "test"
+        builder = self.index_builder
+        return find_clips(self.root, split, builder.keywords, self.test_root if official else None)
 
     def _require(self) -> None:
         """Raise ``DatasetNotFoundError`` naming a missing data set folder."""

@@ -38,7 +38,13 @@ from kws.data.augment import Augmentation
 from kws.data.cache import scan_tree
 from kws.data.datamodule import ClipDataModule, check_common_settings
 from kws.data.index import LISTED, FoundClips
-from kws.data.layout import MAX_CLIP_SAMPLES, SAMPLE_RATE, TESTING_LIST, VALIDATION_LIST
+from kws.data.layout import (
+    MAX_CLIP_SAMPLES,
+    SAMPLE_RATE,
+    TESTING_LIST,
+    UNKNOWN,
+    VALIDATION_LIST,
+)
 from kws.data.protocol import (
     SPLITS,
     Protocol,
@@ -48,6 +54,7 @@ from kws.data.protocol import (
     split_word_clips,
 )
 from kws.data.splits import speaker_set
+from kws.data.stream_audio import SplitClips
 
 #: The import path saved as ``_target_`` in the hyper-parameters, to rebuild a saved DataModule.
 TARGET = "kws.data.FolderDataModule"
@@ -355,10 +362,21 @@ class FolderIndex:
             fatal |= self._unmatched_pattern(word_clips)
         noise = []
         if self.noise_dir is not None:
-            noise = [self.noise_dir / rel for rel in sorted(sources["noise"]) if is_audio(rel)]
+            noise = self.noise_files(sources["noise"])
             if not noise:
                 fatal[str(self.noise_dir)] = _no_audio(sorted(sources["noise"]))
         return FoundClips(lists, word_clips, {}, noise, problems, fatal)
+
+    def noise_files(self, listing: Mapping[str, Any] | None = None) -> list[Path]:
+        """``noise_dir``'s recordings, sorted; [] without one.
+
+        Args:
+            listing: ``scan_tree`` of ``noise_dir`` when already made; None: scanned here.
+        """
+        if self.noise_dir is None:
+            return []
+        listing = scan_tree(self.noise_dir, NESTED_LEVELS) if listing is None else listing
+        return [self.noise_dir / rel for rel in sorted(listing) if is_audio(rel)]
 
     def inspect(self, found: FoundClips) -> dict[str, str]:
         """``{path: problem}`` of every word clip that cannot make a row, and of every word
@@ -660,3 +678,36 @@ class FolderDataModule(ClipDataModule):
             testing_percentage=float(testing_percentage),
         )
         self.augmentation = Augmentation(**(augmentation or {})) if augment else None
+
+    def stream_clips(self, split: str) -> SplitClips:
+        """A split's clips for a long test stream (``kws.data.stream_audio.write_word_stream``),
+        after ``setup``: its keyword and ``_unknown_`` clips as the index chose them, read as the
+        cache reads them (16 kHz mono, ``clip_seconds`` long), and ``noise_dir``'s recordings for
+        the background (none without one).
+
+        Args:
+            split: ``train``, ``val`` or ``test``.
+
+        Raises:
+            RuntimeError: ``setup`` has not run.
+        """
+        if split not in self.split_index:
+            raise RuntimeError("the data is not set up yet: call setup() first")
+        builder, names = self.index_builder, self.class_names
+        by_label: dict[str, list[Path]] = {}
+        index = self.split_index[split]
+        for path, label in zip(index.paths, index.labels, strict=True):
+            if path:  # silence rows are made, not read
+                by_label.setdefault(names[label], []).append(builder.root / path)
+
+        def read(path: Path) -> np.ndarray:
+            return builder.read(path).astype(np.float32) / np.float32(32768.0)
+
+        return SplitClips(
+            split,
+            {word: by_label.get(word, []) for word in builder.keywords},
+            by_label.get(UNKNOWN, []),
+            builder.noise_files(),
+            builder.clip_format,
+            read,
+        )

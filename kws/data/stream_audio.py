@@ -27,7 +27,7 @@ import math
 import shutil
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -35,7 +35,15 @@ from typing import Any, NamedTuple
 import numpy as np
 import soundfile as sf
 
-from kws.data.audio import BadAudioError, inspect_clips, read_noise, read_waveform, to_int16
+from kws.data.audio import (
+    SPEECH_COMMANDS_CLIPS,
+    BadAudioError,
+    ClipFormat,
+    inspect_clips,
+    read_noise,
+    read_waveform,
+    to_int16,
+)
 from kws.data.cache import scan_tree
 from kws.data.index import IndexBuilder
 from kws.data.layout import (
@@ -61,7 +69,7 @@ DEFAULT_VOLUME = 0.1  # the loudest background: each second's noise gain is U(0,
 DEFAULT_NOISE_MINUTES = 60.0
 DEFAULT_NOISE_VOLUME = 1.0
 
-CLIP_MS = 1000 * CLIP_SAMPLES // SAMPLE_RATE  # every word occupies one clip of 1 s
+CLIP_MS = 1000 * CLIP_SAMPLES // SAMPLE_RATE  # a Speech Commands word occupies one clip of 1 s
 LABELS_HEADER = ("label", "start_ms")
 #: The longest stream a WAV file can hold: its sizes are 32-bit (4 GiB of 16-bit samples).
 MAX_SAMPLES = (2**32 - 1 - 44) // 2
@@ -112,6 +120,15 @@ class Placement(NamedTuple):
     clip: Path
 
 
+def read_word(path: Path) -> np.ndarray:
+    """A Speech Commands clip as float32: a 16 kHz mono WAV of at most one second, unpadded.
+
+    Args:
+        path: the clip's file.
+    """
+    return read_waveform(path, max_frames=CLIP_SAMPLES)
+
+
 @dataclass(frozen=True)
 class SplitClips:
     """The clips a stream's words are drawn from: every clip of one split's word folders.
@@ -120,14 +137,25 @@ class SplitClips:
         split: ``train``, ``val`` or ``test``.
         keywords: ``{keyword: sorted clip files}``, in keyword order.
         unknown: the split's non-keyword clips, sorted.
-        noise: the background-noise recordings, ``<root>/_background_noise_/*.wav``, sorted
-            (found by the same listing of the data set; may be empty).
+        noise: the background-noise recordings (Speech Commands':
+            ``<root>/_background_noise_/*.wav``), sorted; may be empty.
+        clip_format: the clips' length (``clip_samples``, one slot of the stream's layout) and
+            how a noise recording becomes 16 kHz mono. Default: Speech Commands' one second.
+        read: a clip's samples, float32 at 16 kHz mono, at most ``clip_format.clip_samples``.
+            Default ``read_word``.
     """
 
     split: str
     keywords: dict[str, list[Path]]
     unknown: list[Path]
     noise: list[Path] = field(default_factory=list)
+    clip_format: ClipFormat = SPEECH_COMMANDS_CLIPS
+    read: Callable[[Path], np.ndarray] = read_word
+
+    @property
+    def clip_ms(self) -> int:
+        """A clip's length in whole milliseconds."""
+        return 1000 * self.clip_format.clip_samples // SAMPLE_RATE
 
 
 # --- which clips ---------------------------------------------------------------------------------
@@ -243,11 +271,11 @@ def plan_words(
 ) -> list[Placement]:
     """Where each word of a stream goes, and which clip it is, without reading any audio.
 
-    The stream is cut into slots of ``CLIP_MS + gap_ms``; a word's clip starts in slot ``i`` at
-    ``i * slot + U{0..jitter_ms}`` ms, so clips never overlap and the average gap between two
-    words is ``gap_ms`` (TensorFlow's layout). Each word is ``_unknown_`` with probability
-    ``unknown_fraction``, else a keyword drawn uniformly; its clip is dealt from that word's
-    shuffled clips (from all the split's non-keyword clips for ``_unknown_``). Timing, word
+    The stream is cut into slots of ``clips.clip_ms + gap_ms``; a word's clip starts in slot
+    ``i`` at ``i * slot + U{0..jitter_ms}`` ms, so clips never overlap and the average gap
+    between two words is ``gap_ms`` (TensorFlow's layout). Each word is ``_unknown_`` with
+    probability ``unknown_fraction``, else a keyword drawn uniformly; its clip is dealt from that
+    word's shuffled clips (from all the split's non-keyword clips for ``_unknown_``). Timing, word
     choice and clips have their own random streams from ``seed``.
 
     Args:
@@ -285,7 +313,7 @@ def _plan_words(
     """``plan_words`` with its settings already checked."""
     if unknown_fraction > 0 and word_fraction > 0 and not clips.unknown:
         raise ValueError(f"the {clips.split} split has no non-keyword clip to place as _unknown_")
-    slot_ms = CLIP_MS + gap_ms
+    slot_ms = clips.clip_ms + gap_ms
     count = int(seconds * 1000) // slot_ms
     timing = np.random.default_rng([seed, 1])
     starts = np.arange(count) * slot_ms + timing.integers(0, jitter_ms, count, endpoint=True)
@@ -361,9 +389,9 @@ class _Background:
 # --- writing -------------------------------------------------------------------------------------
 
 
-def _read_word(path: Path) -> np.ndarray:
-    """A clip as float32, its ends faded in and out."""
-    clip = read_waveform(path, max_frames=CLIP_SAMPLES)
+def _read_word(path: Path, read: Callable[[Path], np.ndarray]) -> np.ndarray:
+    """A clip as float32 (``read``), its ends faded in and out."""
+    clip = read(path)
     fade = min(_WORD_FADE, len(clip) // 2)
     if fade:
         ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(fade) + 0.5) / fade)
@@ -378,23 +406,27 @@ def _write_audio(
     placements: Sequence[Placement],
     background: _Background,
     progress: bool,
+    clips: SplitClips,
 ) -> None:
-    """Mix and write the stream a block at a time: background, then the words, clipped to
-    [-1, 1] and stored as int16."""
+    """Mix and write the stream a block at a time: background, then the words (read by
+    ``clips.read``), clipped to [-1, 1] and stored as int16."""
     from tqdm.auto import tqdm
 
     starts = [p.start_ms * _SAMPLES_PER_MS for p in placements]
-    clips: dict[int, np.ndarray] = {}  # placement index -> clip, for the words of this block
+    words: dict[int, np.ndarray] = {}  # placement index -> clip, for the words of this block
     for start in tqdm(range(0, samples, _BLOCK), desc="mixing", unit="block", disable=not progress):
         block = np.zeros(min(_BLOCK, samples - start), dtype=np.float32)
         end = start + len(block)
         background.add(block, start)
-        # the words that may sound here: those starting in (start - 1 s, end); one that started
-        # before this block was in the previous block's window, so each clip is read once
-        first = bisect.bisect_left(starts, start - CLIP_SAMPLES + 1)
+        # the words that may sound here: those starting in (start - one clip, end); one that
+        # started before this block was in the previous block's window, so each is read once
+        first = bisect.bisect_left(starts, start - clips.clip_format.clip_samples + 1)
         window = range(first, bisect.bisect_left(starts, end))
-        clips = {i: clips[i] if i in clips else _read_word(placements[i].clip) for i in window}
-        for i, clip in clips.items():
+        words = {
+            i: words[i] if i in words else _read_word(placements[i].clip, clips.read)
+            for i in window
+        }
+        for i, clip in words.items():
             lo, hi = max(starts[i], start), min(starts[i] + len(clip), end)
             if lo < hi:
                 block[lo - start : hi - start] += clip[lo - starts[i] : hi - starts[i]]
@@ -412,24 +444,27 @@ def _check_free_space(out_dir: Path, samples: int, rows: int) -> None:
 
 
 def _background(
-    root: Path, noise: Sequence[Path], samples: int, seed: int, volume: float, fixed_volume: bool
+    root: Path, clips: SplitClips, samples: int, seed: int, volume: float, fixed_volume: bool
 ) -> _Background:
-    """The background of a stream; reads the noise files only when ``volume`` is above 0.
+    """The background of a stream from ``clips.noise``; reads the noise files only when
+    ``volume`` is above 0.
 
     Raises:
         FileNotFoundError: ``volume`` is above 0 and there is no noise file.
         BadFileError: a noise file cannot be used.
     """
+    noise = clips.noise
     if volume > 0 and not noise:
-        raise FileNotFoundError(f"{root / BACKGROUND_NOISE}: no background-noise .wav files")
-    arrays = [read_noise(path) for path in noise] if volume > 0 else []
+        where = root / BACKGROUND_NOISE if clips.clip_format is SPEECH_COMMANDS_CLIPS else root
+        raise FileNotFoundError(f"{where}: no background-noise recordings (or set volume 0)")
+    arrays = [read_noise(path, clips.clip_format) for path in noise] if volume > 0 else []
     return _Background(arrays, samples, seed, volume, fixed_volume)
 
 
 def _write_stream(
     kind: str,
     root: str | Path,
-    noise: Sequence[Path],
+    clips: SplitClips,
     out_dir: str | Path,
     name: str,
     samples: int,
@@ -448,7 +483,7 @@ def _write_stream(
     own ``settings``, then the counts) under temporary names and rename them when complete. The
     old files of that name are removed just before the renames, so a crash between them leaves a
     file missing, never a WAV beside another stream's labels."""
-    background = _background(Path(root), noise, samples, seed, volume, fixed_volume)
+    background = _background(Path(root), clips, samples, seed, volume, fixed_volume)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     info = {
@@ -472,7 +507,7 @@ def _write_stream(
             with sf.SoundFile(
                 wav_file, "w", SAMPLE_RATE, 1, subtype="PCM_16", format="WAV"
             ) as handle:
-                _write_audio(handle, samples, placements, background, progress)
+                _write_audio(handle, samples, placements, background, progress, clips)
         except (OSError, sf.LibsndfileError) as error:
             raise StreamWriteError(f"{wav}: cannot be written ({error})") from error
         writer = csv.writer(csv_file, lineterminator="\n")
@@ -582,23 +617,67 @@ def make_stream(
         ValueError: a setting is out of range.
         StreamWriteError: too little free space, or a write failed.
     """
+    _samples(minutes, volume)
+    _check_timing(gap_ms, gap_ms if jitter_ms is None else jitter_ms, seed)
+    _check_fraction("unknown_fraction", unknown_fraction)
+    return write_word_stream(
+        find_clips(root, split, keywords, test_root), root, out_dir, minutes=minutes, seed=seed,
+        gap_ms=gap_ms, jitter_ms=jitter_ms, unknown_fraction=unknown_fraction, volume=volume,
+        fixed_volume=fixed_volume, name=name, progress=progress, check=True,
+        test_root=None if test_root is None or split != "test" else str(test_root),
+    )  # fmt: skip
+
+
+def write_word_stream(
+    clips: SplitClips,
+    root: str | Path,
+    out_dir: str | Path,
+    minutes: float = DEFAULT_MINUTES,
+    seed: int = 0,
+    gap_ms: int = DEFAULT_GAP_MS,
+    jitter_ms: int | None = None,
+    unknown_fraction: float = DEFAULT_UNKNOWN_FRACTION,
+    volume: float = DEFAULT_VOLUME,
+    fixed_volume: bool = False,
+    name: str | None = None,
+    progress: bool = False,
+    check: bool = False,
+    **info: Any,
+) -> StreamFiles:
+    """``make_stream`` from clips already found, of any data set: Speech Commands
+    (``find_clips``) or a folder of one's own recordings
+    (``kws.data.FolderDataModule.stream_clips``), whose clips may be longer than a second
+    (each word then takes a slot of ``clips.clip_ms + gap_ms``).
+
+    Args:
+        clips: the split's clips, their format and reader.
+        root: the data set's folder, for the stream's JSON and messages.
+        out_dir, minutes, seed, gap_ms, jitter_ms, unknown_fraction, volume, fixed_volume,
+            name, progress: as ``make_stream``.
+        check: inspect every placed clip as a Speech Commands clip before writing. Default
+            False (for clips a cache build has checked).
+        **info: more settings for the stream's JSON.
+
+    Returns:
+        The files written, the length and the counts of keyword and ``_unknown_`` rows.
+    """
     samples = _samples(minutes, volume)
     jitter_ms = gap_ms if jitter_ms is None else jitter_ms
     _check_timing(gap_ms, jitter_ms, seed)
     _check_fraction("unknown_fraction", unknown_fraction)
-    clips = find_clips(root, split, keywords, test_root)
     seconds = samples / SAMPLE_RATE
     placements = _plan_words(clips, seconds, seed, gap_ms, jitter_ms, unknown_fraction, 1.0)
     if not placements:
         raise ValueError(
-            f"minutes={minutes:g} is too short for a word: one needs {CLIP_MS + gap_ms} ms"
+            f"minutes={minutes:g} is too short for a word: one needs {clips.clip_ms + gap_ms} ms"
         )
-    _check_clips((p.clip for p in placements), split)
+    if check:
+        _check_clips((p.clip for p in placements), clips.split)
     return _write_stream(
-        "words", root, clips.noise, out_dir, name or f"{split}_stream", samples, placements,
-        seed=seed, gap_ms=gap_ms, volume=volume, fixed_volume=fixed_volume, keywords=keywords,
-        progress=progress, split=split, jitter_ms=jitter_ms, unknown_fraction=unknown_fraction,
-        test_root=None if test_root is None or split != "test" else str(test_root),
+        "words", root, clips, out_dir, name or f"{clips.split}_stream", samples, placements,
+        seed=seed, gap_ms=gap_ms, volume=volume, fixed_volume=fixed_volume,
+        keywords=list(clips.keywords), progress=progress, split=clips.split, jitter_ms=jitter_ms,
+        unknown_fraction=unknown_fraction, clip_ms=clips.clip_ms, **info,
     )  # fmt: skip
 
 
@@ -657,18 +736,17 @@ def make_noise_stream(
     placements: list[Placement] = []
     if speech_fraction > 0:
         clips = find_clips(root, split, keywords, test_root)
-        noise = clips.noise
         seconds = samples / SAMPLE_RATE
         placements = _plan_words(clips, seconds, seed, gap_ms, gap_ms, 1.0, speech_fraction)
         _check_clips((p.clip for p in placements), split)
     else:  # only the noise folder is listed
         _check_split_and_keywords(split, keywords)
         _check_root(Path(root))
-        noise = _noise_files(Path(root)) if volume > 0 else []
+        clips = SplitClips(split, {}, [], _noise_files(Path(root)) if volume > 0 else [])
     if volume == 0 and not placements:
         raise ValueError("volume=0 and speech_fraction=0 would make a silent stream")
     return _write_stream(
-        "noise", root, noise, out_dir, name or "noise_stream", samples, placements,
+        "noise", root, clips, out_dir, name or "noise_stream", samples, placements,
         seed=seed, gap_ms=gap_ms, volume=volume, fixed_volume=fixed_volume, keywords=keywords,
         progress=progress, split=split if speech_fraction > 0 else None,
         speech_fraction=speech_fraction,

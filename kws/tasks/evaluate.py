@@ -11,11 +11,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from omegaconf import DictConfig
 
-from kws.data.stream_audio import make_stream
+from kws.data.stream_audio import DEFAULT_VOLUME, write_word_stream
 from kws.io import write_json
 from kws.reporting.figures import confusion_matrix_figure, frontend_figures, save_figures
 from kws.reporting.metrics import ClassificationReport, Scores
-from kws.streaming import IGNORED_LABELS
 from kws.tasks.common import instantiate_config, make_trainer, process_settings
 from kws.tasks.detect import DetectorConfig, Recording, load_model, make_detector, report_scan
 from kws.training import CheckpointError
@@ -115,6 +114,10 @@ def evaluate_stream(
     TensorFlow's layout, ``stream_minutes`` long, seeded by ``seed``) into ``output_dir/stream``
     and score the model on it as ``detect.py`` does.
 
+    The data's ``stream_clips`` gives the words: a Speech Commands split's clips, or a folder's
+    (its clips, converted, each in a slot of ``clip_seconds`` plus the gap). Without background
+    recordings (a folder with no ``noise_dir``) the stream has no background.
+
     Args:
         cfg: the composed config.
         model: the loaded checkpoint module or runtime spotter.
@@ -124,23 +127,18 @@ def evaluate_stream(
     Returns:
         The stream's metrics, as ``detect.py`` writes them.
     """
-    hparams = getattr(datamodule, "hparams", {})
-    if "test_set" not in hparams:
-        raise ValueError(
-            f"stream=true builds streams from a Speech Commands tree; {type(datamodule).__name__}"
-            " is not one (make a stream with python -m kws.data.stream_audio and use detect.py)"
-        )
     split = "test" if cfg.split == "test" else "val"
     directory = Path(cfg.output_dir) / "stream"
-    official = hparams["test_set"] == "official" and split == "test"
-    files = make_stream(
+    clips = datamodule.stream_clips(split)
+    if not clips.noise:
+        log.warning("no background-noise recordings: the stream has no background")
+    files = write_word_stream(
+        clips,
         datamodule.root,
         directory,
-        split=split,
         minutes=cfg.stream_minutes,
         seed=cfg.seed,
-        keywords=[name for name in datamodule.class_names if name not in IGNORED_LABELS],
-        test_root=datamodule.test_root if official else None,
+        volume=DEFAULT_VOLUME if clips.noise else 0.0,
     )
     detector = make_detector(model, config, keep_track=True)
     recording = Recording.open(files.wav, detector.sample_rate)
