@@ -7,6 +7,7 @@ import json
 import math
 import shutil
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -330,6 +331,10 @@ def test_a_stream_of_a_folder_split_places_its_converted_clips_over_its_noise(ow
         words[start * 16 : start * 16 + 24000] = True
     assert np.abs(audio[~words]).max() > 1e-3  # the noise folder's background between words
     assert json.loads(files.info.read_text())["clip_ms"] == 1500
+    quiet = replace(clips, noise=[])  # a folder without noise_dir: a background needs volume 0
+    with pytest.raises(FileNotFoundError, match=f"{own_words}: no background-noise recordings"):
+        write_word_stream(quiet, own_words, tmp_path / "quiet", minutes=0.5)
+    assert not (tmp_path / "quiet").exists()
 
 
 # --- bad input ------------------------------------------------------------------------------

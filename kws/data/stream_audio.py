@@ -294,9 +294,7 @@ def plan_words(
     Raises:
         ValueError: a setting is out of range, or words are wanted that the clips lack.
     """
-    jitter_ms = gap_ms if jitter_ms is None else jitter_ms
-    _check_timing(gap_ms, jitter_ms, seed)
-    _check_fraction("unknown_fraction", unknown_fraction)
+    jitter_ms = _check_word_settings(gap_ms, jitter_ms, seed, unknown_fraction)
     _check_fraction("word_fraction", word_fraction)
     return _plan_words(clips, seconds, seed, gap_ms, jitter_ms, unknown_fraction, word_fraction)
 
@@ -455,8 +453,11 @@ def _background(
     """
     noise = clips.noise
     if volume > 0 and not noise:
-        where = root / BACKGROUND_NOISE if clips.clip_format is SPEECH_COMMANDS_CLIPS else root
-        raise FileNotFoundError(f"{where}: no background-noise recordings (or set volume 0)")
+        raise FileNotFoundError(
+            f"{root}: no background-noise recordings ({BACKGROUND_NOISE}/ of Speech Commands, "
+            "data.noise_dir of a folder) for a background at volume "
+            f"{volume:g}; volume 0 makes none"
+        )
     arrays = [read_noise(path, clips.clip_format) for path in noise] if volume > 0 else []
     return _Background(arrays, samples, seed, volume, fixed_volume)
 
@@ -542,6 +543,16 @@ def _check_timing(gap_ms: int, jitter_ms: int, seed: int) -> None:
         raise ValueError(f"seed must be at least 0, not {seed}")
 
 
+def _check_word_settings(
+    gap_ms: int, jitter_ms: int | None, seed: int, unknown_fraction: float
+) -> int:
+    """Check how words are laid out; return ``jitter_ms`` (``gap_ms`` when None)."""
+    jitter_ms = gap_ms if jitter_ms is None else jitter_ms
+    _check_timing(gap_ms, jitter_ms, seed)
+    _check_fraction("unknown_fraction", unknown_fraction)
+    return jitter_ms
+
+
 def _check_fraction(key: str, value: float) -> None:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{key} must be in [0, 1], not {value}")
@@ -617,9 +628,8 @@ def make_stream(
         ValueError: a setting is out of range.
         StreamWriteError: too little free space, or a write failed.
     """
-    _samples(minutes, volume)
-    _check_timing(gap_ms, gap_ms if jitter_ms is None else jitter_ms, seed)
-    _check_fraction("unknown_fraction", unknown_fraction)
+    _samples(minutes, volume)  # settings first: find_clips reads the whole tree
+    _check_word_settings(gap_ms, jitter_ms, seed, unknown_fraction)
     return write_word_stream(
         find_clips(root, split, keywords, test_root), root, out_dir, minutes=minutes, seed=seed,
         gap_ms=gap_ms, jitter_ms=jitter_ms, unknown_fraction=unknown_fraction, volume=volume,
@@ -662,9 +672,7 @@ def write_word_stream(
         The files written, the length and the counts of keyword and ``_unknown_`` rows.
     """
     samples = _samples(minutes, volume)
-    jitter_ms = gap_ms if jitter_ms is None else jitter_ms
-    _check_timing(gap_ms, jitter_ms, seed)
-    _check_fraction("unknown_fraction", unknown_fraction)
+    jitter_ms = _check_word_settings(gap_ms, jitter_ms, seed, unknown_fraction)
     seconds = samples / SAMPLE_RATE
     placements = _plan_words(clips, seconds, seed, gap_ms, jitter_ms, unknown_fraction, 1.0)
     if not placements:
