@@ -12,8 +12,7 @@ import pytest
 import torch
 from conftest import run_command
 
-from kws.tasks.evaluate import saved_datamodule
-from kws.training import CheckpointError, KWSModule, load_checkpoint
+from kws.training import CheckpointError, KWSModule, load_checkpoint, saved_datamodule
 from kws.training.registry import REGISTRY, ConfigError, build
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,8 +15,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from kws.data.stream_audio import make_stream
-from kws.reporting.streaming import det_curve, read_labels, stream_metrics
 from kws.streaming import PosteriorSettings, StreamingDetector
+from kws.streaming.report import stream_metrics
+from kws.streaming.scoring import det_curve, read_labels
 from kws.tasks import detect, evaluate
 from kws.training import load_checkpoint
 

@@ -18,8 +18,7 @@ from matplotlib.image import imread
 from omegaconf import DictConfig, OmegaConf
 
 from kws.tasks import evaluate
-from kws.tasks.evaluate import saved_datamodule
-from kws.training import CheckpointError, load_checkpoint
+from kws.training import CheckpointError, load_checkpoint, saved_datamodule
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ("confusion_matrix", "mel_filterbank", "stft_kernels", "stft_response", "frontend_drift")

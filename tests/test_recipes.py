@@ -18,8 +18,7 @@ from kws.data.augment import Augmentation
 from kws.frontend import MelSpectrogram
 from kws.models import SpecAugment
 from kws.tasks import train
-from kws.tasks.evaluate import saved_datamodule
-from kws.training import load_checkpoint
+from kws.training import load_checkpoint, saved_datamodule
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -289,6 +289,21 @@ def test_the_command_writes_what_the_function_writes(synthetic_root, tmp_path):
         main([str(out), "--root", str(synthetic_root), "--speech-fraction", "0.5"])
 
 
+def test_a_relative_root_finds_its_background_noise(synthetic_root, tmp_path, monkeypatch):
+    """``--root`` relative to the working folder: the noise recordings are found under it once,
+    not under the root joined to itself."""
+    monkeypatch.chdir(synthetic_root.parent)
+    relative_root = Path(synthetic_root.name)
+    clips = find_clips(relative_root, "test")
+    assert clips.noise and all(p.is_file() for p in clips.noise)
+    assert clips.noise == [relative_root / p.relative_to(synthetic_root) for p in
+                           find_clips(synthetic_root, "test").noise]  # fmt: skip
+    out = tmp_path / "relative"
+    main([str(out), "--root", str(relative_root), "--noise", "--speech-fraction", "0.5",
+          "--minutes", "0.2", "--name", "n"])  # fmt: skip
+    assert "n.wav" in names(out) and "n_labels.csv" in names(out)
+
+
 def _refused(argv: list[str]) -> str:
     """Run the command in-process; the one ``error:`` line it exits with."""
     with pytest.raises(SystemExit) as stopped:

@@ -1,5 +1,6 @@
-"""kws.reporting.streaming: TensorFlow's streaming accuracy figures on hand cases, false accepts
-per hour and false-reject rates, the DET curve on a constructed track, and hostile label files."""
+"""kws.streaming.scoring and kws.streaming.report: TensorFlow's streaming accuracy figures on hand
+cases, false accepts per hour and false-reject rates, the DET curve on a constructed track, and
+hostile label files."""
 
 from __future__ import annotations
 
@@ -11,20 +12,21 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kws.reporting import streaming
-from kws.reporting.streaming import (
+from kws.streaming import Detection, PosteriorSettings, detections_at, scoring
+from kws.streaming.report import (
     DET_COLUMNS,
-    det_curve,
-    detection_errors,
     format_summary,
-    frr_at_false_accepts,
     print_summary,
-    read_labels,
     stream_metrics,
-    streaming_accuracy,
     write_det_curve,
 )
-from kws.streaming import Detection, PosteriorSettings, detections_at
+from kws.streaming.scoring import (
+    det_curve,
+    detection_errors,
+    frr_at_false_accepts,
+    read_labels,
+    streaming_accuracy,
+)
 
 NAMES = (
     "_silence_", "_unknown_", "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
@@ -239,7 +241,7 @@ def test_bad_label_files(tmp_path: Path, content: bytes, line: int, problem: str
 
 
 def test_huge_label_files_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(streaming, "MAX_LABEL_FILE_BYTES", 100)
+    monkeypatch.setattr(scoring, "MAX_LABEL_FILE_BYTES", 100)
     path = tmp_path / "labels.csv"
     path.write_text("label,start_ms\n" + "yes,1000\n" * 30)
     with pytest.raises(ValueError, match=r"line 11: the file passes the 100-byte limit"):

@@ -217,7 +217,7 @@ def find_clips(
         split,
         {word: [base / p for p in by_word[word]] for word in keywords},
         [base / p for p in unknown],
-        [root / rel for rel in found.noise_files],
+        list(found.noise_files),
     )
 
 

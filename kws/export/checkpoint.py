@@ -20,8 +20,7 @@ from kws.export.onnx_model import ExportError, example_batch, max_difference, sa
 from kws.export.program import save_program, to_program
 from kws.export.quantize import quantize
 from kws.io import write_json
-from kws.tasks.evaluate import saved_datamodule
-from kws.training import KWSModule, load_checkpoint
+from kws.training import KWSModule, load_checkpoint, saved_datamodule
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,6 @@ with ``stream=true`` on a long stream of the split's words."""
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,10 +14,10 @@ from kws.data.stream_audio import DEFAULT_VOLUME, write_word_stream
 from kws.io import write_json
 from kws.reporting.figures import confusion_matrix_figure, frontend_figures, save_figures
 from kws.reporting.metrics import ClassificationReport, Scores
+from kws.streaming.scan import DetectorConfig, Recording, report_scan
 from kws.tasks.common import instantiate_config, make_trainer, process_settings
-from kws.tasks.detect import DetectorConfig, Recording, load_model, make_detector, report_scan
-from kws.training import CheckpointError
-from kws.training.registry import ConfigError, build, check
+from kws.tasks.detect import load_model, make_detector
+from kws.training import saved_datamodule
 
 if TYPE_CHECKING:
     from kws.runtime import Spotter
@@ -162,31 +161,3 @@ def score_export(exported: Spotter, datamodule: Any, split: str) -> Classificati
         logits = exported.run(waveforms.numpy())[1]
         scores.update(torch.from_numpy(logits), labels)
     return scores.report()
-
-
-def saved_datamodule(ckpt_path: str, saved: dict[str, Any]) -> Any:
-    """The data a checkpoint was trained on, as it is on disk now. The checkpoint's settings are
-    hostile input: they are built through the registry (a registered DataModule, its arguments
-    as plain data), with absolute data paths only, the cache in its default place beside the
-    data (a saved ``cache_dir`` is ignored), and nothing downloaded or generated.
-
-    Args:
-        ckpt_path: the checkpoint, for messages.
-        saved: its ``datamodule_hyper_parameters``.
-    """
-    paths = {k: saved.get(k) for k in ("root", "test_root", "noise_dir")}
-    paths |= {f"negatives[{i}]": p for i, p in enumerate(saved.get("negatives") or [])}
-    relative = [k for k, p in paths.items() if p and not os.path.isabs(str(p))]
-    if relative:
-        raise CheckpointError(
-            f"{ckpt_path}: its data.{relative[0]} is not an absolute path; pass data=... to "
-            "evaluate it"
-        )
-    settings = {k: v for k, v in saved.items() if k != "cache_dir"}  # default: beside root
-    try:
-        offline = check(settings, "data")[0].OFFLINE  # nothing downloaded or generated
-        return build(settings, "data", **offline)
-    except (ConfigError, TypeError) as error:
-        raise CheckpointError(
-            f"{ckpt_path}: its data settings cannot be used ({error}); pass data=... to evaluate it"
-        ) from None

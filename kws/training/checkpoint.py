@@ -1,4 +1,5 @@
-"""Reading kws checkpoints as hostile input, and checking one before a resume.
+"""Reading kws checkpoints as hostile input, with the data they name, and checking one before a
+resume.
 
 No pickled code runs, nothing is written, and only ``kws.training.registry``'s exact names are
 built, with plain-data arguments.
@@ -6,6 +7,7 @@ built, with plain-data arguments.
 
 from __future__ import annotations
 
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ import torch
 
 from kws.data.layout import MAX_CLIP_SAMPLES
 from kws.training.module import CHECKPOINT_FORMAT, HPARAM_KEYS, KWSModule
-from kws.training.registry import ConfigError, check
+from kws.training.registry import ConfigError, build, check
 
 
 class CheckpointError(ValueError):
@@ -134,6 +136,41 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         "datamodule": datamodule if isinstance(datamodule, dict) else None,
     }
     return module.eval()
+
+
+def saved_datamodule(ckpt_path: str, saved: dict[str, Any]) -> Any:
+    """The data a checkpoint was trained on, as it is on disk now. The checkpoint's settings are
+    hostile input: they are built through the registry (a registered DataModule, its arguments
+    as plain data), with absolute data paths only, the cache in its default place beside the
+    data (a saved ``cache_dir`` is ignored), and nothing downloaded or generated.
+
+    Args:
+        ckpt_path: the checkpoint, for messages.
+        saved: its ``datamodule_hyper_parameters``.
+
+    Returns:
+        The DataModule, not yet set up.
+
+    Raises:
+        CheckpointError: a data path is relative, or the settings name no registered DataModule
+            or do not fit its arguments; the message names the checkpoint.
+    """
+    paths = {k: saved.get(k) for k in ("root", "test_root", "noise_dir")}
+    paths |= {f"negatives[{i}]": p for i, p in enumerate(saved.get("negatives") or [])}
+    relative = [k for k, p in paths.items() if p and not os.path.isabs(str(p))]
+    if relative:
+        raise CheckpointError(
+            f"{ckpt_path}: its data.{relative[0]} is not an absolute path; pass data=... to "
+            "evaluate it"
+        )
+    settings = {k: v for k, v in saved.items() if k != "cache_dir"}  # default: beside root
+    try:
+        offline = check(settings, "data")[0].OFFLINE  # nothing downloaded or generated
+        return build(settings, "data", **offline)
+    except (ConfigError, TypeError) as error:
+        raise CheckpointError(
+            f"{ckpt_path}: its data settings cannot be used ({error}); pass data=... to evaluate it"
+        ) from None
 
 
 def check_resume(
