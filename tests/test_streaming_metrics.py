@@ -163,7 +163,7 @@ def test_default_thresholds_end_with_no_detection():
 def test_det_files_metrics_and_summary(tmp_path: Path):
     times, averaged, labels = constructed_track()
     points = det_curve(times, averaged, NAMES, labels, HOUR_MS, 500.0)
-    paths = write_det_curve(points, tmp_path / "out")
+    paths = write_det_curve({"stream": points}, tmp_path / "out")
     assert [p.name for p in paths] == ["det_curve.csv", "det_curve.png"]
     rows = (tmp_path / "out" / "det_curve.csv").read_text().splitlines()
     assert rows[0] == ",".join(DET_COLUMNS) and len(rows) == len(points) + 1
@@ -246,3 +246,60 @@ def test_huge_label_files_are_refused(tmp_path: Path, monkeypatch: pytest.Monkey
     path.write_text("label,start_ms\n" + "yes,1000\n" * 30)
     with pytest.raises(ValueError, match=r"line 11: the file passes the 100-byte limit"):
         read_labels(path, NAMES)
+
+
+def test_error_rates_hold_each_detection_to_its_own_word():
+    # "yes" said 1.2 s after "no": TensorFlow's matching holds the "yes" detection against the
+    # earlier "no" (wrong), so it would count one false accept and two false rejects. Deployed
+    # spotters are judged by whether each keyword said was found: both were.
+    labels = [("no", 10_000.0), ("yes", 11_200.0)]
+    found = [Detection("no", 9_700.0, 0.9), Detection("yes", 10_900.0, 0.9)]
+    assert counts(streaming_accuracy(found, labels)) == (2, 1, 1, 1, 0)
+    errors = detection_errors(found, labels, HOUR_MS)
+    assert (errors.correct, errors.false_accepts, errors.false_rejects) == (2, 0, 0)
+    # A keyword fired twice on one word: the second is a false accept; a detection takes the
+    # nearest label of its word.
+    twice = [Detection("yes", 10_900.0, 0.9), Detection("yes", 11_500.0, 0.9)]
+    errors = detection_errors(twice, labels, HOUR_MS)
+    assert (errors.correct, errors.false_accepts, errors.false_rejects) == (1, 1, 1)
+    two_yes = [("yes", 10_000.0), ("yes", 11_200.0)]
+    errors = detection_errors([Detection("yes", 11_000.0, 0.9)] * 2, two_yes, HOUR_MS)
+    assert (errors.correct, errors.false_accepts, errors.false_rejects) == (2, 0, 0)
+
+
+def test_pooled_det_curves_add_hours_and_false_accepts():
+    times, averaged, labels = constructed_track()
+    words = scoring.ScoredStream(times, averaged, labels, HOUR_MS)
+    # A keyword-free hour whose only bumps are two "no"s at 0.85 and 0.95.
+    quiet = averaged.copy()
+    quiet[:, 0], quiet[:, 2:] = 0.999, 0.001 / 11
+    for k, peak in enumerate((0.85, 0.95)):
+        quiet[1000 * (k + 1), 0], quiet[1000 * (k + 1), 3] = 1 - peak, peak
+    free = scoring.ScoredStream(times, quiet, [], HOUR_MS)
+    curves = scoring.det_curves([words, free], NAMES, 500.0)
+    assert [p.threshold for p in curves[0]] == [p.threshold for p in curves[1]]
+    pooled = scoring.pool_det_curves(curves)
+    for w, f, p in zip(*curves, pooled, strict=True):
+        assert p.hours == 2.0 and p.keywords == 10 and f.keywords == 0
+        assert p.false_accepts == w.false_accepts + f.false_accepts
+        assert p.false_accepts_per_hour == p.false_accepts / 2.0
+        assert p.false_reject_rate == w.false_reject_rate
+    [at_90] = [p for p in pooled if p.threshold == 0.9]
+    assert at_90.false_accepts == 3  # "no" at 0.92 and 0.97 in the word hour, 0.95 here
+    with pytest.raises(ValueError, match="same thresholds"):
+        scoring.pool_det_curves([curves[0], curves[1][1:] + curves[1][:1]])
+
+
+def test_the_det_figure_draws_every_curve_and_survives_no_errors(tmp_path: Path):
+    times, averaged, labels = constructed_track()
+    points = det_curve(times, averaged, NAMES, labels, HOUR_MS, 500.0)
+    figure = write_det_curve({"all streams": points, "words": points[::2]}, tmp_path)
+    rows = (tmp_path / "det_curve.csv").read_text().splitlines()
+    assert rows[0].startswith("curve,threshold,")
+    assert len(rows) == 1 + len(points) + len(points[::2])
+    assert {row.split(",")[0] for row in rows[1:]} == {"all streams", "words"}
+    # A model that never errs: nothing on log axes, the figure says so instead of failing.
+    perfect = [p._replace(false_accepts_per_hour=0.0, false_reject_rate=0.0) for p in points]
+    [_, png] = write_det_curve({"stream": perfect}, tmp_path / "perfect")
+    with Image.open(png) as image, Image.open(figure[1]) as drawn:
+        assert image.size == drawn.size

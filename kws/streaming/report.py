@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import math
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -30,31 +30,35 @@ from kws.streaming.scoring import (
 
 
 def det_curve_figure(
-    points: Sequence[DetPoint], targets: Sequence[float] = FA_PER_HOUR_TARGETS
+    curves: Mapping[str, Sequence[DetPoint]], targets: Sequence[float] = FA_PER_HOUR_TARGETS
 ) -> Figure:
-    """The DET curve on log axes: false-reject rate against false accepts per hour.
+    """DET curves on log axes: false-reject rate against false accepts per hour.
 
     Points with no false accept or no false reject lie off log axes and are left out (they are
-    in ``det_curve.csv``); each budget in ``targets`` is a dotted line with its best point,
-    named in the legend.
+    in ``det_curve.csv``); each budget in ``targets`` is a dotted line with the first curve's
+    best point within it, named in the legend. With no point on the axes at all (a model that
+    makes no false accept, or misses nothing) the figure says so instead of a curve.
 
     Args:
-        points: the DET curve.
+        curves: ``{name: points}``, the first the one the budgets are read off.
         targets: false-accept budgets per hour to mark.
 
     Returns:
         The figure (not attached to pyplot).
     """
-    figure = Figure(figsize=(6.0, 4.5))
+    figure = Figure(figsize=(6.5, 4.8))
     axis = figure.add_subplot()
-    fa = np.array([p.false_accepts_per_hour for p in points], dtype=np.float64)
-    frr = np.array([p.false_reject_rate for p in points], dtype=np.float64)
-    drawable = (fa > 0) & (frr > 0)
-    # In threshold order: false accepts fall and false rejects rise along the curve.
-    axis.plot(fa[drawable], frr[drawable], marker=".", linewidth=1.2, label="DET")
+    drawn = 0
+    for name, points in curves.items():
+        fa = np.array([p.false_accepts_per_hour for p in points], dtype=np.float64)
+        frr = np.array([p.false_reject_rate for p in points], dtype=np.float64)
+        drawable = (fa > 0) & (frr > 0)
+        drawn += int(drawable.sum())
+        # In threshold order: false accepts fall and false rejects rise along the curve.
+        axis.plot(fa[drawable], frr[drawable], marker=".", linewidth=1.2, label=name)
+    headline = next(iter(curves.values()), [])
     for target in targets:
-        axis.axvline(target, color="0.5", linestyle=":", linewidth=0.9)
-        best = frr_at_false_accepts(points, target)
+        best = frr_at_false_accepts(headline, target)
         if best is None:
             continue
         label = (
@@ -62,12 +66,22 @@ def det_curve_figure(
             f"(threshold {best.threshold:.4g}, {best.false_accepts_per_hour:.2g} FA/h)"
         )
         on_axes = best.false_reject_rate > 0 and best.false_accepts_per_hour > 0
+        drawn += on_axes
         if not on_axes:
             label += ", off the log axes"
         x, y = ([best.false_accepts_per_hour], [best.false_reject_rate]) if on_axes else ([], [])
         axis.plot(x, y, marker="o", linestyle="none", label=label)
-    axis.set_xscale("log")
-    axis.set_yscale("log")
+    if drawn:
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        for target in targets:
+            axis.axvline(target, color="0.5", linestyle=":", linewidth=0.9)
+    else:
+        axis.text(
+            0.5, 0.5, "no threshold gives both a false accept and a false reject:\n"
+            "nothing to draw on log axes (the values are in det_curve.csv)",
+            ha="center", va="center", transform=axis.transAxes,
+        )  # fmt: skip
     axis.set_xlabel("False accepts per hour")
     axis.set_ylabel("False-reject rate")
     axis.set_title("Streaming detection: DET curve")
@@ -77,19 +91,20 @@ def det_curve_figure(
     return figure
 
 
-#: The columns of ``det_curve.csv``.
-DET_COLUMNS = DetPoint._fields
+#: The columns of ``det_curve.csv``: the curve's name, then ``DetPoint``'s fields.
+DET_COLUMNS = ("curve", *DetPoint._fields)
 
 
 def write_det_curve(
-    points: Sequence[DetPoint],
+    curves: Mapping[str, Sequence[DetPoint]],
     directory: str | Path,
     targets: Sequence[float] = FA_PER_HOUR_TARGETS,
 ) -> list[Path]:
-    """Write ``det_curve.csv`` and ``det_curve.png`` into ``directory``, each atomically.
+    """Write ``det_curve.csv`` (every curve's points, named) and ``det_curve.png`` into
+    ``directory``, each atomically.
 
     Args:
-        points: the DET curve.
+        curves: ``{name: points}``, the first the one the budgets are marked on.
         directory: where they go; made if missing.
         targets: false-accept budgets to mark on the figure.
 
@@ -104,18 +119,22 @@ def write_det_curve(
     with atomic_write(csv_path, newline="") as file:
         writer = csv.writer(file)
         writer.writerow(DET_COLUMNS)
-        for p in points:
-            writer.writerow(
-                [
-                    repr(p.threshold),
-                    "" if math.isnan(p.false_reject_rate) else f"{p.false_reject_rate:.6g}",
-                    f"{p.false_accepts_per_hour:.6g}",
-                    p.false_accepts,
-                    p.false_rejects,
-                    p.detections,
-                ]
-            )
-    [png_path] = save_figures({"det_curve": det_curve_figure(points, targets)}, directory)
+        for name, points in curves.items():
+            for p in points:
+                writer.writerow(
+                    [
+                        name,
+                        repr(p.threshold),
+                        "" if math.isnan(p.false_reject_rate) else f"{p.false_reject_rate:.6g}",
+                        f"{p.false_accepts_per_hour:.6g}",
+                        p.false_accepts,
+                        p.false_rejects,
+                        p.detections,
+                        p.keywords,
+                        f"{p.hours:.6g}",
+                    ]
+                )
+    [png_path] = save_figures({"det_curve": det_curve_figure(curves, targets)}, directory)
     return [csv_path, png_path]
 
 
@@ -174,17 +193,74 @@ def stream_metrics(
         "false_reject_rate": _finite_or_none(errors.false_reject_rate),
     }
     if points is not None:
-        budgets = {}
-        for target in targets:
-            best = frr_at_false_accepts(points, target)
-            budgets[f"{target:g}"] = None if best is None else {
-                "false_reject_rate": best.false_reject_rate,
-                "false_accepts_per_hour": best.false_accepts_per_hour,
-                "threshold": best.threshold,
-            }  # fmt: skip
-        metrics["frr_at_fa_per_hour"] = budgets
-        metrics["det_thresholds"] = len(points)
+        metrics |= budgets(points, targets)
     return metrics
+
+
+def budgets(
+    points: Sequence[DetPoint], targets: Sequence[float] = FA_PER_HOUR_TARGETS
+) -> dict[str, Any]:
+    """The best point of a DET curve within each false-accept budget, for the metrics file.
+
+    Args:
+        points: the DET curve.
+        targets: the false-accept budgets per hour.
+
+    Returns:
+        ``{"frr_at_fa_per_hour": {budget: point or None}, "det_thresholds": count}``.
+    """
+    budgets = {}
+    for target in targets:
+        best = frr_at_false_accepts(points, target)
+        budgets[f"{target:g}"] = None if best is None else {
+            "false_reject_rate": best.false_reject_rate,
+            "false_accepts_per_hour": best.false_accepts_per_hour,
+            "threshold": best.threshold,
+        }  # fmt: skip
+    return {"frr_at_fa_per_hour": budgets, "det_thresholds": len(points)}
+
+
+#: The counts ``pooled_metrics`` adds up over streams.
+_COUNTS = ("detections", "correct", "false_accepts", "false_rejects")
+
+
+def pooled_metrics(
+    streams: Mapping[str, dict[str, Any]],
+    points: Sequence[DetPoint],
+    targets: Sequence[float] = FA_PER_HOUR_TARGETS,
+) -> dict[str, Any]:
+    """The metrics of several streams scored at one threshold, as one stream of all their audio:
+    false accepts per hour over all their hours, false rejects over all their keywords (a
+    keyword-free stream adds hours and false accepts only), with each stream's own metrics
+    under ``streams``.
+
+    Args:
+        streams: ``{name: stream_metrics(...)}``, each made with the same settings.
+        points: the pooled DET curve (``kws.streaming.scoring.pool_det_curves``).
+        targets: the false-accept budgets per hour.
+
+    Returns:
+        A dict shaped as ``stream_metrics``' (without TensorFlow's figures, which are per
+        labelled stream), plus ``streams``.
+    """
+    first = next(iter(streams.values()))
+    counts = {key: sum(m[key] for m in streams.values()) for key in _COUNTS}
+    hours = sum(m["stream"]["hours"] for m in streams.values())
+    keywords = sum(m["stream"]["keywords"] for m in streams.values())
+    return {
+        "settings": first["settings"],
+        "stream": {
+            "duration_ms": sum(m["stream"]["duration_ms"] for m in streams.values()),
+            "hours": hours,
+            "keywords": keywords,
+            "other_labels": sum(m["stream"]["other_labels"] for m in streams.values()),
+        },
+        **counts,
+        "false_accepts_per_hour": counts["false_accepts"] / hours,
+        "false_reject_rate": counts["false_rejects"] / keywords if keywords else None,
+        **budgets(points, targets),
+        "streams": dict(streams),
+    }
 
 
 def _show(value: float | None, form: str, unit: str = "") -> str:
@@ -200,17 +276,32 @@ def format_summary(metrics: dict[str, Any]) -> str:
     Returns:
         The table, lines joined by newlines.
     """
-    s, stream, tf = metrics["settings"], metrics["stream"], metrics["tensorflow"]
+    s, stream = metrics["settings"], metrics["stream"]
     rows = [
-        ("stream", f"{stream['hours']:.3f} h, {stream['keywords']} keywords"
-                   f" (+{stream['other_labels']} other labels)"),
-        ("settings", f"threshold {s['threshold']:g}, average {s['average_window_ms']:g} ms,"
+        ("stream" if "streams" not in metrics else "all streams",
+         f"{stream['hours']:.3f} h, {stream['keywords']} keywords"
+         f" (+{stream['other_labels']} other labels)"),
+        ("settings", f"threshold {s['threshold']:.4g}, average {s['average_window_ms']:g} ms,"
                      f" suppression {s['suppression_ms']:g} ms, minimum count "
                      f"{s['minimum_count']}, tolerance ±{s['time_tolerance_ms']:g} ms"),
-        ("TF matched", _show(tf["matched_percent"], ".1f", "%")),
-        ("TF correct", _show(tf["correct_percent"], ".1f", "%")),
-        ("TF wrong", _show(tf["wrong_percent"], ".1f", "%")),
-        ("TF false positive", _show(tf["false_positive_percent"], ".1f", "%")),
+    ]  # fmt: skip
+    for name, each in metrics.get("streams", {}).items():
+        rows.append((
+            name, f"{each['stream']['hours']:.3f} h, {each['stream']['keywords']} keywords: "
+            f"{each['false_accepts']} false accepts "
+            f"({_show(each['false_accepts_per_hour'], '.2f')} per hour), "
+            f"{each['false_rejects']} false rejects "
+            f"(rate {_show(each['false_reject_rate'], '.2%')})",
+        ))  # fmt: skip
+    tf = metrics.get("tensorflow")
+    if tf is not None:
+        rows += [
+            ("TF matched", _show(tf["matched_percent"], ".1f", "%")),
+            ("TF correct", _show(tf["correct_percent"], ".1f", "%")),
+            ("TF wrong", _show(tf["wrong_percent"], ".1f", "%")),
+            ("TF false positive", _show(tf["false_positive_percent"], ".1f", "%")),
+        ]
+    rows += [
         ("detections", f"{metrics['detections']} ({metrics['correct']} correct)"),
         ("false accepts", f"{metrics['false_accepts']}"
                           f" ({_show(metrics['false_accepts_per_hour'], '.2f')} per hour)"),

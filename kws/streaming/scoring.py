@@ -18,10 +18,14 @@ are not keywords. Detections come from ``kws.streaming.PosteriorHandler``.
   the labels (TensorFlow's generator writes them and its script counts them), since no
   ``_unknown_`` is ever reported: a keyword fired on an unknown word is then a false positive,
   not a wrong word. Pass ``ignore=()`` to count them as TensorFlow does.
-* ``detection_errors``: false accepts per hour and the false-reject rate, by the same matching:
-  a false accept is a detection that is not correct (wrong or false positive), a false reject a
-  keyword label no detection was correct for. ``stream_scores`` gives both sets of counts from
-  one matching.
+* ``detection_errors``: false accepts per hour and the false-reject rate, as deployed spotters
+  are judged: a detection *hits* a keyword said when a label of its own word lies within the
+  tolerance and no earlier detection took it (the nearest such label is taken); every other
+  detection is a false accept, every label no detection took a false reject. TensorFlow's
+  matching is not used here, because it holds a detection against the earliest label in reach
+  whatever its word: a keyword said within the tolerance after another keyword is then counted
+  both missed and falsely accepted, however well the detector did. ``stream_scores`` gives
+  TensorFlow's counts and the error rates together.
 * ``det_curve``: both of those over a sweep of thresholds, by re-running the firing rule on the
   handler's averaged-score track (``detections_sweep``), and ``frr_at_false_accepts``: the
   false-reject rate at a false-accept budget, read off the sweep as the best threshold that
@@ -35,6 +39,7 @@ them into ``stream_metrics.json``, a summary table and the DET figure.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import math
@@ -186,6 +191,28 @@ def _match(
     return _Matches(index, first_to_reach & same)
 
 
+def _hits(detections: Sequence[Detection], truth: Sequence[Label], tolerance_ms: float) -> int:
+    """How many time-ordered detections hit a keyword said: each takes the nearest label of its
+    own word within ``tolerance_ms`` either side that no earlier detection took (ties: the
+    earlier label). The rest are false accepts, the labels left false rejects."""
+    times: dict[str, list[float]] = {}
+    for word, when in truth:  # truth is sorted by time
+        times.setdefault(word, []).append(when)
+    taken = {word: [False] * len(ts) for word, ts in times.items()}
+    hits = 0
+    for found in detections:
+        ts = times.get(found.label)
+        if ts is None:
+            continue
+        lo = bisect.bisect_left(ts, found.time_ms - tolerance_ms)
+        hi = bisect.bisect_right(ts, found.time_ms + tolerance_ms)
+        free = [i for i in range(lo, hi) if not taken[found.label][i]]
+        if free:
+            taken[found.label][min(free, key=lambda i: abs(ts[i] - found.time_ms))] = True
+            hits += 1
+    return hits
+
+
 def _in_time_order(detections: Iterable[Detection]) -> list[Detection]:
     return sorted(detections, key=lambda d: d.time_ms)
 
@@ -330,10 +357,12 @@ class ErrorRates:
         return self.false_rejects / self.keywords if self.keywords else math.nan
 
 
-def _error_rates(matches: _Matches, keywords: int, hours: float) -> ErrorRates:
-    """The error counts from the matching of the detections to ``keywords`` labels."""
-    detections = len(matches.correct)
-    correct = int(matches.correct.sum())
+def _error_rates(
+    detections: Sequence[Detection], truth: Sequence[Label], tolerance_ms: float, hours: float
+) -> ErrorRates:
+    """The error counts of time-ordered detections against the keyword labels (``_hits``)."""
+    correct = _hits(detections, truth, tolerance_ms)
+    keywords, detections = len(truth), len(detections)
     return ErrorRates(
         keywords=keywords,
         detections=detections,
@@ -367,7 +396,7 @@ def detection_errors(
         ValueError: a bad duration or tolerance, or a keyword label past the stream's end.
     """
     truth, hours, tolerance = _scoring(labels, duration_ms, time_tolerance_ms, ignore)
-    return _error_rates(_match(_in_time_order(detections), truth, tolerance), len(truth), hours)
+    return _error_rates(_in_time_order(detections), truth, tolerance, hours)
 
 
 def stream_scores(
@@ -377,7 +406,7 @@ def stream_scores(
     time_tolerance_ms: float = TIME_TOLERANCE_MS,
     ignore: Iterable[str] = IGNORED_LABELS,
 ) -> tuple[StreamingAccuracy, ErrorRates]:
-    """TensorFlow's counts and the error rates of a detection list, from one matching.
+    """TensorFlow's counts and the error rates of a detection list.
 
     Args:
         detections: the detections.
@@ -393,8 +422,9 @@ def stream_scores(
         ValueError: a bad duration or tolerance, or a keyword label past the stream's end.
     """
     truth, hours, tolerance = _scoring(labels, duration_ms, time_tolerance_ms, ignore)
-    matches = _match(_in_time_order(detections), truth, tolerance)
-    return _accuracy(matches, len(truth)), _error_rates(matches, len(truth), hours)
+    found = _in_time_order(detections)
+    accuracy = _accuracy(_match(found, truth, tolerance), len(truth))
+    return accuracy, _error_rates(found, truth, tolerance, hours)
 
 
 class DetPoint(NamedTuple):
@@ -407,6 +437,8 @@ class DetPoint(NamedTuple):
         false_accepts: their count.
         false_rejects: their count.
         detections: detections reported at this threshold.
+        keywords: keyword labels in the stream.
+        hours: the stream's length.
     """
 
     threshold: float
@@ -415,6 +447,8 @@ class DetPoint(NamedTuple):
     false_accepts: int
     false_rejects: int
     detections: int
+    keywords: int
+    hours: float
 
     @classmethod
     def of(cls, threshold: float, errors: ErrorRates) -> DetPoint:
@@ -487,9 +521,90 @@ def det_curve(
         times_ms, averaged_scores, class_names, thresholds, suppression_ms, ignore
     )
     return [
-        DetPoint.of(threshold, _error_rates(_match(found, truth, tolerance), len(truth), hours))
+        DetPoint.of(threshold, _error_rates(found, truth, tolerance, hours))
         for threshold, found in zip(thresholds, sweep, strict=True)
     ]
+
+
+class ScoredStream(NamedTuple):
+    """One stream as a detector scored it: its averaged-score track
+    (``PosteriorHandler.track()``), its labels and its length.
+
+    Attributes:
+        times_ms: ``(steps,)`` the track's times.
+        averaged_scores: ``(steps, classes)`` its averaged scores.
+        labels: the stream's ``(label, start_ms)`` rows (none for a keyword-free stream).
+        duration_ms: the stream's length.
+    """
+
+    times_ms: np.ndarray
+    averaged_scores: np.ndarray
+    labels: Sequence[Label]
+    duration_ms: float
+
+
+def det_curves(
+    streams: Sequence[ScoredStream],
+    class_names: Sequence[str],
+    suppression_ms: float,
+    thresholds: Iterable[float] = (),
+    time_tolerance_ms: float = TIME_TOLERANCE_MS,
+    ignore: Iterable[str] = IGNORED_LABELS,
+) -> list[list[DetPoint]]:
+    """Each stream's DET curve, all swept at one set of thresholds (``default_thresholds`` of
+    every stream's scores together, and ``thresholds``), so that ``pool_det_curves`` can add
+    them up.
+
+    Args:
+        streams: the scored streams.
+        class_names: the class of each score column.
+        suppression_ms: the handler's suppression time.
+        thresholds: more thresholds to sweep, each in (0, 1] (a detector's own, say).
+        time_tolerance_ms: the matching tolerance, either side.
+        ignore: labels never reported and label rows that are not keywords.
+
+    Returns:
+        One curve per stream, in order, each by increasing threshold.
+    """
+    ignore = tuple(ignore)
+    scores = np.concatenate([np.asarray(s.averaged_scores, dtype=np.float64) for s in streams])
+    grid = default_thresholds(scores, class_names, ignore)
+    thresholds = np.unique(np.concatenate([grid, np.asarray(list(thresholds), dtype=np.float64)]))
+    return [
+        det_curve(s.times_ms, s.averaged_scores, class_names, s.labels, s.duration_ms,
+                  suppression_ms, thresholds, time_tolerance_ms, ignore)
+        for s in streams
+    ]  # fmt: skip
+
+
+def pool_det_curves(curves: Sequence[Sequence[DetPoint]]) -> list[DetPoint]:
+    """Several streams' DET curves, swept at the same thresholds, as one curve of all their
+    audio: false accepts per hour over all their hours, the false-reject rate over all their
+    keywords (a keyword-free stream adds hours and false accepts, no keyword).
+
+    Args:
+        curves: one DET curve per stream (``det_curves``).
+
+    Returns:
+        The pooled curve, by increasing threshold.
+
+    Raises:
+        ValueError: the curves were not swept at the same thresholds.
+    """
+    pooled = []
+    for points in zip(*curves, strict=True):
+        if len({p.threshold for p in points}) != 1:
+            raise ValueError("pooled DET curves must be swept at the same thresholds")
+        errors = ErrorRates(
+            keywords=sum(p.keywords for p in points),
+            detections=sum(p.detections for p in points),
+            correct=sum(p.detections - p.false_accepts for p in points),
+            false_accepts=sum(p.false_accepts for p in points),
+            false_rejects=sum(p.false_rejects for p in points),
+            hours=sum(p.hours for p in points),
+        )
+        pooled.append(DetPoint.of(points[0].threshold, errors))
+    return pooled
 
 
 def frr_at_false_accepts(points: Iterable[DetPoint], fa_per_hour: float) -> DetPoint | None:
