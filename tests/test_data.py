@@ -34,6 +34,7 @@ def words_per_split(root: Path) -> dict[str, Counter]:
 
 class FakeTrainer:
     training = False
+    current_epoch = 0
 
 
 def test_class_order_is_silence_unknown_then_keywords(synthetic_root, datamodule):
@@ -244,7 +245,7 @@ def test_augmentation_runs_only_in_training_and_can_be_turned_off(synthetic_root
     waveforms, _ = dm.on_after_batch_transfer(batch, 0)
     assert torch.equal(waveforms, batch[0].float() / 32768)
     dm.trainer.training = True
-    augmented, _ = dm.on_after_batch_transfer(batch, 0)
+    augmented = dm.on_after_batch_transfer(batch, 0).waveforms
     assert not torch.equal(augmented, waveforms)
     assert augmented.abs().max() <= 1.0
 
@@ -273,8 +274,9 @@ def test_augment_needs_no_trainer_and_draws_as_training_does(synthetic_root, dat
     dm.trainer = FakeTrainer()
     dm.trainer.training = True
     torch.manual_seed(0)
-    hooked, hooked_labels = dm.on_after_batch_transfer((clips, labels), 0)
-    assert torch.equal(hooked, augmented) and torch.equal(hooked_labels, labels)
+    hooked = dm.on_after_batch_transfer((clips, labels), 0)
+    assert torch.equal(hooked.waveforms, augmented) and torch.equal(hooked.labels, labels)
+    assert hooked.weights is None and hooked.not_keyword is None  # clips only
 
     plain = datamodule(synthetic_root, augment=False)
     plain.setup()

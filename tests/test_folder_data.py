@@ -437,16 +437,37 @@ def test_train_then_evaluate_from_the_checkpoint_alone(own_words, compose_config
     assert checkpoint["hyper_parameters"]["clip_samples"] == 24000
     assert checkpoint["hyper_parameters"]["class_names"] == [UNKNOWN, *KEYWORDS]
     assert checkpoint["datamodule_hyper_parameters"]["_target_"] == "kws.data.FolderDataModule"
-    stream = ["stream=true", "stream_minutes=0.5", "detector.threshold=0.5"]
+    stream = ["stream=true", "stream_minutes=0.5", "stream_free_minutes=0.5",
+              "detector.threshold=0.5"]  # fmt: skip
     evaluated = evaluate(
         compose_config([f"ckpt_path={metrics['checkpoint']}", quiet, *stream], name="evaluate")
     )
     assert evaluated["test/acc"] == pytest.approx(metrics["test/acc"], abs=1e-6)
     written = json.loads((tmp_path / "run" / "metrics.json").read_text())  # evaluate's
     assert written["classes"] == [UNKNOWN, *KEYWORDS] and written["num_clips"] == 9
-    # the same split as a stream of 1.5 s words (no noise folder: no background)
-    with open(tmp_path / "run" / "stream" / "test_stream_labels.csv") as handle:
-        placed = len(handle.readlines()) - 1
-    assert placed == 30_000 // 3500
-    counted = evaluated["stream"]["stream"]
-    assert counted["keywords"] + counted["other_labels"] == placed
+    # the same split as streams of 1.5 s words (no noise folder: no background), one of them
+    # keyword-free
+    for name, file in [("words", "test_stream"), ("keyword_free", "test_keyword_free")]:
+        with open(tmp_path / "run" / "stream" / f"{file}_labels.csv") as handle:
+            placed = len(handle.readlines()) - 1
+        # 1.5 s slots and a 2 s gap; the keyword-free stream labels its speech slots only
+        assert placed == 30_000 // 3500 if name == "words" else 0 < placed <= 30_000 // 3500
+        counted = evaluated["stream"]["streams"][name]["stream"]
+        assert counted["keywords"] + counted["other_labels"] == placed
+    assert evaluated["stream"]["streams"]["words"]["stream"]["keywords"] > 0
+    assert evaluated["stream"]["streams"]["keyword_free"]["stream"]["keywords"] == 0
+
+
+def test_stream_shaped_batches_of_a_folder_use_its_negatives_and_clip_length(own_words, tmp_path):
+    long_recording(tmp_path / "negatives" / "radio.wav", 12.0, rate=22050)
+    dm = folder(own_words, clip_seconds=1.5, negatives=[str(tmp_path / "negatives")],
+                cache_dir=str(tmp_path / "cache"), batch_size=20,
+                stream_examples={"negative_share": 0.5, "stream_minutes": 0.5})  # fmt: skip
+    dm.setup()
+    stream = dm.batches.keyword_free
+    assert stream.audio.shape == (30 * 16000,)  # no noise_dir: words and pieces, no background
+    clips = dm.stream_clips("train")
+    assert any("#" in str(path) for path in clips.unknown)  # the negatives' pieces are in it
+    batch = dm.batches.training_batch(next(iter(dm.train_dataloader())))
+    assert batch.waveforms.shape == (20 + 2 + 10, 24000)  # clips, partial keywords, windows
+    assert batch.labels[batch.not_keyword].eq(dm.class_names.index(UNKNOWN)).all()  # no silence

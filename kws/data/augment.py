@@ -52,8 +52,17 @@ class Augmentation:
     silence_noise_volume: float = 1.0
     sample_rate: int = 16000
 
+    @property
+    def max_shift(self) -> int:
+        """The largest shift, in samples."""
+        return int(self.shift_s * self.sample_rate)
+
     def __call__(
-        self, waveforms: torch.Tensor, noise_bank: torch.Tensor, silence: torch.Tensor | None
+        self,
+        waveforms: torch.Tensor,
+        noise_bank: torch.Tensor,
+        silence: torch.Tensor | None,
+        shift_range: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Augment a batch, drawing from torch's global random stream on its device.
 
@@ -62,6 +71,10 @@ class Augmentation:
             noise_bank: ``(files, noise_samples)`` float background noise, at least ``samples``
                 long.
             silence: ``(batch,)`` bool, True for silence clips; None when there are none.
+            shift_range: ``(lowest, highest)``, each ``(batch,)`` int64 samples: every row is
+                shifted by U{lowest..highest} instead of U(-shift_s, shift_s), noised or not
+                (rows placed elsewhere in the window, ``kws.data.stream_examples``); None: the
+                augmentation's own shift, noised rows only.
 
         Returns:
             ``(batch, samples)``, a new tensor.
@@ -76,15 +89,35 @@ class Augmentation:
             noised |= silence[:, None]
 
         shifted = waveforms
-        max_shift = int(self.shift_s * self.sample_rate)
-        if max_shift > 0:
+        max_shift = self.max_shift
+        if shift_range is not None:
+            lowest, highest = shift_range
+            draw = torch.rand(batch, device=device) * (highest - lowest + 1).to(torch.float32)
+            shifted = shift_rows(waveforms, lowest + draw.long(), samples)
+        elif max_shift > 0:
             shift = torch.randint(-max_shift, max_shift + 1, (batch,), device=device)
-            padded = F.pad(waveforms, (max_shift, max_shift))  # (batch, samples + 2 * max_shift)
-            rows = torch.arange(batch, device=device)
-            shifted = crops(padded, rows, max_shift - shift, samples)  # x[t - shift], zeros out
+            shifted = shift_rows(waveforms, shift, max_shift)
 
         files = torch.randint(0, noise_bank.shape[0], (batch,), device=device)
         starts = torch.randint(0, noise_bank.shape[1] - samples + 1, (batch,), device=device)
         noise = crops(noise_bank, files, starts, samples)  # (batch, samples)
         noisy = (shifted + noise.mul_(volume)).clamp_(-1.0, 1.0)
-        return torch.where(noised, noisy, waveforms)
+        return torch.where(noised, noisy, waveforms if shift_range is None else shifted)
+
+
+def shift_rows(waveforms: torch.Tensor, shift: torch.Tensor, reach: int) -> torch.Tensor:
+    """Each row moved later by its own ``shift`` (earlier when negative), zero-filled:
+    ``out[i, t] = waveforms[i, t - shift[i]]``.
+
+    Args:
+        waveforms: ``(batch, samples)``.
+        shift: ``(batch,)`` int64 samples, each in ``[-reach, reach]``.
+        reach: the largest shift either way (a fixed size, so nothing waits for the device).
+
+    Returns:
+        ``(batch, samples)``, a new tensor.
+    """
+    batch, samples = waveforms.shape
+    padded = F.pad(waveforms, (reach, reach))  # (batch, samples + 2 * reach)
+    rows = torch.arange(batch, device=waveforms.device)
+    return crops(padded, rows, reach - shift, samples)

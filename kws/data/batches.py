@@ -15,8 +15,14 @@ import torch.distributed as dist
 from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset
 
-from kws.data.augment import Augmentation
+from kws.data.augment import Augmentation, shift_rows
 from kws.data.datasets import ClipDataset, ClipRows, DeviceSplit, RowDataset, whole_batch
+from kws.data.stream_examples import (
+    KeywordFreeStream,
+    StreamClasses,
+    StreamExamples,
+    TrainingBatch,
+)
 
 
 @dataclass
@@ -35,6 +41,15 @@ class ClipBatches:
         augmentation: what ``augment`` applies; None: nothing.
         silence_label: the ``_silence_`` class, whose clips always get noise at their own
             volume; None: there is no such class.
+        stream_examples: how much of each training batch is stream-shaped; None: none.
+        stream_classes: the classes stream-shaped rows are labelled with (with
+            ``stream_examples``).
+        keyword_free: the keyword-free training stream its windows are cut from; None: none.
+        sample_rate: the clips' rate in Hz. Default 16000.
+
+    Attributes:
+        hard_starts: ``(n,)`` int64 starts of mined hard-negative windows in ``keyword_free``
+            (``set_hard_negatives``); None until some are mined.
     """
 
     datasets: dict[str, ClipDataset]
@@ -45,6 +60,11 @@ class ClipBatches:
     on_device: bool = False
     augmentation: Augmentation | None = None
     silence_label: int | None = None
+    stream_examples: StreamExamples | None = None
+    stream_classes: StreamClasses | None = None
+    keyword_free: KeywordFreeStream | None = None
+    sample_rate: int = 16000
+    hard_starts: torch.Tensor | None = field(default=None, init=False)
     _train_on_device: DeviceSplit | None = field(default=None, init=False, repr=False)
 
     def loader(self, split: str) -> DataLoader:
@@ -95,29 +115,72 @@ class ClipBatches:
             clips, labels = batch
         return clips.float() / 32768.0, labels
 
-    def augment(self, waveforms: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def augment(
+        self,
+        waveforms: torch.Tensor,
+        labels: torch.Tensor,
+        shift_range: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """The waveforms augmented (a new tensor), drawing from torch's random stream on their
-        device; the same tensor without ``augmentation``.
+        device; the same tensor without ``augmentation`` and ``shift_range``.
 
         Args:
             waveforms: ``(batch, samples)`` float in [-1, 1].
             labels: ``(batch,)`` int64 class indices, on the same device.
+            shift_range: ``(lowest, highest)`` ``(batch,)`` int64: each row's shift is drawn
+                from U{lowest..highest} samples (``Augmentation``); None: the augmentation's own.
         """
         if self.augmentation is None:
-            return waveforms
+            if shift_range is None:
+                return waveforms
+            lowest, highest = shift_range
+            draw = torch.rand(len(lowest), device=waveforms.device)
+            shift = lowest + (draw * (highest - lowest + 1).float()).long()
+            return shift_rows(waveforms, shift, waveforms.shape[1])
         silence = labels == self.silence_label if self.silence_label is not None else None
         if self.noise_bank.device != waveforms.device:  # moved once, then kept there
             self.noise_bank = self.noise_bank.to(waveforms.device)
-        return self.augmentation(waveforms, self.noise_bank, silence)
+        return self.augmentation(waveforms, self.noise_bank, silence, shift_range)
 
-    def training_batch(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        """What a training step receives: ``waveforms`` of the batch, then ``augment``.
+    def set_hard_negatives(self, starts: torch.Tensor | None) -> None:
+        """Hand over the hard-negative windows training batches draw from.
+
+        Args:
+            starts: ``(n,)`` int64 first samples of windows of ``keyword_free``; None or empty:
+                no hard negatives.
+
+        Raises:
+            ValueError: there is no keyword-free stream, or a window lies outside it.
+        """
+        if starts is not None and len(starts):
+            if self.keyword_free is None:
+                raise ValueError("hard negatives need a keyword-free training stream")
+            last = len(self.keyword_free.audio) - self.datasets["train"].clips.shape[1]
+            if int(starts.min()) < 0 or int(starts.max()) > last:
+                raise ValueError(f"hard-negative windows must start in [0, {last}]")
+        self.hard_starts = None if starts is None else starts.to(torch.int64)
+
+    def training_batch(self, batch: Any, epoch: int = 0) -> TrainingBatch:
+        """What a training step receives: ``waveforms`` of the batch, then ``augment``; with
+        ``stream_examples`` (from their ``start_epoch`` on), stream-shaped rows, their loss
+        weights and targets too.
 
         Args:
             batch: a loader's batch, on its device.
+            epoch: the training epoch, from 0. Default 0.
 
         Returns:
-            Waveforms ``(batch, CLIP_SAMPLES)`` float and labels ``(batch,)`` int64.
+            Waveforms ``(batch, samples)`` float and labels ``(batch,)`` int64, and with
+            ``stream_examples`` the weights and the "no keyword" rows.
         """
         waveforms, labels = self.waveforms(batch)
-        return self.augment(waveforms, labels), labels
+        if self.stream_examples is None or epoch < self.stream_examples.start_epoch:
+            return TrainingBatch(self.augment(waveforms, labels), labels)
+        device = waveforms.device
+        if self.keyword_free is not None and self.keyword_free.audio.device != device:
+            self.keyword_free = self.keyword_free.to(device)  # moved once, then kept there
+        shift = 0 if self.augmentation is None else self.augmentation.max_shift
+        return self.stream_examples(
+            waveforms, labels, self.stream_classes, self.augment, shift, self.keyword_free,
+            self.hard_starts, self.sample_rate,
+        )  # fmt: skip

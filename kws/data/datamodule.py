@@ -43,6 +43,12 @@ from kws.data.prepare import ClipSource, prepare_cache
 from kws.data.protocol import PROTOCOLS, SPLITS, Protocol, SplitIndex
 from kws.data.sources import DataFolder, fetch_missing, require
 from kws.data.stream_audio import SplitClips, find_clips
+from kws.data.stream_examples import (
+    StreamExamples,
+    keyword_free_stream,
+    make_stream_examples,
+    stream_classes,
+)
 from kws.data.synthetic import generate
 
 #: The import path saved as ``_target_`` in the hyper-parameters, to rebuild a saved DataModule.
@@ -110,17 +116,21 @@ class ClipDataModule(pl.LightningDataModule):
     hyper-parameters (``batch_size``, ``eval_batch_size``, ``num_workers``, ``on_device``,
     ``skip_bad_files`` and ``rebuild_cache`` among them) and sets ``index_builder`` (the
     source, ``kws.data.prepare.ClipSource``), ``cache_dir`` and ``augmentation``; it may
-    override ``_fetch`` and ``_require``.
+    override ``_fetch`` and ``_require``, and sets ``stream_examples`` for stream-shaped training
+    batches (``kws.data.stream_examples``), whose keyword-free stream is made from
+    ``stream_clips("train")``.
 
     Attributes:
         OFFLINE: the arguments that make a saved configuration rebuild without downloading or
-            generating anything (evaluation from a checkpoint passes them).
+            generating anything, the keyword-free training stream included (evaluation from a
+            checkpoint passes them).
     """
 
-    OFFLINE: ClassVar[dict[str, Any]] = {}
+    OFFLINE: ClassVar[dict[str, Any]] = {"stream_examples": None}
     index_builder: ClipSource
     cache_dir: Path
     augmentation: Augmentation | None
+    stream_examples: StreamExamples | None = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -185,6 +195,12 @@ class ClipDataModule(pl.LightningDataModule):
         hparams = self.hparams
         self.split_index = {split: cache.index(split) for split in SPLITS}
         names = self.class_names
+        settings = self.stream_examples
+        keyword_free = None
+        if settings is not None and settings.uses_stream:
+            keyword_free = keyword_free_stream(
+                self.stream_clips("train"), settings, self.hparams.seed
+            )
         self._batches = ClipBatches(
             datasets={
                 split: ClipDataset(cache.clips(split), self.split_index[split].labels)
@@ -197,6 +213,9 @@ class ClipDataModule(pl.LightningDataModule):
             on_device=hparams.on_device,
             augmentation=self.augmentation,
             silence_label=names.index(SILENCE) if SILENCE in names else None,
+            stream_examples=settings,
+            stream_classes=None if settings is None else stream_classes(names),
+            keyword_free=keyword_free,
         )
 
     def _open_cache(self) -> ClipCache:
@@ -246,7 +265,7 @@ class ClipDataModule(pl.LightningDataModule):
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """int16 clips become float waveforms on the device; training batches get augmented."""
         if self.trainer is not None and self.trainer.training:
-            return self.batches.training_batch(batch)
+            return self.batches.training_batch(batch, self.trainer.current_epoch)
         return self.batches.waveforms(batch)
 
 
@@ -291,6 +310,9 @@ class SpeechCommandsDataModule(ClipDataModule):
         on_device: keep the training split on the accelerator and gather batches there.
         augment: augment training batches on the device.
         augmentation: ``Augmentation`` settings; None: its defaults (BC-ResNet's).
+        stream_examples: ``StreamExamples`` settings: stream-shaped training batches (placed and
+            partial keywords, windows of a keyword-free stream of the training split, hard
+            negatives); None (default): clips only.
         generate_synthetic: generate a synthetic data set at ``root`` when it is missing.
         synthetic_speakers: speakers to generate; None: the generator's default.
 
@@ -298,7 +320,9 @@ class SpeechCommandsDataModule(ClipDataModule):
         ValueError: a setting out of range, naming its config key (``data.batch_size``, ...).
     """
 
-    OFFLINE: ClassVar[dict[str, Any]] = {"download": False, "generate_synthetic": False}
+    OFFLINE: ClassVar[dict[str, Any]] = {
+        "download": False, "generate_synthetic": False, "stream_examples": None,
+    }  # fmt: skip
 
     def __init__(
         self,
@@ -323,6 +347,7 @@ class SpeechCommandsDataModule(ClipDataModule):
         on_device: bool = False,
         augment: bool = True,
         augmentation: dict[str, float] | None = None,
+        stream_examples: dict[str, Any] | None = None,
         generate_synthetic: bool = False,
         synthetic_speakers: int | None = None,
     ) -> None:
@@ -367,6 +392,7 @@ class SpeechCommandsDataModule(ClipDataModule):
                 )
             )
         self.augmentation = Augmentation(**(augmentation or {})) if augment else None
+        self.stream_examples = make_stream_examples(stream_examples, self.class_names)
 
     def _fetch(self) -> None:
         """Download (or generate) what is missing."""

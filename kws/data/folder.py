@@ -55,6 +55,7 @@ from kws.data.protocol import (
 )
 from kws.data.splits import speaker_set
 from kws.data.stream_audio import SplitClips
+from kws.data.stream_examples import make_stream_examples
 
 #: The import path saved as ``_target_`` in the hyper-parameters, to rebuild a saved DataModule.
 TARGET = "kws.data.FolderDataModule"
@@ -615,6 +616,10 @@ class FolderDataModule(ClipDataModule):
         on_device: keep the training split on the accelerator and gather batches there.
         augment: augment training batches on the device.
         augmentation: ``Augmentation`` settings; None: its defaults (BC-ResNet's).
+        stream_examples: ``kws.data.stream_examples.StreamExamples`` settings: stream-shaped
+            training batches, their keyword-free stream made of the training split's
+            ``_unknown_`` clips (other word folders and ``negatives``' pieces) over
+            ``noise_dir``'s recordings; None (default): clips only.
 
     Raises:
         ValueError: a setting out of range, naming its config key (``data.clip_seconds``, ...).
@@ -644,6 +649,7 @@ class FolderDataModule(ClipDataModule):
         on_device: bool = False,
         augment: bool = True,
         augmentation: dict[str, float] | None = None,
+        stream_examples: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         keywords = list(keywords)
@@ -678,6 +684,7 @@ class FolderDataModule(ClipDataModule):
             testing_percentage=float(testing_percentage),
         )
         self.augmentation = Augmentation(**(augmentation or {})) if augment else None
+        self.stream_examples = make_stream_examples(stream_examples, self.class_names)
 
     def stream_clips(self, split: str) -> SplitClips:
         """A split's clips for a long test stream (``kws.data.stream_audio.write_word_stream``),

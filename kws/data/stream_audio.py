@@ -27,7 +27,7 @@ import math
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -398,16 +398,15 @@ def _read_word(path: Path, read: Callable[[Path], np.ndarray]) -> np.ndarray:
     return clip
 
 
-def _write_audio(
-    handle: sf.SoundFile,
+def _mix(
     samples: int,
     placements: Sequence[Placement],
     background: _Background,
-    progress: bool,
     clips: SplitClips,
-) -> None:
-    """Mix and write the stream a block at a time: background, then the words (read by
-    ``clips.read``), clipped to [-1, 1] and stored as int16."""
+    progress: bool = False,
+) -> Iterator[np.ndarray]:
+    """The stream mixed a block at a time: background, then the words (read by ``clips.read``),
+    clipped to [-1, 1] and stored as int16 blocks of ``_BLOCK`` samples (the last shorter)."""
     from tqdm.auto import tqdm
 
     starts = [p.start_ms * _SAMPLES_PER_MS for p in placements]
@@ -428,7 +427,7 @@ def _write_audio(
             lo, hi = max(starts[i], start), min(starts[i] + len(clip), end)
             if lo < hi:
                 block[lo - start : hi - start] += clip[lo - starts[i] : hi - starts[i]]
-        handle.write(to_int16(block))
+        yield to_int16(block)
 
 
 def _check_free_space(out_dir: Path, samples: int, rows: int) -> None:
@@ -508,7 +507,8 @@ def _write_stream(
             with sf.SoundFile(
                 wav_file, "w", SAMPLE_RATE, 1, subtype="PCM_16", format="WAV"
             ) as handle:
-                _write_audio(handle, samples, placements, background, progress, clips)
+                for block in _mix(samples, placements, background, clips, progress):
+                    handle.write(block)
         except (OSError, sf.LibsndfileError) as error:
             raise StreamWriteError(f"{wav}: cannot be written ({error})") from error
         writer = csv.writer(csv_file, lineterminator="\n")
@@ -689,6 +689,64 @@ def write_word_stream(
     )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class RenderedStream:
+    """A stream mixed in memory (``render_stream``).
+
+    Attributes:
+        audio: ``(samples,)`` int16 at 16 kHz, as a stream's WAV file holds it.
+        placements: the words placed, in time order.
+    """
+
+    audio: np.ndarray
+    placements: list[Placement]
+
+    @property
+    def labels(self) -> list[tuple[str, float]]:
+        """``(label, start_ms)`` of every word, as the stream's labels file lists them."""
+        return [(p.label, float(p.start_ms)) for p in self.placements]
+
+
+def render_stream(
+    clips: SplitClips,
+    minutes: float,
+    seed: int = 0,
+    gap_ms: int = DEFAULT_GAP_MS,
+    jitter_ms: int | None = None,
+    unknown_fraction: float = DEFAULT_UNKNOWN_FRACTION,
+    word_fraction: float = 1.0,
+    volume: float = DEFAULT_VOLUME,
+    fixed_volume: bool = False,
+    root: str | Path = "",
+) -> RenderedStream:
+    """A stream in memory, laid out and mixed as ``write_word_stream`` writes one (``plan_words``;
+    background from ``clips.noise``): for streams a program uses at once, such as training's
+    keyword-free stream and validation's streams. With ``unknown_fraction=1`` it holds no
+    keyword; ``word_fraction`` leaves slots empty.
+
+    Args:
+        clips: the split's clips, their format, reader and background recordings.
+        minutes: the stream's length.
+        seed, gap_ms, jitter_ms, unknown_fraction, word_fraction: as ``plan_words``.
+        volume, fixed_volume: the background, as ``make_stream``'s; volume 0: none.
+        root: the data set's folder, for messages.
+
+    Raises:
+        FileNotFoundError: ``volume`` is above 0 and ``clips`` has no background recording.
+        ValueError: a setting is out of range, or words are wanted that the clips lack.
+    """
+    samples = _samples(minutes, volume)
+    jitter_ms = _check_word_settings(gap_ms, jitter_ms, seed, unknown_fraction)
+    _check_fraction("word_fraction", word_fraction)
+    seconds = samples / SAMPLE_RATE
+    placements = _plan_words(
+        clips, seconds, seed, gap_ms, jitter_ms, unknown_fraction, word_fraction
+    )
+    background = _background(Path(root), clips, samples, seed, volume, fixed_volume)
+    audio = np.concatenate(list(_mix(samples, placements, background, clips)))
+    return RenderedStream(audio, placements)
+
+
 def make_noise_stream(
     root: str | Path,
     out_dir: str | Path,
@@ -738,27 +796,72 @@ def make_noise_stream(
         ValueError: a setting is out of range.
         StreamWriteError: too little free space, or a write failed.
     """
+    _samples(minutes, volume)  # settings first: find_clips reads the whole tree
+    _check_timing(gap_ms, gap_ms, seed)
+    _check_fraction("speech_fraction", speech_fraction)
+    if speech_fraction > 0:
+        clips = find_clips(root, split, keywords, test_root)
+    else:  # only the noise folder is listed
+        _check_split_and_keywords(split, keywords)
+        _check_root(Path(root))
+        clips = SplitClips(split, {}, [], _noise_files(Path(root)) if volume > 0 else [])
+    return write_noise_stream(
+        clips, root, out_dir, minutes=minutes, seed=seed, volume=volume,
+        fixed_volume=fixed_volume, speech_fraction=speech_fraction, gap_ms=gap_ms, name=name,
+        progress=progress, check=True, keywords=list(keywords),
+        test_root=None if test_root is None or speech_fraction == 0 else str(test_root),
+    )  # fmt: skip
+
+
+def write_noise_stream(
+    clips: SplitClips,
+    root: str | Path,
+    out_dir: str | Path,
+    minutes: float = DEFAULT_NOISE_MINUTES,
+    seed: int = 0,
+    volume: float = DEFAULT_NOISE_VOLUME,
+    fixed_volume: bool = False,
+    speech_fraction: float = 0.0,
+    gap_ms: int = DEFAULT_GAP_MS,
+    name: str | None = None,
+    progress: bool = False,
+    check: bool = False,
+    **info: Any,
+) -> StreamFiles:
+    """``make_noise_stream`` from clips already found, of any data set: Speech Commands
+    (``find_clips``) or a folder of one's own recordings
+    (``kws.data.FolderDataModule.stream_clips``): its background recordings, and with
+    ``speech_fraction`` its non-keyword clips, each in a slot of ``clips.clip_ms + gap_ms``.
+
+    Args:
+        clips: the split's clips, their format, reader and background recordings.
+        root: the data set's folder, for the stream's JSON and messages.
+        out_dir, minutes, seed, volume, fixed_volume, speech_fraction, gap_ms, name, progress:
+            as ``make_noise_stream``.
+        check: inspect every placed clip as a Speech Commands clip before writing. Default
+            False (for clips a cache build has checked).
+        **info: more settings for the stream's JSON (``keywords`` among them).
+
+    Returns:
+        The files written; ``keyword_count`` is 0.
+    """
     samples = _samples(minutes, volume)
     _check_timing(gap_ms, gap_ms, seed)
     _check_fraction("speech_fraction", speech_fraction)
     placements: list[Placement] = []
     if speech_fraction > 0:
-        clips = find_clips(root, split, keywords, test_root)
         seconds = samples / SAMPLE_RATE
         placements = _plan_words(clips, seconds, seed, gap_ms, gap_ms, 1.0, speech_fraction)
-        _check_clips((p.clip for p in placements), split)
-    else:  # only the noise folder is listed
-        _check_split_and_keywords(split, keywords)
-        _check_root(Path(root))
-        clips = SplitClips(split, {}, [], _noise_files(Path(root)) if volume > 0 else [])
+        if check:
+            _check_clips((p.clip for p in placements), clips.split)
     if volume == 0 and not placements:
         raise ValueError("volume=0 and speech_fraction=0 would make a silent stream")
+    info.setdefault("keywords", list(clips.keywords))
     return _write_stream(
         "noise", root, clips, out_dir, name or "noise_stream", samples, placements,
-        seed=seed, gap_ms=gap_ms, volume=volume, fixed_volume=fixed_volume, keywords=keywords,
-        progress=progress, split=split if speech_fraction > 0 else None,
-        speech_fraction=speech_fraction,
-        test_root=None if test_root is None or speech_fraction == 0 else str(test_root),
+        seed=seed, gap_ms=gap_ms, volume=volume, fixed_volume=fixed_volume, progress=progress,
+        split=clips.split if speech_fraction > 0 else None, speech_fraction=speech_fraction,
+        **info,
     )  # fmt: skip
 
 
