@@ -85,4 +85,5 @@ def model_info(module: KWSModule, checkpoint: str | Path | None = None) -> Model
         head=dict(hparams["model"]),
         data=metadata.get("datamodule"),
         source=source,
+        calibration=None if module.calibration is None else module.calibration.as_dict(),
     )

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from kws.data.layout import MAX_CLIP_SAMPLES
+from kws.streaming.calibration import Calibration
 
 #: The format tag of an exported kws model; a reader refuses any other.
 EXPORT_FORMAT = "kws-export-1"
@@ -44,6 +45,8 @@ class ModelInfo:
         data: the data settings the checkpoint was trained with, or ``None``. Default ``None``.
         source: where the export came from (checkpoint file name, sha256, epoch). Default
             empty.
+        calibration: the detection threshold calibrated on validation streams
+            (``kws.streaming.calibration.Calibration.as_dict()``), or ``None``. Default ``None``.
     """
 
     class_names: tuple[str, ...]
@@ -54,6 +57,7 @@ class ModelInfo:
     quantization: str = "float32"
     data: dict[str, Any] | None = None
     source: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The metadata as one JSON-ready dict, with its ``format`` (the JSON sidecar's form)."""
@@ -131,7 +135,15 @@ class ModelInfo:
             if not (isinstance(part, dict) or (optional and part is None)):
                 raise ModelInfoError(f"{origin}: metadata {key!r} must be a JSON object")
             parts[key] = part
-        return cls(tuple(names), **numbers, quantization=quantization, **parts)
+        calibration = fields.get("calibration")
+        if calibration is not None:
+            try:
+                calibration = Calibration.from_dict(calibration, origin).as_dict()
+            except ValueError as error:
+                raise ModelInfoError(f"metadata 'calibration': {error}") from None
+        return cls(
+            tuple(names), **numbers, quantization=quantization, **parts, calibration=calibration
+        )
 
     @property
     def clip_seconds(self) -> float:

@@ -20,6 +20,7 @@ import onnxruntime as ort
 
 from kws.data.audio import float_problem, read_waveform, to_float32
 from kws.runtime.model_info import INPUT_NAME, OUTPUT_NAMES, ModelInfo, ModelInfoError
+from kws.streaming.calibration import Calibration
 
 #: The largest model file read (512 MiB); a kws export is a few MB.
 MAX_MODEL_BYTES = 512 * 2**20
@@ -159,6 +160,13 @@ class Spotter:
     def sample_rate(self) -> int:
         """The sample rate of the audio the model takes, in Hz."""
         return self.info.sample_rate
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The detection threshold calibrated on validation streams when the model was trained
+        stream-aware (``kws.streaming.calibration``), else None."""
+        data = self.info.calibration
+        return None if data is None else Calibration.from_dict(data, "metadata")
 
     @property
     def clip_samples(self) -> int:

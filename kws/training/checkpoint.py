@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from kws.data.layout import MAX_CLIP_SAMPLES
+from kws.streaming.calibration import Calibration
 from kws.training.module import CHECKPOINT_FORMAT, HPARAM_KEYS, KWSModule
 from kws.training.registry import ConfigError, build, check
 
@@ -130,6 +131,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         module.load_state_dict(checkpoint["state_dict"])
     except Exception as error:  # noqa: BLE001 - a damaged file can fail in many ways here
         raise CheckpointError(f"{path}: damaged kws checkpoint ({_first_line(error)})") from None
+    saved = checkpoint.get("calibration")
+    try:
+        module.calibration = None if saved is None else Calibration.from_dict(saved, str(path))
+    except ValueError as error:
+        raise CheckpointError(f"{error} (a damaged or tampered kws checkpoint)") from None
     datamodule = checkpoint.get("datamodule_hyper_parameters")
     module.checkpoint_metadata = {
         "epoch": checkpoint.get("epoch"),

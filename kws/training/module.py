@@ -19,9 +19,12 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
+from kws.data.layout import SILENCE, UNKNOWN
+from kws.data.stream_examples import TrainingBatch
 from kws.frontend import drift_of, drift_summary
 from kws.models import KeywordSpotter
 from kws.reporting.metrics import ClassificationReport, Scores
+from kws.streaming.calibration import Calibration
 from kws.training.registry import ConfigError, build, is_plain_data, partial
 
 CHECKPOINT_FORMAT = "kws-1"
@@ -124,17 +127,44 @@ class KWSModule(pl.LightningModule):
         self.reports: dict[str, ClassificationReport] = {}
         #: Set by ``kws.training.checkpoint.load_checkpoint``: epoch and saved data settings.
         self.checkpoint_metadata: dict[str, Any] = {}
+        #: The loss weight of ``_silence_`` and ``_unknown_`` rows (``training_step``); kept in
+        #: checkpoints; ``kws.training.stream_validation.StreamValidation`` may ramp it.
+        self.negative_weight = 1.0
+        self._negative_classes = torch.tensor(
+            [name in (SILENCE, UNKNOWN) for name in self.class_names], dtype=torch.bool
+        )
+        #: The detection threshold calibrated on validation streams and how it was found
+        #: (``kws.training.stream_validation``); kept in checkpoints; None until calibrated.
+        self.calibration: Calibration | None = None
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         """Logits ``(batch, classes)`` of waveforms ``(batch, samples)``."""
         return self.spotter(waveform)
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
-        waveforms, labels = batch
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int):
+        """Cross-entropy of a batch ``(waveforms, labels[, weights[, not_keyword]])``
+        (``kws.data.stream_examples.TrainingBatch``): the mean; with per-row loss weights, rows
+        whose target is any class but a keyword (their loss: minus the log of the probability
+        of not being a keyword), or a ``negative_weight`` other than 1 on ``_silence_`` and
+        ``_unknown_`` rows, the weighted mean."""
+        waveforms, labels, weights, not_keyword = TrainingBatch(*batch)
         logits = self.spotter(waveforms)
-        loss = F.cross_entropy(logits, labels)
+        if weights is None and not_keyword is None and self.negative_weight == 1.0:
+            loss = F.cross_entropy(logits, labels)
+        else:
+            negative = self._negative_classes.to(labels.device)
+            losses = F.cross_entropy(logits, labels, reduction="none")
+            if not_keyword is not None:
+                log_p = logits.float().log_softmax(-1)
+                no_keyword = torch.logsumexp(log_p[:, negative], -1)  # log P(not a keyword)
+                losses = torch.where(not_keyword, -no_keyword, losses)
+            row = torch.ones_like(losses) if weights is None else weights
+            row = torch.where(negative[labels], row * self.negative_weight, row)
+            loss = (losses * row).sum() / row.sum().clamp_min(1e-12)
         self.train_scores.update(logits.detach(), labels, loss)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        self.log(
+            "train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(labels)
+        )
         self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True)
         return loss
 
@@ -176,12 +206,19 @@ class KWSModule(pl.LightningModule):
             torch.manual_seed(torch.initial_seed() + self.trainer.global_rank)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Keep the random state, so a resumed run draws the same batches and augmentation."""
+        """Keep the random state, so a resumed run draws the same batches and augmentation, the
+        negative weight, and the calibrated threshold."""
         checkpoint["rng_states"] = capture_rng_states()
+        checkpoint["negative_weight"] = float(self.negative_weight)
+        if self.calibration is not None:
+            checkpoint["calibration"] = self.calibration.as_dict()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "rng_states" in checkpoint:
             restore_rng_states(checkpoint["rng_states"])
+        self.negative_weight = float(checkpoint.get("negative_weight", 1.0))
+        saved = checkpoint.get("calibration")
+        self.calibration = None if saved is None else Calibration.from_dict(saved, "checkpoint")
 
     def _check_optimisation(self) -> None:
         """Build optimiser and schedule once on a stand-in parameter, so a bad setting

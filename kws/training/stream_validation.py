@@ -1,0 +1,236 @@
+"""Validation on streams: false accepts per hour and false rejects, as a deployed spotter is
+judged, every time the model is validated; and the threshold calibrated for deployment.
+
+Clip accuracy says little about a detector on a stream. ``StreamValidation`` makes two streams
+from the validation split's speakers once, in memory (``kws.data.stream_audio.render_stream``):
+a word stream in TensorFlow's layout (keywords and non-keywords, one per slot of a clip plus
+2 s) and a keyword-free stream (non-keyword speech in ``speech_fraction`` of the slots over
+background noise at U(0, 1)). At each validation the model's ``StreamingDetector`` listens to
+both, and their DET curves are pooled (``kws.streaming.scoring.pool_det_curves``): false
+accepts over all the audio, false rejects over the word stream's keywords. It logs
+
+* ``val/fa_per_hour`` and ``val/frr`` at the reference ``threshold`` (TensorFlow's 0.7);
+* ``val/frr_at_target``: the false-reject rate at the calibrated threshold, the one that keeps
+  within ``target_fa_per_hour`` (``kws.streaming.calibration``), and ``val/threshold``, that
+  threshold, which the module keeps (``KWSModule.calibration``) and so every checkpoint holds;
+* ``val/stream_seconds``: what the two streams cost.
+
+With ``ramp_negative_weight`` it also applies openWakeWord's rule: while ``val/fa_per_hour`` is
+above the target, the loss weight of ``_silence_`` and ``_unknown_`` rows doubles
+(``KWSModule.negative_weight``), up to ``max_negative_weight``.
+
+The streams are made when fitting starts, so a validation split too small for them stops the run
+before the first epoch, with an error naming what is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+from pytorch_lightning.trainer.states import TrainerFn
+
+from kws.data.stream_audio import (
+    DEFAULT_NOISE_VOLUME,
+    DEFAULT_VOLUME,
+    RenderedStream,
+    render_stream,
+)
+from kws.streaming import PosteriorSettings, StreamingDetector
+from kws.streaming.calibration import TARGET_FA_PER_HOUR, Calibration, calibrate
+from kws.streaming.scoring import det_curves, pool_det_curves
+
+log = logging.getLogger(__name__)
+
+
+def unmet(calibration: Calibration) -> str:
+    """What to say of a calibration that does not meet its target."""
+    if calibration.false_reject_rate >= 1.0:
+        return "no keyword is detected on the validation streams at any threshold"
+    return (
+        f"no threshold keeps within {calibration.target_fa_per_hour:g} false accepts per hour "
+        f"and detects a keyword; the best reached is {calibration.false_accepts_per_hour:.2f} "
+        f"FA/h (threshold {calibration.threshold:.4g}, false-reject rate "
+        f"{calibration.false_reject_rate:.1%})"
+    )
+
+
+class StreamValidation(pl.Callback):
+    """At every validation, listen to two streams of the validation speakers; log false accepts
+    per hour and false rejects; calibrate the deployed threshold.
+
+    Args:
+        word_minutes: the word stream's length. Default 3.
+        free_minutes: the keyword-free stream's length. Default 6.
+        speech_fraction: the share of the keyword-free stream's slots that hold a non-keyword.
+            Default 0.5.
+        target_fa_per_hour: the false-accept budget the threshold is calibrated for. Default 0.5.
+        threshold: the reference threshold of ``val/fa_per_hour`` and ``val/frr``. Default 0.7.
+        stride_ms: the detector's stride. Default 30.
+        average_window_ms, suppression_ms, minimum_count: the posterior handling
+            (``PosteriorSettings``; TensorFlow's defaults).
+        batch_size: windows scored together. Default 256.
+        seed: the streams' seed. Default 0.
+        ramp_negative_weight: double the negative rows' loss weight after each validation whose
+            ``val/fa_per_hour`` is above the target. Default False.
+        max_negative_weight: the most it is ramped to. Default 16.
+
+    Raises:
+        ValueError: a setting out of range, naming ``callbacks.stream_validation.<key>``.
+    """
+
+    def __init__(
+        self,
+        word_minutes: float = 3.0,
+        free_minutes: float = 6.0,
+        speech_fraction: float = 0.5,
+        target_fa_per_hour: float = TARGET_FA_PER_HOUR,
+        threshold: float = 0.7,
+        stride_ms: float = 30.0,
+        average_window_ms: float = 500.0,
+        suppression_ms: float = 500.0,
+        minimum_count: int = 4,
+        batch_size: int = 256,
+        seed: int = 0,
+        ramp_negative_weight: bool = False,
+        max_negative_weight: float = 16.0,
+    ) -> None:
+        key = "callbacks.stream_validation."
+        for name, value, least in (
+            ("word_minutes", word_minutes, 0.0),
+            ("free_minutes", free_minutes, 0.0),
+            ("target_fa_per_hour", target_fa_per_hour, 0.0),
+            ("max_negative_weight", max_negative_weight, 0.0),
+        ):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not (np.isfinite(value) and value > least)
+            ):
+                raise ValueError(f"{key}{name} must be a finite number > {least:g}, got {value!r}")
+        if not 0.0 <= speech_fraction <= 1.0:
+            raise ValueError(f"{key}speech_fraction must be in [0, 1], got {speech_fraction!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"{key}batch_size must be an integer >= 1, got {batch_size!r}")
+        try:
+            self.settings = PosteriorSettings(
+                average_window_ms, threshold, suppression_ms, minimum_count
+            )
+            self.settings.check_stride(stride_ms)
+        except ValueError as error:
+            raise ValueError(f"{key}: {error}".replace("detector.", "")) from None
+        self.word_minutes = float(word_minutes)
+        self.free_minutes = float(free_minutes)
+        self.speech_fraction = float(speech_fraction)
+        self.target_fa_per_hour = float(target_fa_per_hour)
+        self.stride_ms = float(stride_ms)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.ramp_negative_weight = ramp_negative_weight
+        self.max_negative_weight = float(max_negative_weight)
+        self._streams: list[RenderedStream] | None = None
+
+    def streams(self, datamodule: Any) -> list[RenderedStream]:
+        """The word stream and the keyword-free stream of the validation split, made once.
+
+        Args:
+            datamodule: a set-up kws DataModule (``stream_clips("val")``).
+
+        Raises:
+            ValueError: the split lacks what a stream needs (keywords, non-keywords), naming it.
+        """
+        if self._streams is None:
+            clips = datamodule.stream_clips("val")
+            missing = [word for word, paths in clips.keywords.items() if not paths]
+            if missing:
+                raise ValueError(
+                    f"callbacks.stream_validation: the val split has no clip of {missing} to make "
+                    "a validation stream of"
+                )
+            if not clips.noise:
+                log.warning("stream validation: no background-noise recordings, no background")
+            root = getattr(datamodule, "root", "")
+            word = render_stream(
+                clips, self.word_minutes, self.seed, root=root,
+                volume=DEFAULT_VOLUME if clips.noise else 0.0,
+            )  # fmt: skip
+            if not word.placements or all(p.label not in clips.keywords for p in word.placements):
+                raise ValueError(
+                    f"callbacks.stream_validation.word_minutes={self.word_minutes:g} is too short "
+                    "to hold a keyword"
+                )
+            free = render_stream(
+                clips, self.free_minutes, self.seed + 1, unknown_fraction=1.0,
+                word_fraction=self.speech_fraction, root=root,
+                volume=DEFAULT_NOISE_VOLUME if clips.noise else 0.0,
+            )  # fmt: skip
+            self._streams = [word, free]
+        return self._streams
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Make the streams before the first epoch: a split too small for them stops the run
+        now."""
+        datamodule = trainer.datamodule
+        if datamodule is not None:
+            datamodule.setup("fit")
+            self.streams(datamodule)
+
+    def score(
+        self, pl_module: Any, datamodule: Any, epoch: int = -1
+    ) -> tuple[dict[str, float], Calibration]:
+        """Listen to both streams with the module's spotter.
+
+        Args:
+            pl_module: a ``KWSModule``.
+            datamodule: its data (``stream_clips``).
+            epoch: the model's training epoch, for the calibration. Default -1: not known.
+
+        Returns:
+            The metrics to log and the calibration.
+        """
+        began = time.perf_counter()
+        names = pl_module.class_names
+        scored = []
+        for stream in self.streams(datamodule):
+            detector = StreamingDetector.from_spotter(
+                pl_module.spotter, names, clip_samples=pl_module.hparams.clip_samples,
+                stride_ms=self.stride_ms, settings=self.settings, keep_track=True,
+                batch_size=self.batch_size,
+            )  # fmt: skip
+            scored.append(detector.listen(stream.audio, stream.labels))
+        points = pool_det_curves(
+            det_curves(scored, names, self.settings.suppression_ms, [self.settings.threshold])
+        )
+        calibration = calibrate(
+            points, self.target_fa_per_hour, self.settings, self.stride_ms, epoch
+        )
+        reference = next(p for p in points if p.threshold == self.settings.threshold)
+        metrics = {
+            "val/fa_per_hour": reference.false_accepts_per_hour,
+            "val/frr": reference.false_reject_rate,
+            "val/frr_at_target": calibration.false_reject_rate,
+            "val/threshold": calibration.threshold,
+            "val/stream_seconds": time.perf_counter() - began,
+        }
+        return metrics, calibration
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or trainer.datamodule is None:
+            return
+        metrics, calibration = self.score(pl_module, trainer.datamodule, trainer.current_epoch)
+        for name, value in metrics.items():
+            pl_module.log(name, value, prog_bar=name == "val/frr_at_target")
+        fitting = trainer.state.fn == TrainerFn.FITTING
+        if fitting or pl_module.calibration is None:  # a loaded checkpoint keeps its own
+            pl_module.calibration = calibration
+        if not calibration.met:
+            log.warning("stream validation, epoch %d: %s", trainer.current_epoch,
+                        unmet(calibration))  # fmt: skip
+        if fitting and self.ramp_negative_weight:
+            if metrics["val/fa_per_hour"] > self.target_fa_per_hour:
+                weight = min(2.0 * pl_module.negative_weight, self.max_negative_weight)
+                pl_module.negative_weight = weight
+            pl_module.log("train/negative_weight", pl_module.negative_weight)

@@ -1,0 +1,155 @@
+"""Stream-aware training end to end (experiment=streaming): validation on streams, the calibrated
+threshold in the checkpoint and the export, hard negatives kept across a resume, the negative
+weight ramp, and the errors that stop a run before its first epoch."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import CONF_DIR
+from hydra import compose, initialize_config_dir
+
+from kws.streaming.calibration import Calibration
+from kws.tasks import train
+from kws.training import load_checkpoint
+from kws.training.hard_negatives import pick_windows
+
+#: A few seconds of everything: two epochs, short streams, the linear head.
+QUICK = [
+    "experiment=streaming",
+    "model=linear",
+    "trainer.max_epochs=2",
+    "trainer.check_val_every_n_epoch=1",
+    "module.scheduler.warmup_epochs=0",
+    "trainer.enable_progress_bar=false",
+    "data.stream_examples.stream_minutes=0.5",
+    "callbacks.stream_validation.word_minutes=0.5",
+    "callbacks.stream_validation.free_minutes=0.5",
+    "callbacks.hard_negatives.every_n_epochs=1",
+    "callbacks.hard_negatives.max_windows=16",
+    "~callbacks.frontend_figures",
+]
+
+
+def logged(run: Path) -> list[dict[str, str]]:
+    with open(run / "csv" / "metrics.csv") as file:
+        return [{k: v for k, v in row.items() if v} for row in csv.DictReader(file)]
+
+
+@pytest.fixture(scope="module")
+def streaming_run(tmp_path_factory: pytest.TempPathFactory, synthetic_root: Path) -> Path:
+    """One stream-aware run of two epochs on the session's generated data."""
+    run = tmp_path_factory.mktemp("streaming")
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[f"output_dir={run}", "data=synthetic", f"data.root={synthetic_root}",
+                       *QUICK, "callbacks.stream_validation.ramp_negative_weight=true"],
+        )  # fmt: skip
+    train(cfg)
+    return run
+
+
+def test_validation_logs_stream_figures_and_calibrates(streaming_run: Path):
+    rows = [r for r in logged(streaming_run) if "val/frr_at_target" in r]
+    assert len(rows) == 3  # epochs 1 and 2, and the final validation of the best checkpoint
+    for row in rows:
+        assert 0.0 <= float(row["val/frr"]) <= 1.0 and float(row["val/fa_per_hour"]) >= 0.0
+        assert 0.0 < float(row["val/threshold"]) <= 1.0
+        assert float(row["val/stream_seconds"]) > 0.0
+    metrics = json.loads((streaming_run / "metrics.json").read_text())
+    assert {"val/frr_at_target", "val/fa_per_hour", "val/threshold"} <= set(metrics)
+    # The best checkpoint was chosen by the false-reject rate at the target, and holds the
+    # threshold its validation calibrated.
+    best = torch.load(streaming_run / "checkpoints" / "best.ckpt", weights_only=True)
+    monitor = next(v for k, v in best["callbacks"].items() if "val/frr_at_target" in k)
+    assert monitor["best_model_score"] == pytest.approx(min(float(r["val/frr_at_target"])
+                                                            for r in rows[:2]))  # fmt: skip
+    module = load_checkpoint(streaming_run / "checkpoints" / "best.ckpt")
+    assert isinstance(module.calibration, Calibration)
+    assert module.calibration.threshold == pytest.approx(float(metrics["val/threshold"]))
+    assert module.calibration.target_fa_per_hour == 0.5
+    assert module.calibration.hours == pytest.approx(1.0 / 60)
+
+
+def test_hard_negatives_are_mined_kept_and_resumed(streaming_run: Path, synthetic_root: Path):
+    last = torch.load(streaming_run / "checkpoints" / "last.ckpt", weights_only=True)
+    [state] = [v for k, v in last["callbacks"].items() if k.startswith("HardNegativeMining")]
+    assert 0 < len(state["starts"]) <= 16 and len(state["fingerprint"]) == 64
+    assert state["starts"] == sorted(state["starts"])
+    assert "negative_weight" in last and last["negative_weight"] >= 1.0
+    # Mined once (after epoch 1; the last epoch mines nothing).
+    assert sum("train/hard_negatives" in r for r in logged(streaming_run)) == 1
+
+
+def test_pick_windows_keeps_the_highest_apart():
+    scores = np.array([0.1, 0.9, 0.85, 0.2, 0.95, 0.005])
+    starts = np.arange(6) * 1600
+    assert pick_windows(scores, starts, 3, 0.01, 3200).tolist() == [1600, 6400]
+    assert pick_windows(scores, starts, 1, 0.01, 1).tolist() == [6400]
+    assert pick_windows(scores, starts, 10, 0.5, 1).tolist() == [1600, 3200, 6400]
+
+
+def test_a_validation_split_without_keywords_stops_before_training(
+    compose_config, root: Path, tmp_path: Path
+):
+    for clip in (root / "yes").iterdir():
+        if clip.name in (root / "validation_list.txt").read_text():
+            clip.unlink()
+    listed = [line for line in (root / "validation_list.txt").read_text().split()
+              if not line.startswith("yes/")]  # fmt: skip
+    (root / "validation_list.txt").write_text("\n".join(listed) + "\n")
+    cfg = compose_config(["data=synthetic", f"data.root={root}", *QUICK])
+    with pytest.raises(FileNotFoundError, match=r"no clips of the keywords \['yes'\] in the val"):
+        train(cfg)
+    assert not (tmp_path / "run" / "checkpoints").exists()  # nothing trained, nothing saved
+
+
+def test_the_calibrated_threshold_travels_into_the_export(streaming_run: Path, tmp_path: Path):
+    pytest.importorskip("onnxruntime")
+    from kws.export.checkpoint import export_checkpoint
+    from kws.runtime import Spotter
+    from kws.streaming import StreamingDetector
+
+    checkpoint = streaming_run / "checkpoints" / "best.ckpt"
+    export_checkpoint(checkpoint, tmp_path)
+    spotter = Spotter.from_file(tmp_path / "spotter.onnx")
+    expected = load_checkpoint(checkpoint).calibration
+    assert spotter.calibration == expected
+    detector = StreamingDetector.from_runtime(spotter)
+    assert detector.handler.settings.threshold == expected.threshold
+
+
+def test_a_resumed_run_continues_with_the_saved_hard_negatives(
+    streaming_run: Path, tmp_path: Path, synthetic_root: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import shutil
+
+    from kws.training.hard_negatives import HardNegativeMining
+
+    run = Path(shutil.copytree(streaming_run, tmp_path / "run"))
+    last = run / "checkpoints" / "last.ckpt"
+    saved = torch.load(last, weights_only=True)["callbacks"]
+    [state] = [v for k, v in saved.items() if k.startswith("HardNegativeMining")]
+    handed: list[list[int]] = []
+    original = HardNegativeMining.on_fit_start
+
+    def spy(self, trainer, pl_module):
+        original(self, trainer, pl_module)
+        hard = trainer.datamodule.batches.hard_starts
+        handed.append([] if hard is None else hard.tolist())
+
+    monkeypatch.setattr(HardNegativeMining, "on_fit_start", spy)
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=["data=synthetic", f"data.root={synthetic_root}", *QUICK,
+                       "trainer.max_epochs=3", f"ckpt_path={last}", f"output_dir={run}"],
+        )  # fmt: skip
+    train(cfg)
+    assert handed == [state["starts"]]  # the saved set, before the first resumed step
