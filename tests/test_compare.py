@@ -481,3 +481,26 @@ def test_a_quick_study_runs_whole(tmp_path, synthetic_root, experiment, settings
     for name in ("comparison.png", "comparison_gain.png", "comparison_centres.png"):
         assert (sweep / name).is_file()
     assert (sweep / "comparison_n_mels.png").is_file() == (experiment == "basis_study_quick")
+
+
+def test_stream_aware_runs_show_their_stream_figures(tmp_path):
+    sweep = tmp_path / "sweep"
+    figures = {0: (0.10, 0.0, 0.80), 1: (0.20, 6.0, 0.90)}  # FRR at target, FA/h, threshold
+    for seed, (frr, fa, threshold) in figures.items():
+        make_run(sweep / str(seed), seed, True, 0.9)
+        path = sweep / str(seed) / "metrics.json"
+        metrics = json.loads(path.read_text())
+        metrics |= {"val/frr_at_target": frr, "val/fa_per_hour": fa, "val/frr": frr / 2,
+                    "val/threshold": threshold}  # fmt: skip
+        path.write_text(json.dumps(metrics))
+    make_run(sweep / "plain", 2, True, 0.9, lr=0.01)  # logged no stream figure
+    write_comparison([sweep], sweep)
+    rows = {r["setting"]: r for r in read_rows(sweep / "comparison.csv")}
+    streaming = rows["module.optimizer.lr=0.1"]
+    assert float(streaming["val_frr_at_target_mean"]) == pytest.approx(0.15)
+    assert float(streaming["val_fa_per_hour_std"]) == pytest.approx(np.std([0.0, 6.0], ddof=1))
+    assert float(streaming["val_threshold_mean"]) == pytest.approx(0.85)
+    assert rows["module.optimizer.lr=0.01"]["val_frr_at_target_mean"] == ""
+    markdown = (sweep / "comparison.md").read_text()
+    assert "val FRR at target (%) | val FA/h at reference" in markdown
+    assert "| 15 ± 7.1 | 3 ± 4.2 | 7.5 ± 3.5 | 0.85 ± 0.071 |" in markdown

@@ -108,19 +108,29 @@ def test_an_export_finds_what_its_checkpoint_finds(linear_checkpoint, stream, tm
 
 def test_evaluate_stream_reports_clips_and_a_stream_of_the_same_split(linear_checkpoint, tmp_path):
     overrides = [f"ckpt_path={linear_checkpoint}", "stream=true", "stream_minutes=0.5",
-                 "detector.threshold=0.5", "trainer.enable_progress_bar=false"]  # fmt: skip
+                 "stream_free_minutes=1", "detector.threshold=0.5",
+                 "trainer.enable_progress_bar=false"]  # fmt: skip
     metrics = evaluate(compose_in(tmp_path, overrides, name="evaluate"))
     assert json.loads((tmp_path / "metrics.json").read_text())["test/acc"] == metrics["test/acc"]
     stream_dir = tmp_path / "stream"
-    labels = read_rows(stream_dir / "test_stream_labels.csv")
     info = json.loads((stream_dir / "test_stream.json").read_text())
     assert info["split"] == "test"
-    assert metrics["stream"]["stream"]["keywords"] + metrics["stream"]["stream"]["other_labels"] \
-        == len(labels) - 1  # fmt: skip
+    pooled, streams = metrics["stream"], metrics["stream"]["streams"]
+    for name, file in [("words", "test_stream"), ("keyword_free", "test_keyword_free")]:
+        labels = read_rows(stream_dir / f"{file}_labels.csv")
+        counted = streams[name]["stream"]
+        assert counted["keywords"] + counted["other_labels"] == len(labels) - 1
+    assert streams["keyword_free"]["stream"]["keywords"] == 0
+    assert streams["keyword_free"]["stream"]["hours"] == pytest.approx(1 / 60, rel=1e-3)
+    assert pooled["stream"]["hours"] == pytest.approx(
+        streams["words"]["stream"]["hours"] + streams["keyword_free"]["stream"]["hours"]
+    )
+    assert pooled["false_accepts"] == sum(s["false_accepts"] for s in streams.values())
+    assert pooled["false_reject_rate"] == streams["words"]["false_reject_rate"]
     assert json.loads((stream_dir / "stream_metrics.json").read_text()) == metrics["stream"]
-    assert {"detections.csv", "det_curve.csv", "det_curve.png"} <= {
-        p.name for p in stream_dir.iterdir()
-    }
+    assert {
+        "detections_words.csv", "detections_keyword_free.csv", "det_curve.csv", "det_curve.png"
+    } <= {p.name for p in stream_dir.iterdir()}  # fmt: skip
 
 
 def _wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:

@@ -35,6 +35,13 @@ loop written by hand (each one-second window cut out, its spectrogram computed, 
 The peers take turns in rounds; medians are reported. And the process's peak memory while the
 detector goes through streams of two lengths (``--memory-minutes 1 4``): flat means equal.
 
+``python -m kws.benchmark stream-quality [--seeds 0 1 2] [--recipe NAME=OVERRIDES ...]
+[--word-minutes 10] [--free-minutes 60] [--out DIR] [--json PATH]`` trains recipes (by default
+the quick start plain, stream-aware, and stream-aware with the negative-weight ramp) over seeds
+on generated data and scores each best checkpoint on the seed's test streams: the false-reject
+rate within 1 and 0.5 false accepts per hour, false accepts per hour and false rejects at the
+threshold it deploys, clip accuracy and training time against the first recipe's.
+
 ``frontend`` and ``train`` make glibc keep freed memory for reuse first, as ``train.py`` does
 (``--no-keep-freed-memory``: glibc's default), for every peer in the process alike.
 """
@@ -43,11 +50,11 @@ from __future__ import annotations
 
 import argparse
 
-from kws.benchmark import data, export, frontend, stream, training
+from kws.benchmark import data, export, frontend, stream, stream_quality, training
 
 # Each module adds its commands with add_parser(commands), each command's ``run(args)`` set as a
 # default. A new benchmark: a module with add_parser, one entry here (and a paragraph above).
-BENCHMARKS = (frontend, training, data, export, stream)
+BENCHMARKS = (frontend, training, data, export, stream, stream_quality)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -189,7 +189,8 @@ def bench_train(
 
         def on_device(loader_batch: Any, batches: ClipBatches = dm.batches) -> Batch:
             """A loader's batch moved to the device and made a training step's input there."""
-            return batches.training_batch(dm.transfer_batch_to_device(loader_batch, dev, 0))
+            made = batches.training_batch(dm.transfer_batch_to_device(loader_batch, dev, 0))
+            return made.waveforms, made.labels
 
         index = dm.split_index["train"]
         wav_loader = DataLoader(

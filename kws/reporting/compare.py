@@ -4,7 +4,8 @@ Finds every run under the folders given (a folder holding the ``config.yaml`` an
 ``metrics.json`` that ``train.py`` writes) and groups runs whose configs differ only in seed into
 settings. Per setting: the model, the frontend and which of its parts train, trainable parameter
 counts, validation and test accuracy and test F1 as mean, standard deviation and 95% confidence
-interval over seeds (t distribution), and how far the frontend drifted. Each setting whose
+interval over seeds (t distribution), the validation streams' figures of stream-aware runs, and
+how far the frontend drifted. Each setting whose
 frontend trains is tested against its fixed baseline (the setting whose frontend trains nothing,
 with the same head, data, schedule and number of filters), paired by seed (``ttest_rel``), and
 called better or worse only where the test says so at p < 0.05. Writes ``comparison.md``,
@@ -36,6 +37,14 @@ from kws.io import atomic_write
 from kws.reporting.figures import save_figures
 
 METRICS = {"val/acc": "val acc (%)", "test/acc": "test acc (%)", "test/f1": "test F1 (%)"}
+#: Stream figures of stream-aware runs (``kws.training.stream_validation``): name -> (column,
+#: scale); a column is shown where some run logged its figure.
+STREAM_METRICS = {
+    "val/frr_at_target": ("val FRR at target (%)", 100.0),
+    "val/fa_per_hour": ("val FA/h at reference", 1.0),
+    "val/frr": ("val FRR at reference (%)", 100.0),
+    "val/threshold": ("calibrated threshold", 1.0),
+}
 #: The metric the paired tests, the n_mels figure and the gain figure compare.
 PAIRED_METRIC = "test/acc"
 #: Significance level of the paired tests, and the confidence level of every interval.
@@ -593,11 +602,29 @@ def _drift(name: str, value: float | None) -> str:
     return _number(value if name.endswith("_hz") else 100 * value)
 
 
+def _stream_columns(settings: list[Setting]) -> dict[str, tuple[str, float]]:
+    """The stream figures some run logged, with their columns and scales."""
+    logged = {name for s in settings for r in s.runs for name in r.metrics}
+    return {name: column for name, column in STREAM_METRICS.items() if name in logged}
+
+
+def _scaled(summary: Summary, scale: float) -> str:
+    """A summary as a table cell: mean ± standard deviation, scaled."""
+    summary = summary.scaled(scale)
+    if summary.mean is None:
+        return "–"
+    return (
+        f"{summary.mean:.3g}" if summary.std is None else f"{summary.mean:.3g} ± {summary.std:.2g}"
+    )
+
+
 def _settings_table(settings: list[Setting], output: Path) -> list[str]:
     drifts = _drift_columns(settings)
+    streams = _stream_columns(settings)
     header = [
         "model", "frontend", "STFT", "Mel", "head params", "frontend trainable params",
-        *METRICS.values(), f"test acc {CONFIDENCE:.0%} CI", "seeds", *drifts.values(), "runs",
+        *METRICS.values(), *(column for column, _ in streams.values()),
+        f"test acc {CONFIDENCE:.0%} CI", "seeds", *drifts.values(), "runs",
     ]  # fmt: skip
     if any(s.paper_setting for s in settings):
         header.insert(4, "A–D")
@@ -611,6 +638,7 @@ def _settings_table(settings: list[Setting], output: Path) -> list[str]:
             s.model, s.frontend, _flag(s.trainable_stft), _flag(s.trainable_mel),
             _count(s.runs[0].head_params), _count(s.runs[0].frontend_trainable_params),
             *[_percent(s.summary(name)) for name in METRICS],
+            *[_scaled(s.summary(name), scale) for name, (_, scale) in streams.items()],
             _interval(s.summary(PAIRED_METRIC).ci),
             f"{len(s.runs)} ({', '.join(map(str, seeds))})", *drift_cells,
             "<br>".join(f"`{_relative(r.path, output)}`" for r in s.runs),
@@ -699,7 +727,9 @@ def _markdown(
 
 def _write_csv(settings: list[Setting], path: Path) -> None:
     parts = ("mean", "std", "ci_low", "ci_high")
-    stat_columns = [f"{name}_{part}".replace("/", "_") for name in METRICS for part in parts]
+    stat_columns = [
+        f"{name}_{part}".replace("/", "_") for name in (*METRICS, *STREAM_METRICS) for part in parts
+    ]
     columns = [
         "setting", "model", "frontend", "trainable_stft", "trainable_mel", "paper_setting",
         "head_params", "frontend_trainable_params", *stat_columns, "n_seeds", "seeds",
@@ -722,7 +752,7 @@ def _write_csv(settings: list[Setting], path: Path) -> None:
                 "seeds": ";".join(str(r.seed) for r in s.runs),
                 "runs": ";".join(str(r.path) for r in s.runs),
             }
-            for name in METRICS:
+            for name in (*METRICS, *STREAM_METRICS):
                 summary, prefix = s.summary(name), name.replace("/", "_")
                 low, high = summary.ci or (None, None)
                 row.update({f"{prefix}_mean": summary.mean, f"{prefix}_std": summary.std,

@@ -40,11 +40,13 @@ from kws.streaming.posterior import (
     PosteriorHandler,
     PosteriorSettings,
 )
+from kws.streaming.scoring import ScoredStream
 
 if TYPE_CHECKING:
     import torch
 
     from kws.runtime.spotter import Spotter
+    from kws.streaming.calibration import Calibration
 
 #: Windows scored together by default.
 BATCH_SIZE = 256
@@ -267,6 +269,15 @@ def stride_samples(stride_ms: float, sample_rate: int, settings: PosteriorSettin
     return int(round(stride))
 
 
+def _settings(
+    settings: PosteriorSettings | None, calibration: Calibration | None
+) -> PosteriorSettings:
+    """``settings``, else the calibration's, else TensorFlow's defaults."""
+    if settings is not None:
+        return settings
+    return PosteriorSettings() if calibration is None else calibration.settings
+
+
 class StreamingDetector:
     """Keyword detections in an audio stream pushed chunk by chunk.
 
@@ -324,6 +335,7 @@ class StreamingDetector:
         stride_ms: float = 30.0,
         settings: PosteriorSettings | None = None,
         cache: bool = True,
+        calibration: Calibration | None = None,
         **kwargs: Any,
     ) -> StreamingDetector:
         """A detector scoring with a torch ``KeywordSpotter``.
@@ -334,8 +346,10 @@ class StreamingDetector:
             sample_rate: Hz; ``None``: the frontend's ``sample_rate``, else 16000.
             clip_samples: window length; ``None``: one second.
             stride_ms: see the class. Default 30.
-            settings: see the class.
+            settings: see the class; None: ``calibration``'s, else TensorFlow's defaults.
             cache: reuse the stream's frames where exact. Default True.
+            calibration: the model's calibrated threshold (``KWSModule.calibration``), used when
+                ``settings`` is None. Default None.
             **kwargs: the class's other arguments (``keep_track``, ``batch_size``, ...).
         """
         if sample_rate is None:
@@ -343,7 +357,7 @@ class StreamingDetector:
             frontend = getattr(frontend, "mel", frontend)
             sample_rate = int(getattr(frontend, "sample_rate", 16000))
         clip_samples = sample_rate if clip_samples is None else clip_samples
-        settings = PosteriorSettings() if settings is None else settings
+        settings = _settings(settings, calibration)
         # Checked before the scorer is built on it (the class checks it the same way).
         stride = stride_samples(stride_ms, sample_rate, settings)
         scorer = TorchScorer(spotter, clip_samples, stride, cache)
@@ -363,9 +377,11 @@ class StreamingDetector:
             spotter: the loaded runtime spotter; its class names, sample rate and clip length
                 are used.
             stride_ms: see the class. Default 30.
-            settings: see the class.
+            settings: see the class; None: the model's calibrated settings
+                (``spotter.calibration``), else TensorFlow's defaults.
             **kwargs: the class's other arguments.
         """
+        settings = _settings(settings, spotter.calibration)
         scorer = RuntimeScorer(spotter, spotter.clip_samples)
         return cls(
             scorer,
@@ -462,6 +478,23 @@ class StreamingDetector:
         """
         self.reset()
         return self.push(waveform)
+
+    def listen(self, waveform: Any, labels: Sequence[tuple[str, float]] = ()) -> ScoredStream:
+        """A whole labelled stream scored for a DET curve: ``detect`` it and keep its track.
+
+        Args:
+            waveform: ``(samples,)``, as for ``push``.
+            labels: its ``(label, start_ms)`` rows; none for a keyword-free stream.
+
+        Returns:
+            The track, the labels and the stream's length (``kws.streaming.scoring``).
+
+        Raises:
+            RuntimeError: the detector keeps no track (``keep_track``).
+        """
+        self.detect(waveform)
+        duration_ms = 1000.0 * len(waveform) / self.sample_rate
+        return ScoredStream(*self.track(), list(labels), duration_ms)
 
     def track(self) -> tuple[np.ndarray, np.ndarray]:
         """Every step's time and averaged scores (needs ``keep_track``); see

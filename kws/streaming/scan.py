@@ -21,10 +21,17 @@ import numpy as np
 import soundfile as sf
 
 from kws.io import atomic_write, write_json
+from kws.streaming.calibration import Calibration
 from kws.streaming.detector import StreamingDetector
 from kws.streaming.posterior import Detection, PosteriorSettings
-from kws.streaming.report import format_summary, stream_metrics, write_det_curve
-from kws.streaming.scoring import det_curve, read_labels
+from kws.streaming.report import (
+    budgets,
+    format_summary,
+    pooled_metrics,
+    stream_metrics,
+    write_det_curve,
+)
+from kws.streaming.scoring import ScoredStream, det_curves, pool_det_curves, read_labels
 
 #: What fired: ``label,time_ms,score`` rows.
 DETECTIONS_FILE = "detections.csv"
@@ -38,6 +45,10 @@ DETECTOR_KEYS = ("stride_ms", "batch_size", *POSTERIOR_KEYS)
 BLOCK_SAMPLES = 160_000
 
 
+#: ``detector.threshold``'s value for "the model's calibrated threshold".
+AUTO = "auto"
+
+
 @dataclass(frozen=True)
 class DetectorConfig:
     """The ``detector`` config group, checked.
@@ -45,19 +56,21 @@ class DetectorConfig:
     Args:
         stride_ms: milliseconds between scored windows.
         batch_size: windows scored together.
-        settings: the posterior handling.
+        posterior: the ``PosteriorSettings`` keys given (a number each); those left out, and
+            ``threshold`` when ``auto``, come from the model's calibration (``settings_for``).
     """
 
     stride_ms: float
     batch_size: int
-    settings: PosteriorSettings
+    posterior: dict[str, Any]
 
     @classmethod
     def from_config(cls, detector: Mapping[str, Any]) -> DetectorConfig:
         """Check ``cfg.detector`` (``conf/detector/default.yaml`` with overrides).
 
         Args:
-            detector: the group's keys.
+            detector: the group's keys; ``threshold: auto`` and a posterior key set to null
+                take the model's calibrated value.
 
         Raises:
             ValueError: an unknown key or a value out of range, naming ``detector.<key>``.
@@ -67,15 +80,51 @@ class DetectorConfig:
             raise ValueError(
                 f"detector.{unknown[0]}: unknown key; known: {', '.join(DETECTOR_KEYS)}"
             )
-        settings = PosteriorSettings(
-            **{key: detector[key] for key in POSTERIOR_KEYS if key in detector}
-        )
+        posterior = {
+            key: detector[key]
+            for key in POSTERIOR_KEYS
+            if detector.get(key) is not None and detector.get(key) != AUTO
+        }
+        if isinstance(detector.get("threshold"), str) and detector["threshold"] != AUTO:
+            raise ValueError(
+                f"detector.threshold must be a number in (0, 1] or {AUTO!r}, got "
+                f"{detector['threshold']!r}"
+            )
         stride_ms = detector.get("stride_ms", 30.0)
-        settings.check_stride(stride_ms)
+        PosteriorSettings(**posterior).check_stride(stride_ms)  # checked now, before any work
         batch_size = detector.get("batch_size", 256)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"detector.batch_size must be an integer >= 1, got {batch_size!r}")
-        return cls(float(stride_ms), batch_size, settings)
+        return cls(float(stride_ms), batch_size, posterior)
+
+    def settings_for(self, calibration: Calibration | None) -> tuple[PosteriorSettings, str]:
+        """The posterior settings to detect with on a model: the keys given, the others from
+        the model's calibration (the threshold it chose on validation streams and the averaging
+        it chose it with), else TensorFlow's defaults.
+
+        Args:
+            calibration: the model's (``KWSModule.calibration``, ``Spotter.calibration``), or
+                None.
+
+        Returns:
+            The settings, and a line saying where the threshold came from.
+
+        Raises:
+            ValueError: the settings cannot average at ``stride_ms``.
+        """
+        if "threshold" in self.posterior:
+            base, source = {}, "detector.threshold"
+        elif calibration is not None:
+            base = {key: getattr(calibration, key) for key in POSTERIOR_KEYS}
+            source = f"calibrated: {calibration.describe()}"
+            if calibration.epoch >= 0:
+                source += f" (epoch {calibration.epoch})"
+        else:
+            base = {}
+            source = "TensorFlow's default: the model has no calibrated threshold"
+        settings = PosteriorSettings(**{**base, **self.posterior})
+        settings.check_stride(self.stride_ms)
+        return settings, f"threshold {settings.threshold:.4g} ({source})"
 
 
 @dataclass(frozen=True)
@@ -207,65 +256,97 @@ def write_detections(path: Path, detections: Sequence[Detection]) -> None:
 
 def report_scan(
     detector: StreamingDetector,
-    recording: Recording,
-    labels_path: str | Path | None,
+    recordings: Mapping[str, tuple[Recording, str | Path | None]],
     output_dir: Path,
-    config: DetectorConfig,
+    stride_ms: float,
+    threshold_note: str = "",
 ) -> dict[str, Any]:
-    """Scan a recording, write ``detections.csv`` and, with labels, the stream's metrics and DET
-    curve; print the summary and the real-time factor.
+    """Scan recordings, write what fired and, with labels, the metrics and DET curves; print
+    the summary and the real-time factor.
 
-    The labels are read and checked before the scan, so a bad file costs nothing.
+    One recording writes ``detections.csv`` and ``stream_metrics.json`` as
+    ``kws.streaming.report.stream_metrics`` makes it. Several (a word stream and a keyword-free
+    stream, say) write ``detections_<name>.csv`` each, and pool their metrics and DET curves
+    (``pooled_metrics``): false accepts per hour over all the audio, false rejects over all the
+    keywords; ``det_curve.png`` draws the pooled curve and each labelled stream's own. The
+    labels are read and checked before any scan, so a bad file costs nothing.
 
     Args:
         detector: built with ``keep_track`` when labels are given.
-        recording: the checked file.
-        labels_path: its ``label,start_ms`` CSV; None: detections only.
+        recordings: ``{name: (recording, its label,start_ms CSV or None)}``; several need labels
+            for every one.
         output_dir: where the files go.
-        config: the detector settings (for the metrics file).
+        stride_ms: the detector's stride (for the metrics file).
+        threshold_note: where the threshold came from, printed and kept in the metrics.
 
     Returns:
-        The metrics (``stream_metrics``' dict plus ``real_time_factor``), or with no labels the
-        detection count and the real-time factor.
+        The metrics (``stream_metrics`` or ``pooled_metrics``, plus the timing), or with no
+        labels the detection count and the timing.
     """
     classes = detector.class_names
-    labels = None
-    if labels_path is not None:
-        labels = read_labels(labels_path, classes)
-        late = [(word, ms) for word, ms in labels if ms > recording.duration_ms]
+    labels = {}
+    for name, (recording, labels_path) in recordings.items():
+        if labels_path is None:
+            if len(recordings) > 1:
+                raise ValueError(f"{recording.path}: several streams are pooled by their labels")
+            continue
+        labels[name] = read_labels(labels_path, classes)
+        late = [(word, ms) for word, ms in labels[name] if ms > recording.duration_ms]
         if late:
             raise ValueError(
                 f"{labels_path}: the label {late[0][0]!r} at {late[0][1]:g} ms lies past the end "
                 f"of {recording.path} ({recording.duration_ms:g} ms)"
             )
-    result = scan(detector, recording)
     output_dir.mkdir(parents=True, exist_ok=True)
-    write_detections(output_dir / DETECTIONS_FILE, result.detections)
+    settings = detector.handler.settings
+    written, scans, streams, scored = [], {}, {}, []
+    for name, (recording, _) in recordings.items():
+        result = scans[name] = scan(detector, recording)
+        file = DETECTIONS_FILE if len(recordings) == 1 else f"detections_{name}.csv"
+        write_detections(output_dir / file, result.detections)
+        written.append(file)
+        if name in labels:
+            streams[name] = stream_metrics(
+                result.detections, labels[name], result.duration_ms, settings
+            )
+            scored.append(ScoredStream(*detector.track(), labels[name], result.duration_ms))
+    seconds = sum(r.seconds for r in scans.values())
+    audio_seconds = sum(r.duration_ms for r in scans.values()) / 1000.0
     timing = {
-        "audio_seconds": result.duration_ms / 1000.0,
-        "wall_seconds": result.seconds,
-        "real_time_factor": result.real_time_factor,
-        "stride_ms": config.stride_ms,
+        "audio_seconds": audio_seconds,
+        "wall_seconds": seconds,
+        "real_time_factor": seconds / audio_seconds,
+        "stride_ms": stride_ms,
+        "threshold_source": threshold_note,
     }
-    written = [DETECTIONS_FILE]
-    if labels is None:
-        metrics = {"detections": len(result.detections), **timing}
-        print(f"{len(result.detections)} detections in {recording.path}")
+    if not labels:
+        count = sum(len(r.detections) for r in scans.values())
+        metrics = {"detections": count, **timing}
+        print(f"{count} detections in {', '.join(str(r.path) for r, _ in recordings.values())}")
     else:
-        times, averaged = detector.track()
-        points = det_curve(
-            times, averaged, classes, labels, result.duration_ms, config.settings.suppression_ms
+        curves = det_curves(scored, classes, settings.suppression_ms)
+        if len(streams) == 1:
+            [metrics] = streams.values()
+            metrics |= budgets(curves[0])
+            drawn = {"stream": curves[0]}
+        else:
+            pooled = pool_det_curves(curves)
+            metrics = pooled_metrics(streams, pooled)
+            drawn = {"all streams": pooled}
+            drawn |= {n: c for n, c in zip(streams, curves, strict=True) if c[0].keywords}
+        metrics.update(
+            timing,
+            audio=[str(r.path) for r, _ in recordings.values()],
+            labels=[str(path) for _, path in recordings.values()],
         )
-        metrics = stream_metrics(
-            result.detections, labels, result.duration_ms, config.settings, points
-        )
-        metrics.update(timing, audio=str(recording.path), labels=str(labels_path))
         write_json(output_dir / METRICS_FILE, metrics)
-        written += [METRICS_FILE, *(p.name for p in write_det_curve(points, output_dir))]
+        written += [METRICS_FILE, *(p.name for p in write_det_curve(drawn, output_dir))]
         print(format_summary(metrics))
+    if threshold_note:
+        print(threshold_note)
     print(
-        f"real-time factor {result.real_time_factor:.4f} ({result.duration_ms / 1000:.1f} s of "
-        f"audio in {result.seconds:.2f} s, stride {config.stride_ms:g} ms)"
+        f"real-time factor {timing['real_time_factor']:.4f} ({audio_seconds:.1f} s of audio in "
+        f"{seconds:.2f} s, stride {stride_ms:g} ms)"
     )
     print(f"written to {output_dir}: {', '.join(written)}")
     return metrics

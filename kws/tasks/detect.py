@@ -51,26 +51,33 @@ def load_model(cfg: DictConfig) -> tuple[KWSModule | Spotter, str]:
 
 def make_detector(
     model: KWSModule | Spotter, config: DetectorConfig, keep_track: bool
-) -> StreamingDetector:
-    """A streaming detector on a loaded model.
+) -> tuple[StreamingDetector, str]:
+    """A streaming detector on a loaded model, at the threshold ``config`` asks for (its
+    calibrated one with ``detector.threshold=auto``).
 
     Args:
         model: a checkpoint's module (its ``KeywordSpotter``, with the frame cache) or a runtime
             spotter.
         config: the checked ``detector`` group.
         keep_track: keep the averaged scores for a DET curve.
+
+    Returns:
+        The detector, and a line saying where its threshold came from.
     """
+    settings, note = config.settings_for(model.calibration)
     common = {
         "stride_ms": config.stride_ms,
-        "settings": config.settings,
+        "settings": settings,
         "keep_track": keep_track,
         "batch_size": config.batch_size,
     }
     if isinstance(model, KWSModule):
-        return StreamingDetector.from_spotter(
+        detector = StreamingDetector.from_spotter(
             model.spotter, model.class_names, clip_samples=model.hparams.clip_samples, **common
         )
-    return StreamingDetector.from_runtime(model, **common)
+    else:
+        detector = StreamingDetector.from_runtime(model, **common)
+    return detector, note
 
 
 def detect(cfg: DictConfig) -> dict[str, Any]:
@@ -97,9 +104,12 @@ def detect(cfg: DictConfig) -> dict[str, Any]:
     torch.set_num_threads(threads)  # the checkpoint's spotter, as the runtime's threads
     try:
         model, source = load_model(cfg)
-        detector = make_detector(model, config, keep_track=bool(cfg.get("labels")))
+        detector, note = make_detector(model, config, keep_track=bool(cfg.get("labels")))
         recording = Recording.open(cfg.audio, detector.sample_rate)
         log.info("listening to %s with %s", recording.path, source)
-        return report_scan(detector, recording, cfg.get("labels"), Path(cfg.output_dir), config)
+        return report_scan(
+            detector, {"stream": (recording, cfg.get("labels"))}, Path(cfg.output_dir),
+            config.stride_ms, note,
+        )  # fmt: skip
     finally:
         torch.set_num_threads(before)

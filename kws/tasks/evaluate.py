@@ -10,7 +10,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 from omegaconf import DictConfig
 
-from kws.data.stream_audio import DEFAULT_VOLUME, write_word_stream
+from kws.data.stream_audio import (
+    DEFAULT_NOISE_VOLUME,
+    DEFAULT_VOLUME,
+    write_noise_stream,
+    write_word_stream,
+)
 from kws.io import write_json
 from kws.reporting.figures import confusion_matrix_figure, frontend_figures, save_figures
 from kws.reporting.metrics import ClassificationReport, Scores
@@ -109,29 +114,34 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 def evaluate_stream(
     cfg: DictConfig, model: Any, datamodule: Any, config: DetectorConfig
 ) -> dict[str, Any]:
-    """``stream=true``: write a long stream of the split's words (``kws.data.stream_audio``,
-    TensorFlow's layout, ``stream_minutes`` long, seeded by ``seed``) into ``output_dir/stream``
-    and score the model on it as ``detect.py`` does.
+    """``stream=true``: write two long streams of the split into ``output_dir/stream`` and score
+    the model on them together, as deployed spotters are judged: a word stream
+    (``kws.data.stream_audio``, TensorFlow's layout, ``stream_minutes`` long, seeded by ``seed``)
+    for false rejects, and a keyword-free stream (``stream_free_minutes`` long, non-keyword
+    speech in ``stream_speech_fraction`` of its slots over background noise at U(0, 1)) for
+    false accepts per hour, pooled with the word stream's own false accepts
+    (``kws.streaming.scan.report_scan``).
 
     The data's ``stream_clips`` gives the words: a Speech Commands split's clips, or a folder's
     (its clips, converted, each in a slot of ``clip_seconds`` plus the gap). Without background
-    recordings (a folder with no ``noise_dir``) the stream has no background.
+    recordings (a folder with no ``noise_dir``) the streams have no background.
 
     Args:
         cfg: the composed config.
         model: the loaded checkpoint module or runtime spotter.
-        datamodule: the data the clips were scored on; the stream takes the same split from it.
+        datamodule: the data the clips were scored on; the streams take the same split from it.
         config: the checked ``detector`` group.
 
     Returns:
-        The stream's metrics, as ``detect.py`` writes them.
+        The streams' metrics, as ``report_scan`` writes them.
     """
     split = "test" if cfg.split == "test" else "val"
     directory = Path(cfg.output_dir) / "stream"
     clips = datamodule.stream_clips(split)
     if not clips.noise:
-        log.warning("no background-noise recordings: the stream has no background")
-    files = write_word_stream(
+        log.warning("no background-noise recordings: the streams have no background")
+    detector, note = make_detector(model, config, keep_track=True)
+    words = write_word_stream(
         clips,
         datamodule.root,
         directory,
@@ -139,9 +149,20 @@ def evaluate_stream(
         seed=cfg.seed,
         volume=DEFAULT_VOLUME if clips.noise else 0.0,
     )
-    detector = make_detector(model, config, keep_track=True)
-    recording = Recording.open(files.wav, detector.sample_rate)
-    return report_scan(detector, recording, files.labels, directory, config)
+    streams = {"words": (Recording.open(words.wav, detector.sample_rate), words.labels)}
+    if cfg.stream_free_minutes:
+        free = write_noise_stream(
+            clips,
+            datamodule.root,
+            directory,
+            minutes=cfg.stream_free_minutes,
+            seed=cfg.seed + 1,
+            volume=DEFAULT_NOISE_VOLUME if clips.noise else 0.0,
+            speech_fraction=cfg.stream_speech_fraction,
+            name=f"{split}_keyword_free",
+        )
+        streams["keyword_free"] = (Recording.open(free.wav, detector.sample_rate), free.labels)
+    return report_scan(detector, streams, directory, config.stride_ms, note)
 
 
 def score_export(exported: Spotter, datamodule: Any, split: str) -> ClassificationReport:

@@ -15,6 +15,7 @@ from kws.frontend import drift_of, drift_summary
 from kws.io import atomic_write, write_json
 from kws.tasks.common import compile_model, instantiate_config, make_trainer, process_settings
 from kws.training import KWSModule, check_resume
+from kws.training.stream_validation import unmet
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "parameters": _parameter_counts(module),
         "drift": drift,
     }
+    if module.calibration is not None:  # the tested checkpoint's, from stream validation
+        metrics["calibration"] = module.calibration.as_dict()
+        log.info("calibrated: %s", module.calibration.describe())
+        if not module.calibration.met:
+            log.warning("the calibrated threshold misses its target: %s", unmet(module.calibration))
     if trainer.is_global_zero:
         write_json(output_dir / "metrics.json", metrics)
         log.info("metrics written to %s", output_dir / "metrics.json")
