@@ -15,6 +15,7 @@ from PIL import Image
 from kws.streaming import Detection, PosteriorSettings, detections_at, scoring
 from kws.streaming.report import (
     DET_COLUMNS,
+    det_curve_figure,
     format_summary,
     print_summary,
     stream_metrics,
@@ -303,3 +304,8 @@ def test_the_det_figure_draws_every_curve_and_survives_no_errors(tmp_path: Path)
     [_, png] = write_det_curve({"stream": perfect}, tmp_path / "perfect")
     with Image.open(png) as image, Image.open(figure[1]) as drawn:
         assert image.size == drawn.size
+    [axis] = det_curve_figure({"stream": perfect}).axes
+    assert not axis.axison and not axis.lines
+    [text] = axis.texts
+    assert "No threshold gives both a false accept and a false reject" in text.get_text()
+    assert "≤ 1 FA/h: FRR 0.0%" in text.get_text()

@@ -71,22 +71,29 @@ def det_curve_figure(
             label += ", off the log axes"
         x, y = ([best.false_accepts_per_hour], [best.false_reject_rate]) if on_axes else ([], [])
         axis.plot(x, y, marker="o", linestyle="none", label=label)
+    axis.set_title("Streaming detection: DET curve")
     if drawn:
         axis.set_xscale("log")
         axis.set_yscale("log")
         for target in targets:
             axis.axvline(target, color="0.5", linestyle=":", linewidth=0.9)
-    else:
-        axis.text(
-            0.5, 0.5, "no threshold gives both a false accept and a false reject:\n"
-            "nothing to draw on log axes (the values are in det_curve.csv)",
-            ha="center", va="center", transform=axis.transAxes,
-        )  # fmt: skip
-    axis.set_xlabel("False accepts per hour")
-    axis.set_ylabel("False-reject rate")
-    axis.set_title("Streaming detection: DET curve")
-    axis.grid(True, which="both", linewidth=0.4, alpha=0.5)
-    axis.legend(fontsize="small")
+        axis.set_xlabel("False accepts per hour")
+        axis.set_ylabel("False-reject rate")
+        axis.grid(True, which="both", linewidth=0.4, alpha=0.5)
+        axis.legend(fontsize="small", loc="upper right")  # DET curves fall to the lower right
+    else:  # nothing on log axes: say what the curve is instead of drawing empty axes
+        budgets = [line.get_label().removesuffix(", off the log axes") for line in axis.lines]
+        axis.clear()
+        axis.set_axis_off()
+        axis.set_title("Streaming detection: DET curve")
+        message = [
+            "No threshold gives both a false accept and a false reject,",
+            "so there is no point to draw on log axes:",
+            *budgets[len(curves) :],
+            "(every threshold's figures are in det_curve.csv)",
+        ]
+        axis.text(0.5, 0.5, "\n".join(message), ha="center", va="center",
+                  transform=axis.transAxes)  # fmt: skip
     figure.tight_layout()
     return figure
 
@@ -263,6 +270,10 @@ def pooled_metrics(
     }
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
 def _show(value: float | None, form: str, unit: str = "") -> str:
     return "n/a" if value is None or not math.isfinite(value) else format(value, form) + unit
 
@@ -288,9 +299,9 @@ def format_summary(metrics: dict[str, Any]) -> str:
     for name, each in metrics.get("streams", {}).items():
         rows.append((
             name, f"{each['stream']['hours']:.3f} h, {each['stream']['keywords']} keywords: "
-            f"{each['false_accepts']} false accepts "
+            f"{_count(each['false_accepts'], 'false accept')} "
             f"({_show(each['false_accepts_per_hour'], '.2f')} per hour), "
-            f"{each['false_rejects']} false rejects "
+            f"{_count(each['false_rejects'], 'false reject')} "
             f"(rate {_show(each['false_reject_rate'], '.2%')})",
         ))  # fmt: skip
     tf = metrics.get("tensorflow")
