@@ -110,6 +110,32 @@ def test_a_validation_split_without_keywords_stops_before_training(
     assert not (tmp_path / "run" / "checkpoints").exists()  # nothing trained, nothing saved
 
 
+def test_an_unmet_target_is_a_warning_and_the_checkpoint_says_so(
+    compose_config, synthetic_overrides, monkeypatch, caplog, tmp_path: Path
+):
+    from kws.training import stream_validation
+
+    real = stream_validation.calibrate
+
+    def over_budget(points, *args, **kwargs):  # every threshold one false accept an hour over
+        worse = [p._replace(false_accepts_per_hour=p.false_accepts_per_hour + 1.0) for p in points]
+        return real(worse, *args, **kwargs)
+
+    monkeypatch.setattr(stream_validation, "calibrate", over_budget)
+    cfg = compose_config([*synthetic_overrides, *QUICK, "trainer.max_epochs=1",
+                          "callbacks.hard_negatives.every_n_epochs=5"])  # fmt: skip
+    with caplog.at_level("WARNING"):
+        metrics = train(cfg)
+    assert metrics["calibration"]["met"] is False
+    assert metrics["calibration"]["false_accepts_per_hour"] >= 1.0
+    assert "the calibrated threshold misses its target: no threshold keeps within 0.5 false " \
+        "accepts per hour and detects a keyword; the best reached is" in caplog.text  # fmt: skip
+    module = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.ckpt")
+    assert module.calibration.met is False
+    written = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert written["calibration"]["met"] is False
+
+
 def test_the_calibrated_threshold_travels_into_the_export(streaming_run: Path, tmp_path: Path):
     pytest.importorskip("onnxruntime")
     from kws.export.checkpoint import export_checkpoint
