@@ -87,6 +87,27 @@ def test_hard_negatives_are_mined_kept_and_resumed(streaming_run: Path, syntheti
     assert sum("train/hard_negatives" in r for r in logged(streaming_run)) == 1
 
 
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        ({"starts": [1.5]}, "not sample offsets"),
+        ({"starts": [-16000]}, "not sample offsets"),
+        ({"starts": [2**70]}, "not sample offsets"),
+        ({"starts": [True]}, "not sample offsets"),
+        ({"starts": "0,1"}, "not sample offsets"),
+        ({"starts": list(range(17))}, "holds 17 windows, more than max_windows=16"),
+    ],
+)
+def test_a_checkpoints_hard_negatives_are_checked(state, message):
+    from kws.training.hard_negatives import HardNegativeMining
+
+    mining = HardNegativeMining(max_windows=16)
+    with pytest.raises(ValueError, match=message):
+        mining.load_state_dict(state)
+    mining.load_state_dict({"starts": [0, 16000], "fingerprint": "f"})
+    assert mining.starts.tolist() == [0, 16000] and mining.fingerprint == "f"
+
+
 def test_pick_windows_keeps_the_highest_apart():
     scores = np.array([0.1, 0.9, 0.85, 0.2, 0.95, 0.005])
     starts = np.arange(6) * 1600

@@ -192,8 +192,18 @@ class HardNegativeMining(pl.Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         starts = state_dict.get("starts", [])
-        if not isinstance(starts, list) or not all(isinstance(s, int) for s in starts):
-            raise ValueError("callbacks.hard_negatives: the checkpoint's windows are not integers")
+        if not isinstance(starts, list) or not all(
+            type(s) is int and 0 <= s < 2**62 for s in starts
+        ):
+            raise ValueError(
+                "callbacks.hard_negatives: the checkpoint's windows are not sample offsets "
+                "(integers >= 0)"
+            )
+        if len(starts) > self.max_windows:
+            raise ValueError(
+                f"callbacks.hard_negatives: the checkpoint holds {len(starts)} windows, more than "
+                f"max_windows={self.max_windows}"
+            )
         self.starts = np.asarray(starts, dtype=np.int64)
         fingerprint = state_dict.get("fingerprint")
         self.fingerprint = fingerprint if isinstance(fingerprint, str) else None
