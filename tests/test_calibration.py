@@ -68,6 +68,12 @@ def test_a_calibration_round_trips_and_refuses_tampering():
         ("minimum_count", 0, "minimum_count"),
         ("stride_ms", 1000.0, "stride_ms"),
         ("epoch", None, "not an integer"),
+        ("target_fa_per_hour", math.nan, r"target_fa_per_hour nan is not a finite number > 0"),
+        ("false_reject_rate", 7.0, r"false_reject_rate 7.0 is not in \[0, 1\]"),
+        ("keywords", -5, "keywords -5 is not at least 1"),
+        ("hours", math.inf, "hours inf is not a finite number > 0"),
+        ("hours", 10**400, "calibration.hours is out of range"),
+        ("false_accepts_per_hour", 0.6, "met is true, but its false accepts per hour"),
     ]:
         with pytest.raises(ValueError, match=problem):
             Calibration.from_dict({**calibration.as_dict(), field: value}, "x.ckpt")

@@ -157,6 +157,26 @@ def test_an_unmet_target_is_a_warning_and_the_checkpoint_says_so(
     assert written["calibration"]["met"] is False
 
 
+@pytest.mark.parametrize(
+    ("weight", "message"),
+    [(float("nan"), "negative_weight nan is not a finite number > 0"),
+     (-2.0, "negative_weight -2.0 is not a finite number > 0"),
+     ("nan", "negative_weight is 'nan', not a number")],
+)  # fmt: skip
+def test_a_tampered_negative_weight_is_refused(
+    streaming_run: Path, tmp_path: Path, weight, message
+):
+    from kws.training import CheckpointError
+
+    checkpoint = torch.load(streaming_run / "checkpoints" / "best.ckpt", weights_only=True)
+    assert checkpoint["negative_weight"] >= 1.0  # the ramp's weight, kept
+    checkpoint["negative_weight"] = weight
+    path = tmp_path / "tampered.ckpt"
+    torch.save(checkpoint, path)
+    with pytest.raises(CheckpointError, match=f"{path}: its {message}"):
+        load_checkpoint(path)
+
+
 def test_the_calibrated_threshold_travels_into_the_export(streaming_run: Path, tmp_path: Path):
     pytest.importorskip("onnxruntime")
     from kws.export.checkpoint import export_checkpoint
@@ -200,3 +220,36 @@ def test_a_resumed_run_continues_with_the_saved_hard_negatives(
         )  # fmt: skip
     train(cfg)
     assert handed == [state["starts"]]  # the saved set, before the first resumed step
+
+
+def test_a_run_resumed_between_validations_mines_as_the_uninterrupted_one(
+    compose_config, synthetic_overrides, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    """Validation every 2 epochs saves its checkpoints before an epoch's end: the windows each
+    epoch trains on must still be those of the uninterrupted run."""
+    import shutil
+
+    from kws.data.batches import ClipBatches
+
+    used: dict[int, list[int]] = {}
+    copy = tmp_path / "after_epoch_2"  # the run folder as it stood after 2 epochs
+    original = ClipBatches.training_batch
+
+    def spy(self, batch, epoch=0):
+        if epoch not in used:
+            used[epoch] = [] if self.hard_starts is None else self.hard_starts.tolist()
+            if epoch == 2 and not copy.exists():
+                shutil.copytree(tmp_path / "run", copy)
+        return original(self, batch, epoch)
+
+    monkeypatch.setattr(ClipBatches, "training_batch", spy)
+    settings = [*synthetic_overrides, *QUICK, "trainer.max_epochs=3",
+                "trainer.check_val_every_n_epoch=2", "trainer.deterministic=true",
+                "seed=0"]  # fmt: skip
+    train(compose_config(settings))
+    uninterrupted = dict(used)
+    assert uninterrupted[1] != uninterrupted[2]  # mined again before epoch 2 (0-based)
+    used.clear()
+    train(compose_config([*settings, f"ckpt_path={copy / 'checkpoints' / 'last.ckpt'}",
+                          f"output_dir={copy}"]))  # fmt: skip
+    assert used == {2: uninterrupted[2]}

@@ -92,10 +92,27 @@ class Calibration:
             if not ok:
                 what = {bool: "true or false", int: "an integer", float: "a number"}[kind]
                 raise ValueError(f"{source}: calibration.{name} is {value!r}, not {what}")
-            values[name] = kind(value)
-        if not 0.0 < values["threshold"] <= 1.0:
+            try:
+                values[name] = kind(value)
+            except OverflowError:
+                raise ValueError(f"{source}: calibration.{name} is out of range") from None
+        ranges = {
+            "threshold": (lambda v: 0.0 < v <= 1.0, "in (0, 1]"),
+            "target_fa_per_hour": (lambda v: 0.0 < v < math.inf, "a finite number > 0"),
+            "false_accepts_per_hour": (lambda v: 0.0 <= v < math.inf, "a finite number >= 0"),
+            "false_reject_rate": (lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
+            "hours": (lambda v: 0.0 < v < math.inf, "a finite number > 0"),
+            "keywords": (lambda v: v >= 1, "at least 1"),
+            "epoch": (lambda v: v >= -1, "at least -1"),
+        }
+        for name, (fits, what) in ranges.items():
+            if not fits(values[name]):
+                raise ValueError(f"{source}: calibration.{name} {values[name]!r} is not {what}")
+        if values["met"] and values["false_accepts_per_hour"] > values["target_fa_per_hour"]:
             raise ValueError(
-                f"{source}: calibration.threshold {values['threshold']!r} is not in (0, 1]"
+                f"{source}: calibration.met is true, but its false accepts per hour "
+                f"({values['false_accepts_per_hour']:g}) exceed its target "
+                f"({values['target_fa_per_hour']:g})"
             )
         try:
             cls._settings(values)

@@ -16,7 +16,7 @@ import torch
 
 from kws.data.layout import MAX_CLIP_SAMPLES
 from kws.streaming.calibration import Calibration
-from kws.training.module import CHECKPOINT_FORMAT, HPARAM_KEYS, KWSModule
+from kws.training.module import CHECKPOINT_FORMAT, HPARAM_KEYS, KWSModule, saved_negative_weight
 from kws.training.registry import ConfigError, build, check
 
 
@@ -134,8 +134,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     saved = checkpoint.get("calibration")
     try:
         module.calibration = None if saved is None else Calibration.from_dict(saved, str(path))
+        module.negative_weight = saved_negative_weight(checkpoint)
     except ValueError as error:
-        raise CheckpointError(f"{error} (a damaged or tampered kws checkpoint)") from None
+        message = str(error) if str(error).startswith(str(path)) else f"{path}: {error}"
+        raise CheckpointError(f"{message} (a damaged or tampered kws checkpoint)") from None
     datamodule = checkpoint.get("datamodule_hyper_parameters")
     module.checkpoint_metadata = {
         "epoch": checkpoint.get("epoch"),

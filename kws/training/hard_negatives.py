@@ -75,7 +75,7 @@ class HardNegativeMining(pl.Callback):
     windows the model scores highest for a keyword, and train on them as negatives.
 
     Args:
-        every_n_epochs: epochs between scans (the last epoch mines nothing). Default 5.
+        every_n_epochs: epochs between scans, made before epochs n, 2n, ... Default 5.
         max_windows: the most windows kept. Default 256.
         min_score: the least keyword probability a kept window has. Default 0.01.
         stride_ms: the scan's stride. Default 100.
@@ -173,9 +173,12 @@ class HardNegativeMining(pl.Callback):
             np.concatenate(scores), all_starts, self.max_windows, self.min_score, spacing
         )
 
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        epoch = trainer.current_epoch + 1
-        if epoch % self.every_n_epochs or epoch >= (trainer.max_epochs or 0):
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Mine before every ``every_n_epochs``-th epoch (not the first), with the weights the
+        previous epoch left: a run resumed from any checkpoint mines the same windows at the
+        same epoch, whenever its checkpoints were saved."""
+        epoch = trainer.current_epoch
+        if epoch == 0 or epoch % self.every_n_epochs:
             return
         began = time.perf_counter()
         batches = self._batches(trainer)
@@ -183,7 +186,7 @@ class HardNegativeMining(pl.Callback):
         batches.set_hard_negatives(torch.from_numpy(self.starts) if len(self.starts) else None)
         pl_module.log("train/hard_negatives", float(len(self.starts)))
         log.info(
-            "hard negatives after epoch %d: %d windows in %.1f s",
+            "hard negatives before epoch %d: %d windows in %.1f s",
             epoch, len(self.starts), time.perf_counter() - began,
         )  # fmt: skip
 

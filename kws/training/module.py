@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import atexit
 import functools
+import math
+import numbers
 import random
 from collections.abc import Mapping
 from typing import Any
@@ -42,6 +44,23 @@ def _plain(config: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if isinstance(config, DictConfig):
         return OmegaConf.to_container(config, resolve=True)
     return dict(config)
+
+
+def saved_negative_weight(checkpoint: Mapping[str, Any]) -> float:
+    """The loss weight of not-keyword rows a checkpoint holds (1 when it holds none).
+
+    Args:
+        checkpoint: the loaded checkpoint dict.
+
+    Raises:
+        ValueError: the value is not a finite number > 0.
+    """
+    weight = checkpoint.get("negative_weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, numbers.Real):
+        raise ValueError(f"its negative_weight is {weight!r}, not a number")
+    if not 0.0 < weight < math.inf:
+        raise ValueError(f"its negative_weight {weight!r} is not a finite number > 0")
+    return float(weight)
 
 
 class KWSModule(pl.LightningModule):
@@ -216,7 +235,7 @@ class KWSModule(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "rng_states" in checkpoint:
             restore_rng_states(checkpoint["rng_states"])
-        self.negative_weight = float(checkpoint.get("negative_weight", 1.0))
+        self.negative_weight = saved_negative_weight(checkpoint)
         saved = checkpoint.get("calibration")
         self.calibration = None if saved is None else Calibration.from_dict(saved, "checkpoint")
 
