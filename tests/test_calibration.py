@@ -86,6 +86,9 @@ def test_threshold_auto_takes_the_calibrated_one():
     auto = DetectorConfig.from_config({"threshold": "auto", "stride_ms": 30})
     settings, note = auto.settings_for(calibration)
     assert settings.threshold == 0.8 and "calibrated" in note and "epoch 3" in note
+    assert "stride" not in note
+    _, note = DetectorConfig.from_config({"stride_ms": 60}).settings_for(calibration)
+    assert "chosen at a 30 ms stride and this detector takes 60 ms" in note
     settings, note = auto.settings_for(None)
     assert settings.threshold == 0.7 and "no calibrated threshold" in note
     given = DetectorConfig.from_config({"threshold": 0.9, "suppression_ms": 300})

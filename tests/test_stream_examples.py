@@ -168,6 +168,8 @@ def test_hard_negatives_take_their_share_once_mined():
         ({"partial_cut": [0.0, 0.5]}, "partial_cut must be in"),
         ({"stream_gap_ms": 1.5}, "stream_gap_ms must be a whole number"),
         ({"stream_minutes": 0}, "stream_minutes"),
+        ({"stream_minutes": 300}, r"stream_minutes must be in \(0, 240\]"),
+        ({"partial_cut": 0.5}, r"partial_cut must be \[lowest, highest\], got 0.5"),
         ({"shares": 1}, "data.stream_examples.shares: unknown key"),
     ],
 )
@@ -212,3 +214,10 @@ def test_the_keyword_free_stream_needs_non_keyword_clips(synthetic_root):
     empty = type(clips)(clips.split, clips.keywords, [], clips.noise)
     with pytest.raises(ValueError, match="no non-keyword clip"):
         keyword_free_stream(empty, StreamExamples(), seed=0)
+
+
+def test_a_keyword_free_stream_shorter_than_a_clip_is_refused(synthetic_root):
+    dm = SpeechCommandsDataModule(root=str(synthetic_root), test_set="list")
+    clips = dm.stream_clips("train")
+    with pytest.raises(ValueError, match=r"stream_minutes=0.005 makes a keyword-free stream"):
+        keyword_free_stream(clips, StreamExamples(stream_minutes=0.005), seed=0)

@@ -96,6 +96,8 @@ def test_hard_negatives_are_mined_kept_and_resumed(streaming_run: Path, syntheti
         ({"starts": [True]}, "not sample offsets"),
         ({"starts": "0,1"}, "not sample offsets"),
         ({"starts": list(range(17))}, "holds 17 windows, more than max_windows=16"),
+        ({"starts": [0]}, "name no stream they were mined from"),
+        ({"starts": [0], "fingerprint": 7}, "name no stream they were mined from"),
     ],
 )
 def test_a_checkpoints_hard_negatives_are_checked(state, message):
@@ -253,3 +255,11 @@ def test_a_run_resumed_between_validations_mines_as_the_uninterrupted_one(
     train(compose_config([*settings, f"ckpt_path={copy / 'checkpoints' / 'last.ckpt'}",
                           f"output_dir={copy}"]))  # fmt: skip
     assert used == {2: uninterrupted[2]}
+
+
+@pytest.mark.parametrize("weight", [0.5, float("inf"), True])
+def test_the_ramp_only_raises_the_weight(weight):
+    from kws.training.stream_validation import StreamValidation
+
+    with pytest.raises(ValueError, match="max_negative_weight must be a finite number >= 1"):
+        StreamValidation(max_negative_weight=weight)

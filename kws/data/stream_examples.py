@@ -206,7 +206,12 @@ class StreamExamples:
                 f"{key}partial_share + negative_share + hard_share must be at most 1, got {total:g}"
             )
         _check_number(key + "weight", self.weight, 0.0, math.inf, low_open=True)
-        cut = tuple(self.partial_cut)
+        try:
+            cut = tuple(self.partial_cut)
+        except TypeError:
+            raise ValueError(
+                f"{key}partial_cut must be [lowest, highest], got {self.partial_cut!r}"
+            ) from None
         if len(cut) != 2:
             raise ValueError(f"{key}partial_cut must be [lowest, highest], got {cut!r}")
         for value in cut:
@@ -214,7 +219,7 @@ class StreamExamples:
         if cut[0] > cut[1]:
             raise ValueError(f"{key}partial_cut must rise, got {list(cut)}")
         object.__setattr__(self, "partial_cut", (float(cut[0]), float(cut[1])))
-        _check_number(key + "stream_minutes", self.stream_minutes, 0.0, 24 * 60.0, low_open=True)
+        _check_number(key + "stream_minutes", self.stream_minutes, 0.0, 4 * 60.0, low_open=True)
         _check_number(key + "stream_gap_ms", self.stream_gap_ms, 0, 60_000, integer=True)
         _check_number(key + "stream_volume", self.stream_volume, 0.0, 10.0)
         _check_number(key + "start_epoch", self.start_epoch, 0, math.inf, integer=True)
@@ -389,6 +394,11 @@ def keyword_free_stream(
         clips, settings.stream_minutes, seed, gap_ms=settings.stream_gap_ms,
         volume=settings.stream_volume if clips.noise else 0.0, unknown_fraction=1.0,
     )  # fmt: skip
+    if len(rendered.audio) < clips.clip_format.clip_samples:
+        raise ValueError(
+            f"data.stream_examples.stream_minutes={settings.stream_minutes:g} makes a keyword-free "
+            f"stream shorter than one clip ({clips.clip_format.clip_samples} samples)"
+        )
     unit = SAMPLE_RATE * BOUNDS_HOP_MS // 1000
     units = len(rendered.audio) // unit
     speech = np.zeros(units + 1, dtype=np.int64)  # +1 where a word starts, -1 where it ends

@@ -119,6 +119,11 @@ class DetectorConfig:
             source = f"calibrated: {calibration.describe()}"
             if calibration.epoch >= 0:
                 source += f" (epoch {calibration.epoch})"
+            if calibration.stride_ms != self.stride_ms:
+                source += (
+                    f"; it was chosen at a {calibration.stride_ms:g} ms stride and this detector "
+                    f"takes {self.stride_ms:g} ms, so its rates may differ"
+                )
         else:
             base = {}
             source = "TensorFlow's default: the model has no calibrated threshold"

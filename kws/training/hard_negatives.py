@@ -209,4 +209,13 @@ class HardNegativeMining(pl.Callback):
             )
         self.starts = np.asarray(starts, dtype=np.int64)
         fingerprint = state_dict.get("fingerprint")
-        self.fingerprint = fingerprint if isinstance(fingerprint, str) else None
+        if (
+            fingerprint is not None
+            and not isinstance(fingerprint, str)
+            or (starts and fingerprint is None)
+        ):
+            raise ValueError(
+                "callbacks.hard_negatives: the checkpoint's windows name no stream they were "
+                "mined from (its fingerprint is missing or not text)"
+            )
+        self.fingerprint = fingerprint

@@ -103,7 +103,6 @@ class StreamValidation(pl.Callback):
             ("word_minutes", word_minutes, 0.0),
             ("free_minutes", free_minutes, 0.0),
             ("target_fa_per_hour", target_fa_per_hour, 0.0),
-            ("max_negative_weight", max_negative_weight, 0.0),
         ):
             if (
                 isinstance(value, bool)
@@ -111,6 +110,13 @@ class StreamValidation(pl.Callback):
                 or not (np.isfinite(value) and value > least)
             ):
                 raise ValueError(f"{key}{name} must be a finite number > {least:g}, got {value!r}")
+        if isinstance(max_negative_weight, bool) or not (
+            isinstance(max_negative_weight, int | float) and 1.0 <= max_negative_weight < np.inf
+        ):
+            raise ValueError(
+                f"{key}max_negative_weight must be a finite number >= 1 (the ramp only raises the "
+                f"weight), got {max_negative_weight!r}"
+            )
         if not 0.0 <= speech_fraction <= 1.0:
             raise ValueError(f"{key}speech_fraction must be in [0, 1], got {speech_fraction!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
