@@ -263,3 +263,24 @@ def test_the_ramp_only_raises_the_weight(weight):
 
     with pytest.raises(ValueError, match="max_negative_weight must be a finite number >= 1"):
         StreamValidation(max_negative_weight=weight)
+
+
+@pytest.mark.parametrize(
+    ("callback", "settings", "message"),
+    [
+        ("hard", {"every_n_epochs": 0}, r"callbacks.hard_negatives.every_n_epochs must be in \[1"),
+        ("hard", {"max_windows": 2.5}, "max_windows must be a whole number"),
+        ("hard", {"min_score": float("nan")}, "min_score must be a finite number"),
+        ("hard", {"spacing_ms": 0}, r"spacing_ms must be in \(0"),
+        ("validation", {"free_minutes": -1}, r"stream_validation.free_minutes must be in \(0"),
+        ("validation", {"speech_fraction": 2}, r"speech_fraction must be in \[0, 1\]"),
+        ("validation", {"batch_size": True}, "batch_size must be a whole number"),
+    ],
+)
+def test_the_callbacks_settings_name_their_key(callback, settings, message):
+    from kws.training.hard_negatives import HardNegativeMining
+    from kws.training.stream_validation import StreamValidation
+
+    kind = HardNegativeMining if callback == "hard" else StreamValidation
+    with pytest.raises(ValueError, match=message):
+        kind(**settings)

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from kws.checks import check_number
 from kws.data.augment import crops
 from kws.data.layout import SAMPLE_RATE, SILENCE, UNKNOWN
 from kws.data.stream_audio import SplitClips, render_stream
@@ -199,13 +200,13 @@ class StreamExamples:
     def __post_init__(self) -> None:
         key = "data.stream_examples."
         for name in ("place_prob", "partial_share", "negative_share", "hard_share"):
-            _check_number(key + name, getattr(self, name), 0.0, 1.0)
+            check_number(key + name, getattr(self, name), 0.0, 1.0)
         total = self.partial_share + self.negative_share + self.hard_share
         if total > 1.0:
             raise ValueError(
                 f"{key}partial_share + negative_share + hard_share must be at most 1, got {total:g}"
             )
-        _check_number(key + "weight", self.weight, 0.0, math.inf, low_open=True)
+        check_number(key + "weight", self.weight, 0.0, math.inf, low_open=True)
         try:
             cut = tuple(self.partial_cut)
         except TypeError:
@@ -215,14 +216,14 @@ class StreamExamples:
         if len(cut) != 2:
             raise ValueError(f"{key}partial_cut must be [lowest, highest], got {cut!r}")
         for value in cut:
-            _check_number(key + "partial_cut", value, 0.0, 1.0, low_open=True, high_open=True)
+            check_number(key + "partial_cut", value, 0.0, 1.0, low_open=True, high_open=True)
         if cut[0] > cut[1]:
             raise ValueError(f"{key}partial_cut must rise, got {list(cut)}")
         object.__setattr__(self, "partial_cut", (float(cut[0]), float(cut[1])))
-        _check_number(key + "stream_minutes", self.stream_minutes, 0.0, 4 * 60.0, low_open=True)
-        _check_number(key + "stream_gap_ms", self.stream_gap_ms, 0, 60_000, integer=True)
-        _check_number(key + "stream_volume", self.stream_volume, 0.0, 10.0)
-        _check_number(key + "start_epoch", self.start_epoch, 0, math.inf, integer=True)
+        check_number(key + "stream_minutes", self.stream_minutes, 0.0, 4 * 60.0, low_open=True)
+        check_number(key + "stream_gap_ms", self.stream_gap_ms, 0, 60_000, integer=True)
+        check_number(key + "stream_volume", self.stream_volume, 0.0, 10.0)
+        check_number(key + "start_epoch", self.start_epoch, 0, math.inf, integer=True)
 
     @property
     def uses_stream(self) -> bool:
@@ -421,24 +422,3 @@ def keyword_free_stream(
     return KeywordFreeStream(
         torch.from_numpy(rendered.audio), torch.from_numpy(counts.astype(np.int64)), unit
     )
-
-
-def _check_number(
-    key: str,
-    value: object,
-    least: float,
-    most: float,
-    low_open: bool = False,
-    high_open: bool = False,
-    integer: bool = False,
-) -> None:
-    """Raise ``ValueError`` naming ``key`` unless ``value`` is a finite number in range."""
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
-        what = "a whole number" if integer else "a finite number"
-        raise ValueError(f"{key} must be {what}, got {value!r}")
-    too_low = value <= least if low_open else value < least
-    too_high = value >= most if high_open else value > most
-    if too_low or too_high:
-        lo, hi = "(" if low_open else "[", ")" if high_open else "]"
-        raise ValueError(f"{key} must be in {lo}{least:g}, {most:g}{hi}, got {value!r}")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 from typing import Any
 
@@ -29,6 +30,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from kws.checks import check_number
 from kws.streaming import TorchScorer
 
 log = logging.getLogger(__name__)
@@ -101,13 +103,10 @@ class HardNegativeMining(pl.Callback):
             ("max_windows", max_windows),
             ("batch_size", batch_size),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{key}{name} must be an integer >= 1, got {value!r}")
-        if not 0.0 <= min_score <= 1.0:
-            raise ValueError(f"{key}min_score must be in [0, 1], got {min_score!r}")
+            check_number(key + name, value, 1, math.inf, integer=True)
+        check_number(key + "min_score", min_score, 0.0, 1.0)
         for name, value in (("stride_ms", stride_ms), ("spacing_ms", spacing_ms)):
-            if not (np.isfinite(value) and value > 0):
-                raise ValueError(f"{key}{name} must be a finite number > 0, got {value!r}")
+            check_number(key + name, value, 0.0, math.inf, low_open=True)
         self.every_n_epochs = every_n_epochs
         self.max_windows = max_windows
         self.min_score = float(min_score)

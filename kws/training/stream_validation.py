@@ -26,6 +26,7 @@ before the first epoch, with an error naming what is missing.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any
 
@@ -33,6 +34,7 @@ import numpy as np
 import pytorch_lightning as pl
 from pytorch_lightning.trainer.states import TrainerFn
 
+from kws.checks import check_number
 from kws.data.stream_audio import (
     DEFAULT_NOISE_VOLUME,
     DEFAULT_VOLUME,
@@ -99,17 +101,12 @@ class StreamValidation(pl.Callback):
         max_negative_weight: float = 16.0,
     ) -> None:
         key = "callbacks.stream_validation."
-        for name, value, least in (
-            ("word_minutes", word_minutes, 0.0),
-            ("free_minutes", free_minutes, 0.0),
-            ("target_fa_per_hour", target_fa_per_hour, 0.0),
+        for name, value in (
+            ("word_minutes", word_minutes),
+            ("free_minutes", free_minutes),
+            ("target_fa_per_hour", target_fa_per_hour),
         ):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not (np.isfinite(value) and value > least)
-            ):
-                raise ValueError(f"{key}{name} must be a finite number > {least:g}, got {value!r}")
+            check_number(key + name, value, 0.0, math.inf, low_open=True)
         if isinstance(max_negative_weight, bool) or not (
             isinstance(max_negative_weight, int | float) and 1.0 <= max_negative_weight < np.inf
         ):
@@ -117,10 +114,8 @@ class StreamValidation(pl.Callback):
                 f"{key}max_negative_weight must be a finite number >= 1 (the ramp only raises the "
                 f"weight), got {max_negative_weight!r}"
             )
-        if not 0.0 <= speech_fraction <= 1.0:
-            raise ValueError(f"{key}speech_fraction must be in [0, 1], got {speech_fraction!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"{key}batch_size must be an integer >= 1, got {batch_size!r}")
+        check_number(key + "speech_fraction", speech_fraction, 0.0, 1.0)
+        check_number(key + "batch_size", batch_size, 1, math.inf, integer=True)
         try:
             self.settings = PosteriorSettings(
                 average_window_ms, threshold, suppression_ms, minimum_count
