@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import shutil
 from collections import Counter
@@ -17,6 +18,7 @@ from omegaconf import OmegaConf
 from kws.data import KEYWORDS, SILENCE, UNKNOWN, WORDS, SpeechCommandsDataModule, datasets
 from kws.data.augment import Augmentation, crops
 from kws.data.datasets import ClipRows
+from kws.data.sources import fetch_missing
 
 
 def words_per_split(root: Path) -> dict[str, Counter]:
@@ -119,6 +121,21 @@ def test_synthetic_option_touches_only_data(compose_config, synthetic_root):
     }
     cfg = compose_config(["data=synthetic", f"data.root={synthetic_root}"])
     assert instantiate(cfg.data).class_names == [SILENCE, UNKNOWN, *KEYWORDS], "keywords: null"
+
+
+def test_generating_missing_data_says_where_what_and_how_long(tmp_path, caplog):
+    """``data=synthetic`` on first use: one line before the generation, none once it is there."""
+    root = tmp_path / "data" / "synthetic_speech_commands"
+    dm = SpeechCommandsDataModule(root=str(root), generate_synthetic=True, synthetic_speakers=3,
+                                  test_set="list")  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="kws.data.sources"):
+        fetch_missing(dm.folders, download=False)
+        fetch_missing(dm.folders, download=False)
+    assert [record.getMessage() for record in caplog.records] == [
+        f"{root} is missing: generating a synthetic data set of 3 speakers (about 1 s on 2 CPU "
+        "cores; once, kept for later runs)"
+    ]
+    assert (root / "testing_list.txt").is_file()
 
 
 def test_saved_hyper_parameters_rebuild_the_datamodule(synthetic_root, datamodule):

@@ -263,6 +263,23 @@ def test_a_link_loop_in_the_data_tree_is_named(root, datamodule):
         datamodule(root).prepare_data()
 
 
+@pytest.mark.parametrize(
+    ("link", "target", "why"),
+    [
+        ("wow2", "wow", "read through {root}/wow already"),  # a word folder that is another
+        ("no/x_nohash_0.wav", "../yes/{clip}", "read through {root}/yes already"),
+    ],
+)
+def test_a_link_that_would_read_a_clip_twice_is_named(root, datamodule, link, target, why):
+    """A clip read through a link and where it is would land in two word folders (``_unknown_``
+    and its own word) and in two splits: the scan stops first, naming the link."""
+    (root / link).symlink_to(target.format(clip=training_clip(root).name))
+    with pytest.raises(DataTreeError) as error:
+        datamodule(root).prepare_data()
+    assert str(error.value).startswith(f"{root / link} is a link to ")
+    assert why.format(root=root) in str(error.value)
+
+
 def test_an_unreadable_folder_in_the_data_tree_is_named(root, monkeypatch, datamodule):
     real = os.scandir
 

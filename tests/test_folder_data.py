@@ -18,7 +18,7 @@ import torch
 
 from kws.data import SILENCE, UNKNOWN, FolderDataModule
 from kws.data.audio import RESAMPLE_QUALITY, read_clip
-from kws.data.cache import BadFilesError
+from kws.data.cache import BadFilesError, DataTreeError
 from kws.data.folder import FolderIndex
 from kws.data.splits import speaker_set
 from kws.data.stream_audio import write_word_stream
@@ -232,6 +232,65 @@ def test_list_files_decide_the_splits_when_present(words):
     assert dm.split_index["val"].paths[:1] == [f"hey_kitchen/{names[0]}"]
     keyword = [p for p in dm.split_index["test"].paths if not p.startswith("banana")]
     assert keyword == [f"hey_kitchen/{names[1]}"]
+
+
+def hey_kitchen_take(words: Path) -> str:
+    """The first ``hey_kitchen`` recording's name."""
+    return sorted(p.name for p in (words / "hey_kitchen").iterdir())[0]
+
+
+@pytest.mark.parametrize(
+    ("link", "target", "why"),
+    [  # (the link below the root, where it points, relative to the link's folder)
+        ("banana/loopdir", "..", "holds the link itself (a loop)"),
+        ("banana/up", "../..", "holds the link itself (a loop)"),  # the root's parent
+        ("banana/again", ".", "holds the link itself (a loop)"),
+        ("banana/x_nohash_0.flac", "../hey_kitchen/{take}", "read through {words}/hey_kitchen"),
+        ("music", "hey_kitchen", "read through {words}/hey_kitchen"),  # a word folder that is one
+    ],
+)
+def test_a_link_that_would_read_a_recording_twice_stops_naming_it(words, link, target, why):
+    """A recording reached through a link and again where it is would be indexed twice, under
+    another word folder (``_unknown_``) and another speaker's split: the scan stops instead."""
+    (words / link).parent.mkdir(exist_ok=True)
+    (words / link).symlink_to(target.format(take=hey_kitchen_take(words)))
+    index = FolderIndex(words, tuple(KEYWORDS))
+    with pytest.raises(DataTreeError) as error:
+        index.build_index()
+    message = str(error.value)
+    assert message.startswith(f"{words / link} is a link to ") and "\n" not in message
+    assert why.format(words=words.resolve()) in message
+    (words / link).unlink()
+    assert sum(len(split.paths) for split in index.build_index().values()) > 0
+
+
+def test_links_to_recordings_elsewhere_are_read_once_under_their_folder(words, tmp_path):
+    """Links to recordings outside the root are followed; two links to one are refused."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    take = hey_kitchen_take(words)
+    shutil.move(words / "hey_kitchen" / take, elsewhere / take)
+    (words / "hey_kitchen" / take).symlink_to(elsewhere / take)
+    shutil.move(words / "window", elsewhere / "window")
+    (words / "window").symlink_to(elsewhere / "window")
+    index = FolderIndex(words, tuple(KEYWORDS), protocol="all_unknown")
+    paths = [p for split in index.build_index().values() for p in split.paths]
+    assert len(paths) == len(set(paths)) == 4 * SPEAKERS  # every clip once, as before
+    assert f"hey_kitchen/{take}" in paths
+    assert sum(p.startswith("window/") for p in paths) == SPEAKERS
+    (words / "banana" / "y_nohash_0.flac").symlink_to(elsewhere / take)
+    with pytest.raises(DataTreeError) as error:
+        index.build_index()
+    message = str(error.value)  # one of the two links is named, and the other as the reason
+    assert message.count(" is a link to ") == 1 and " already: " in message
+    assert str(words / "banana" / "y_nohash_0.flac") in message
+    assert str(words / "hey_kitchen" / take) in message
+    (words / "banana" / "y_nohash_0.flac").unlink()
+    negatives = tmp_path / "negatives"  # a keyword recording as a negative: refused too
+    negatives.mkdir()
+    (negatives / "k.flac").symlink_to(words / "lights_on" / "00b37868_nohash_0.wav")
+    with pytest.raises(DataTreeError, match=f"^{negatives / 'k.flac'} is a link to "):
+        replace(index, negatives=(negatives,)).scan()
 
 
 # --- classes and balance --------------------------------------------------------------------

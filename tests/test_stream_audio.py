@@ -3,6 +3,7 @@ their slots and to their split's speakers, noise streams hold no keyword, bad in
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -302,6 +303,72 @@ def test_a_relative_root_finds_its_background_noise(synthetic_root, tmp_path, mo
     main([str(out), "--root", str(relative_root), "--noise", "--speech-fraction", "0.5",
           "--minutes", "0.2", "--name", "n"])  # fmt: skip
     assert "n.wav" in names(out) and "n_labels.csv" in names(out)
+
+
+def test_a_relative_root_is_written_once_and_absolute(synthetic_root, tmp_path, monkeypatch):
+    """The stream's JSON names the data set by its absolute path, once: readable from any
+    working folder."""
+    monkeypatch.chdir(synthetic_root.parent)
+    relative_root = synthetic_root.name
+    main([str(tmp_path / "out"), "--root", relative_root, "--minutes", "0.2", "--volume", "0"])
+    main([str(tmp_path / "out"), "--root", relative_root, "--minutes", "0.2", "--noise"])
+    for name in ("test_stream.json", "noise_stream.json"):
+        info = json.loads((tmp_path / "out" / name).read_text())
+        assert info["root"] == str(synthetic_root), name
+
+
+def quick_start_tree(tmp_path: Path, synthetic_root: Path, *folders: str) -> None:
+    """A working folder holding ``data/<folder>`` for each of ``folders``: the generated data
+    set, as ``python train.py experiment=quickstart`` leaves it there."""
+    for folder in folders:
+        (tmp_path / "data").mkdir(exist_ok=True)
+        (tmp_path / "data" / folder).symlink_to(synthetic_root)
+
+
+def test_without_root_the_generated_data_serves_when_the_real_is_absent(
+    synthetic_root, tmp_path, monkeypatch, capsys
+):
+    """The README's ``python -m kws.data.stream_audio OUT_DIR --split test`` after the quick
+    start: no ``data/speech_commands_v0.02``, only the generated ``data/synthetic_speech_commands``,
+    which is used, and said so; the real data set comes first when it is there."""
+    monkeypatch.chdir(tmp_path)
+    message = _refused(["out", "--minutes", "0.2"])
+    assert "data/speech_commands_v0.02" in message and "data/synthetic_speech_commands" in message
+    assert "python -m kws.data.synthetic" in message and names(tmp_path / "out") == []
+    quick_start_tree(tmp_path, synthetic_root, "synthetic_speech_commands")
+    capsys.readouterr()
+    main(["out", "--split", "test", "--minutes", "0.2"])
+    said = capsys.readouterr()
+    assert said.err.splitlines()[0] == (
+        "--root: data/speech_commands_v0.02 is missing; using the generated data set "
+        "data/synthetic_speech_commands"
+    )
+    assert said.out.startswith("wrote out/test_stream.wav (12 s; ")
+    info = json.loads((tmp_path / "out" / "test_stream.json").read_text())
+    assert info["root"] == str(tmp_path / "data" / "synthetic_speech_commands")
+    quick_start_tree(tmp_path, synthetic_root, "speech_commands_v0.02")
+    main(["out", "--minutes", "0.2"])
+    assert "generated" not in capsys.readouterr().err
+    info = json.loads((tmp_path / "out" / "test_stream.json").read_text())
+    assert info["root"] == str(tmp_path / "data" / "speech_commands_v0.02")
+
+
+@pytest.mark.parametrize("name", ["../../x", "sub/x", "..", ".x", "", "a\\b"])
+def test_a_name_that_is_not_a_file_name_is_refused_before_anything_is_written(
+    synthetic_root, tmp_path, capsys, name
+):
+    """``--name ../../x`` would write beside, or above, OUT_DIR."""
+    out = tmp_path / "a" / "b" / "out"
+    for noise in ([], ["--noise"]):
+        with pytest.raises(SystemExit) as stopped:
+            main([str(out), "--root", str(synthetic_root), "--minutes", "0.2", "--name", name,
+                  *noise])  # fmt: skip
+        assert stopped.value.code == 2
+        last = capsys.readouterr().err.splitlines()[-1]
+        assert f"error: argument --name: name {name!r} must be a file name (" in last
+    assert list(tmp_path.rglob("*")) == []
+    with pytest.raises(ValueError, match="must be a file name"):
+        make_noise_stream(synthetic_root, out, minutes=0.2, name=name)
 
 
 def _refused(argv: list[str]) -> str:

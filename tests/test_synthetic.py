@@ -222,3 +222,14 @@ def test_cli(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as refused:  # in-process: a second interpreter costs seconds
         main([str(out), "--speakers", "2"])
     assert refused.value.code != 0 and "not empty" in str(refused.value.code)
+
+
+def test_cli_without_out_dir_writes_where_data_synthetic_reads(tmp_path, monkeypatch) -> None:
+    """``python -m kws.data.synthetic`` alone makes ``data/synthetic_speech_commands``."""
+    monkeypatch.chdir(tmp_path)
+    main(["--speakers", "2"])
+    out = tmp_path / "data" / "synthetic_speech_commands"
+    assert (out / "testing_list.txt").is_file() and len(list(out.glob("*/*.wav"))) > 35
+    with pytest.raises(SystemExit) as refused:  # a folder of words needs its own place
+        main(["--words", "a,b"])
+    assert refused.value.code == 2

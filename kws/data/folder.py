@@ -37,7 +37,7 @@ from kws.data.audio import ClipFormat, clip_rows, inspect_clips, read_clip
 from kws.data.augment import Augmentation
 from kws.data.cache import scan_tree
 from kws.data.datamodule import ClipDataModule, check_common_settings
-from kws.data.index import LISTED, FoundClips
+from kws.data.index import LISTED, FoundClips, check_links
 from kws.data.layout import (
     MAX_CLIP_SAMPLES,
     SAMPLE_RATE,
@@ -170,6 +170,12 @@ def _is_word_name(name: str) -> bool:
     return bool(name) and "/" not in name and not name.startswith((".", "_"))
 
 
+def _is_word_clip(rel: str) -> bool:
+    """Whether a path relative to the root is a recording in a word folder."""
+    folder, _, name = rel.partition("/")
+    return bool(name) and _is_word_name(folder) and is_audio(name)
+
+
 @dataclass(frozen=True)
 class FolderIndex:
     """Which clips, with which labels, make up every split of a folder of one's own recordings.
@@ -293,6 +299,8 @@ class FolderIndex:
 
         Raises:
             FileNotFoundError: naming each configured folder that is not one, all at once.
+            DataTreeError: a folder cannot be listed, or a link would read a recording of
+                ``root`` or ``negatives`` twice (``kws.data.index.check_links``).
         """
         folders = {"data.root": self.root, "data.noise_dir": self.noise_dir}
         folders |= {f"data.negatives[{i}]": path for i, path in enumerate(self.negatives)}
@@ -308,6 +316,10 @@ class FolderIndex:
             sources[f"negatives/{i}"] = scan_tree(path, NESTED_LEVELS)
         if self.noise_dir is not None:
             sources["noise"] = scan_tree(self.noise_dir, NESTED_LEVELS)
+        clips = {self.root: [rel for rel in sources["root"] if _is_word_clip(rel)]}
+        for i, path in enumerate(self.negatives):
+            clips[path] = [rel for rel in sources[f"negatives/{i}"] if is_audio(rel)]
+        check_links(clips)
         return sources
 
     def find(self, sources: Mapping[str, Mapping[str, Any]]) -> FoundClips:

@@ -8,6 +8,8 @@ from any source shaped like it (``kws.data.folder.FolderIndex`` is the other).
 
 from __future__ import annotations
 
+import bisect
+import os
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from kws.data.audio import SPEECH_COMMANDS_CLIPS, ClipFormat, inspect_clips, read_clip
-from kws.data.cache import scan_tree
+from kws.data.cache import DataTreeError, list_folder, scan_tree
 from kws.data.layout import BACKGROUND_NOISE, DATA_SET_CONTENTS, TESTING_LIST, VALIDATION_LIST
 from kws.data.protocol import (
     SPLITS,
@@ -50,6 +52,81 @@ def wavs_by_folder(files: Iterable[str]) -> dict[str, list[str]]:
         if name and name.endswith(".wav"):
             folders.setdefault(folder, []).append(rel)
     return folders
+
+
+def check_links(trees: Mapping[Path, Iterable[str]]) -> None:
+    """Make sure no recording is read through two paths. Raise ``DataTreeError`` naming each link
+    (a file or a folder) on the way to a clip that leads to a folder holding the link itself (a
+    loop), or to recordings read through another path already: a folder of the trees (a word
+    folder's clip, relabelled by the link's word folder) or another link. Links to recordings
+    reached through no other path are followed.
+
+    The folders read as they are: each tree's top folders that hold clips and are not links,
+    and a tree with clips at its top. A link's target must not hold, equal or lie in any of
+    them, nor another link's target.
+
+    Args:
+        trees: ``{folder: relative paths of the clips indexed in it}``, ``/``-separated, as
+            ``scan_tree`` lists them (links followed).
+
+    Raises:
+        DataTreeError: one line naming every such link, where it leads and why.
+    """
+    folders: dict[Path, set[str]] = {}  # every folder on a clip's way ("": the tree), by tree
+    read: dict[str, str] = {}  # real path -> the path it is read through
+    for tree, clips in trees.items():
+        holding = {rel.rpartition("/")[0] for rel in clips}
+        for top in {folder.partition("/")[0] for folder in holding}:
+            if not top or not os.path.islink(tree / top):
+                read[os.path.realpath(tree / top)] = str(tree / top)
+        folders[tree] = {""}
+        for folder in holding:
+            while folder not in folders[tree]:
+                folders[tree].add(folder)
+                folder = folder.rpartition("/")[0]
+    claimed = sorted(read)
+    problems = []
+    for tree, clips in trees.items():
+        ways = folders[tree] | set(clips)
+        bad: list[str] = []  # what lies below a bad link is not judged: a loop repeats it
+        for folder in sorted(folders[tree], key=lambda folder: (folder.count("/"), folder)):
+            if any(folder == link or folder.startswith(link + "/") for link in bad):
+                continue
+            for entry in list_folder(tree / folder):
+                if not entry.is_symlink():
+                    continue
+                step = f"{folder}/{entry.name}" if folder else entry.name
+                if step not in ways:
+                    continue
+                target = os.path.realpath(entry.path)
+                holder = os.path.realpath(tree / folder)
+                if holder == target or holder.startswith(target + os.sep):
+                    why = "a folder that holds the link itself (a loop)"
+                elif (other := _overlap(target, read, claimed)) is not None:
+                    why = f"whose recordings are read through {read[other]} already"
+                else:
+                    read[target] = entry.path
+                    bisect.insort(claimed, target)
+                    continue
+                bad.append(step)
+                problems.append(
+                    f"{entry.path} is a link to {target}, {why}: recordings would be read twice "
+                    "(under two word folders, labels or splits); remove the link"
+                )
+    if problems:
+        raise DataTreeError("; ".join(problems))
+
+
+def _overlap(path: str, read: Collection[str], claimed: list[str]) -> str | None:
+    """The path of ``read`` (``claimed``: the same, sorted) that ``path`` equals, lies in or
+    holds; None when there is none."""
+    for folder in (path, *map(str, Path(path).parents)):
+        if folder in read:
+            return folder
+    first_below = bisect.bisect_left(claimed, path + os.sep)
+    if first_below < len(claimed) and claimed[first_below].startswith(path + os.sep):
+        return claimed[first_below]
+    return None
 
 
 class FoundClips(NamedTuple):
@@ -135,10 +212,22 @@ class IndexBuilder:
 
     def scan(self) -> dict[str, dict[str, tuple[int, int]]]:
         """``{"root": files, "test_root": files}`` (the latter with the official test set only):
-        every file's relative path, size and modification time (``scan_tree``)."""
+        every file's relative path, size and modification time (``scan_tree``).
+
+        Raises:
+            DataTreeError: a folder cannot be listed, or a link would read a clip twice
+                (``check_links``).
+        """
         sources = {"root": scan_tree(self.root)}
+        by_folder = wavs_by_folder(sources["root"])
+        clips = {self.root: [p for w, paths in by_folder.items() if w[0] != "_" for p in paths]}
         if self.test_root is not None:
             sources["test_root"] = scan_tree(self.test_root)
+            by_folder = wavs_by_folder(sources["test_root"])
+            clips[self.test_root] = [
+                p for name, paths in by_folder.items() if name != BACKGROUND_NOISE for p in paths
+            ]
+        check_links(clips)
         return sources
 
     def find(self, sources: Mapping[str, Files]) -> FoundClips:

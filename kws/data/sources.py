@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from kws.data.cache import list_folder
 from kws.data.download import Archive, DownloadError, download_and_extract
+
+log = logging.getLogger(__name__)
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -23,6 +26,8 @@ class DataFolder(NamedTuple):
         contents: what belongs there, for error messages.
         alternative: what to do instead when it cannot be had, for error messages.
         generate: makes the folder when it is missing, called with ``path``; None: download it.
+        generating: what ``generate`` makes and roughly how long it takes, for the line logged
+            before it runs. Default ``"it"``.
     """
 
     path: Path
@@ -30,6 +35,7 @@ class DataFolder(NamedTuple):
     contents: str
     alternative: str
     generate: Callable[[Path], Any] | None = None
+    generating: str = "it"
 
     def missing(self, why: str) -> DatasetNotFoundError:
         """The error for this folder missing, ``why`` saying why it is.
@@ -45,7 +51,8 @@ class DataFolder(NamedTuple):
 
 
 def fetch_missing(folders: Iterable[DataFolder], download: bool) -> None:
-    """Generate or download (and extract) every folder that is missing or empty.
+    """Generate or download (and extract) every folder that is missing or empty; a generated one
+    is announced first, in one logged line: where, what and roughly how long.
 
     Args:
         folders: the folders a configuration reads.
@@ -59,6 +66,8 @@ def fetch_missing(folders: Iterable[DataFolder], download: bool) -> None:
         if folder.path.is_dir() and list_folder(folder.path):
             continue
         if folder.generate is not None:
+            state = "is empty" if folder.path.is_dir() else "is missing"
+            log.info("%s %s: generating %s", folder.path.absolute(), state, folder.generating)
             folder.generate(folder.path)
         elif not download:
             raise folder.missing("data.download is false")

@@ -58,6 +58,7 @@ from kws.data.layout import (
     VALIDATION_LIST,
 )
 from kws.data.protocol import SPLITS, split_word_clips
+from kws.data.synthetic import DEFAULT_OUT_DIR as SYNTHETIC_ROOT
 from kws.io import atomic_write, write_json
 
 # TensorFlow's generate_streaming_test_wav.py defaults.
@@ -191,6 +192,8 @@ def find_clips(
     Raises:
         FileNotFoundError: ``root`` or a list file is missing, or a keyword has no clip in the
             split.
+        DataTreeError: a folder cannot be listed, or a link would read a clip twice
+            (``kws.data.index.check_links``).
         ValueError: ``split`` or ``keywords`` are not valid.
     """
     _check_split_and_keywords(split, keywords)
@@ -488,7 +491,7 @@ def _write_stream(
     out_dir.mkdir(parents=True, exist_ok=True)
     info = {
         "kind": kind,
-        "root": str(root),
+        "root": str(Path(root).absolute()),
         "keywords": list(keywords),
         "seed": seed,
         "gap_ms": gap_ms,
@@ -551,6 +554,30 @@ def _check_word_settings(
     _check_timing(gap_ms, jitter_ms, seed)
     _check_fraction("unknown_fraction", unknown_fraction)
     return jitter_ms
+
+
+def _check_name(name: str | None) -> None:
+    """Raise ``ValueError`` unless ``name`` (a stream's files' name) is None or a file name, so
+    that the files stay in their folder: not empty, no ``/`` or ``\\``, no ``.`` first (``..``,
+    hidden files).
+
+    Args:
+        name: the name, or None for the default.
+    """
+    if name is not None and (not name or name[0] == "." or any(c in name for c in "/\\\0")):
+        raise ValueError(
+            f"name {name!r} must be a file name (no '/' or '\\', not starting with '.'): the "
+            "stream's files go into its folder"
+        )
+
+
+def _file_name(text: str) -> str:
+    """``--name``'s type: ``text`` when ``_check_name`` takes it."""
+    try:
+        _check_name(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def _check_fraction(key: str, value: float) -> None:
@@ -630,11 +657,12 @@ def make_stream(
     """
     _samples(minutes, volume)  # settings first: find_clips reads the whole tree
     _check_word_settings(gap_ms, jitter_ms, seed, unknown_fraction)
+    _check_name(name)
     return write_word_stream(
         find_clips(root, split, keywords, test_root), root, out_dir, minutes=minutes, seed=seed,
         gap_ms=gap_ms, jitter_ms=jitter_ms, unknown_fraction=unknown_fraction, volume=volume,
         fixed_volume=fixed_volume, name=name, progress=progress, check=True,
-        test_root=None if test_root is None or split != "test" else str(test_root),
+        test_root=None if test_root is None or split != "test" else str(Path(test_root).absolute()),
     )  # fmt: skip
 
 
@@ -673,6 +701,7 @@ def write_word_stream(
     """
     samples = _samples(minutes, volume)
     jitter_ms = _check_word_settings(gap_ms, jitter_ms, seed, unknown_fraction)
+    _check_name(name)
     seconds = samples / SAMPLE_RATE
     placements = _plan_words(clips, seconds, seed, gap_ms, jitter_ms, unknown_fraction, 1.0)
     if not placements:
@@ -799,6 +828,7 @@ def make_noise_stream(
     _samples(minutes, volume)  # settings first: find_clips reads the whole tree
     _check_timing(gap_ms, gap_ms, seed)
     _check_fraction("speech_fraction", speech_fraction)
+    _check_name(name)
     if speech_fraction > 0:
         clips = find_clips(root, split, keywords, test_root)
     else:  # only the noise folder is listed
@@ -809,7 +839,9 @@ def make_noise_stream(
         clips, root, out_dir, minutes=minutes, seed=seed, volume=volume,
         fixed_volume=fixed_volume, speech_fraction=speech_fraction, gap_ms=gap_ms, name=name,
         progress=progress, check=True, keywords=list(keywords),
-        test_root=None if test_root is None or speech_fraction == 0 else str(test_root),
+        test_root=(
+            None if test_root is None or speech_fraction == 0 else str(Path(test_root).absolute())
+        ),
     )  # fmt: skip
 
 
@@ -848,6 +880,7 @@ def write_noise_stream(
     samples = _samples(minutes, volume)
     _check_timing(gap_ms, gap_ms, seed)
     _check_fraction("speech_fraction", speech_fraction)
+    _check_name(name)
     placements: list[Placement] = []
     if speech_fraction > 0:
         seconds = samples / SAMPLE_RATE
@@ -877,8 +910,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("out_dir", type=Path, help="folder for <name>.wav, _labels.csv, .json")
     parser.add_argument(
-        "--root", type=Path, default=Path(DEFAULT_ROOT), help="the extracted data set (%(default)s)"
-    )
+        "--root", type=Path, default=None,
+        help=f"the extracted data set (default {DEFAULT_ROOT}, or where it is missing the "
+        f"generated {SYNTHETIC_ROOT})",
+    )  # fmt: skip
     parser.add_argument(
         "--test-root", type=Path, default=None,
         help="the official 12-class test archive: the test split's source (default: "
@@ -915,9 +950,29 @@ def _parser() -> argparse.ArgumentParser:
         help="--noise: share of word slots holding non-keyword speech (0)",
     )  # fmt: skip
     parser.add_argument(
-        "--name", default=None, help="the files' name (<split>_stream, --noise: noise_stream)"
-    )
+        "--name", type=_file_name, default=None,
+        help="the files' name (<split>_stream, --noise: noise_stream)",
+    )  # fmt: skip
     return parser
+
+
+def _default_root() -> Path:
+    """The data set without ``--root``: ``DEFAULT_ROOT``, else (saying so on stderr) the
+    generated ``SYNTHETIC_ROOT`` that ``experiment=quickstart`` makes.
+
+    Raises:
+        FileNotFoundError: neither is a folder.
+    """
+    real, generated = Path(DEFAULT_ROOT), Path(SYNTHETIC_ROOT)
+    if real.is_dir():
+        return real
+    if not generated.is_dir():
+        raise FileNotFoundError(
+            f"--root: neither {real} (the extracted Speech Commands v0.02) nor {generated} "
+            f"(generated data: python -m kws.data.synthetic) is in {Path.cwd()}; give --root"
+        )
+    print(f"--root: {real} is missing; using the generated data set {generated}", file=sys.stderr)
+    return generated
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -935,7 +990,6 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--speech-fraction applies to --noise streams only")
     keywords = [word.strip() for word in args.keywords.split(",") if word.strip()]
     shared = {
-        "root": args.root,
         "out_dir": args.out_dir,
         "seed": args.seed,
         "gap_ms": args.gap_ms,
@@ -948,6 +1002,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     began = time.perf_counter()
     try:
+        shared["root"] = args.root if args.root is not None else _default_root()
         if args.noise:
             files = make_noise_stream(
                 minutes=DEFAULT_NOISE_MINUTES if args.minutes is None else args.minutes,

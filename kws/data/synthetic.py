@@ -9,7 +9,8 @@ the word; the seed picks the speakers and every random detail of their recording
 ``speak`` says any other word the same way, and ``write_words`` lays such recordings out as a
 folder of one's own words (``kws.data.folder``), at any sample rate and channel count.
 
-Usage: ``python -m kws.data.synthetic OUT_DIR [--speakers N] [--seed S] [--force]``, or with
+Usage: ``python -m kws.data.synthetic [OUT_DIR] [--speakers N] [--seed S] [--force]`` (OUT_DIR:
+``data/synthetic_speech_commands`` by default, where ``data=synthetic`` reads it), or with
 ``--words hey_kitchen,stop,... [--rate 44100] [--channels 2] [--suffix .flac]`` a folder of
 those words.
 """
@@ -50,6 +51,10 @@ NOISE_FILES = (
     "white_noise.wav",
 )
 DEFAULT_SPEAKERS = 80
+#: Roughly how long generating takes per speaker on 2 CPU cores (80 speakers: 6-8 s).
+SECONDS_PER_SPEAKER = 0.1
+#: Where ``data=synthetic`` (``experiment=quickstart``) keeps it, relative to the working folder.
+DEFAULT_OUT_DIR = "data/synthetic_speech_commands"
 
 _NOISE_SECONDS = 10.0
 _UNKNOWN_PROB = 0.35  # chance that a speaker records each of the 25 non-keywords (once)
@@ -545,7 +550,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m kws.data.synthetic", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("out_dir", type=Path, help="folder to create (must be absent or empty)")
+    parser.add_argument(
+        "out_dir", type=Path, nargs="?", default=None,
+        help=f"folder to create, absent or empty (default {DEFAULT_OUT_DIR}, where data=synthetic "
+        "and experiment=quickstart read it; needed with --words)",
+    )  # fmt: skip
     parser.add_argument(
         "--speakers",
         type=int,
@@ -563,17 +572,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--channels", type=int, default=1, help="with --words: channels")
     parser.add_argument("--suffix", default=".wav", help="with --words: .wav, .flac, ...")
     args = parser.parse_args(argv)  # fmt: skip
+    if args.out_dir is None and args.words:
+        parser.error("OUT_DIR is needed with --words")
+    out_dir = args.out_dir or Path(DEFAULT_OUT_DIR)
     start = time.perf_counter()
     try:
         if args.words:
             words = [word for word in args.words.split(",") if word]
-            out = write_words(args.out_dir, words, args.speakers or 20, args.seed, args.rate,
+            out = write_words(out_dir, words, args.speakers or 20, args.seed, args.rate,
                               args.channels, args.suffix, args.force)  # fmt: skip
             print(f"wrote {len(words)} words by {args.speakers or 20} speakers to {out} in "
                   f"{time.perf_counter() - start:.1f} s")  # fmt: skip
             return
         speakers = args.speakers or DEFAULT_SPEAKERS
-        out = generate(args.out_dir, speakers=speakers, seed=args.seed, force=args.force)
+        out = generate(out_dir, speakers=speakers, seed=args.seed, force=args.force)
     except (FileExistsError, ValueError) as err:
         sys.exit(f"error: {err}")
     seconds = time.perf_counter() - start
