@@ -15,6 +15,7 @@ import pytest
 import torch
 from conftest import ROOT
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from kws.export import FILE_NAMES, ExportError, export_checkpoint
 from kws.export import checkpoint as export_module
@@ -22,6 +23,7 @@ from kws.export.__main__ import main
 from kws.export.checkpoint import training_data
 from kws.export.onnx_model import example_batch
 from kws.runtime import ModelInfo, Spotter
+from kws.runtime.graph_checks import EXPORT_OPS
 from kws.tasks import evaluate, train
 from kws.training import KWSModule, load_checkpoint
 
@@ -330,3 +332,60 @@ def test_int8_bcresnet_1_loses_at_most_a_point(tmp_path, synthetic_root):
     # the issue's bound is on accuracy; on this less certain model (75% on every generated
     # clip) int8 moves borderline clips both ways: 88% of the classes agreed in one run
     assert scores["int8-head"] >= scores["onnx"] - 0.01, (scores, agreement)
+
+
+# --- every kind of export stays within what the runtime accepts ---------------------------------
+
+#: Every frontend (conf/frontend) under every head (conf/model), BC-ResNet on the frontends of
+#: a few dozen bands (not the 257-bin STFT), and the frontend settings that change the graph.
+EXPORT_KINDS = {
+    f"{frontend}-{model}": [f"frontend={frontend}", f"model={model}"]
+    for frontend in sorted(p.stem for p in (ROOT / "conf" / "frontend").glob("*.yaml"))
+    for model in sorted(p.stem for p in (ROOT / "conf" / "model").glob("*.yaml"))
+    if (frontend, model) != ("stft", "bcresnet")
+} | {
+    f"{frontend}-{setting.split('=')[1]}-linear": [
+        f"frontend={frontend}", f"frontend.{setting}", "model=linear"
+    ]
+    for frontend, setting in (
+        ("mel", "compression=pcen"), ("sinc", "compression=pcen"),
+        ("triangular", "compression=pcen"), ("leaf", "compression=log"),
+        ("stft", "output=magnitude"),
+    )
+}  # fmt: skip
+
+
+def export_operators(overrides: list[str], folder: Path) -> set[str]:
+    """The operators of a module's float, int8 and int8-head exports (``domain.Op`` outside the
+    default domain), each file loaded by the runtime (every check passes)."""
+    cfg = compose_in(folder, overrides, "train")
+    frontend, head = (OmegaConf.to_container(cfg[key]) for key in ("frontend", "model"))
+    module = KWSModule(frontend, head, CLASSES, SGD).eval()
+    rng = np.random.default_rng(0)
+    clips = rng.uniform(-0.5, 0.5, (8, module.hparams["clip_samples"])).astype(np.float32)
+    export_module.export_module(module, folder / "out", ("onnx",), clips)
+    operators = set()
+    for kind in ("onnx", "int8", "int8-head"):
+        path = folder / "out" / FILE_NAMES[kind]
+        nodes = onnx.load(path).graph.node
+        operators |= {f"{n.domain}.{n.op_type}" if n.domain else n.op_type for n in nodes}
+        Spotter.from_file(path)
+    return operators
+
+
+@pytest.mark.parametrize("kind", ["leaf-log-linear", "mfcc-linear", "stft-magnitude-linear"])
+def test_exports_use_only_operators_the_runtime_allows(tmp_path, kind):
+    """The fast check, on kinds that export quickly (BC-ResNet's float export is loaded by the
+    runtime in the grid above, every kind's in the slow test below)."""
+    assert export_operators(EXPORT_KINDS[kind], tmp_path) <= EXPORT_OPS
+
+
+@pytest.mark.slow
+def test_the_runtime_allows_exactly_the_operators_of_every_export_kind(tmp_path):
+    """The allow-list is derived, not guessed: a new operator in any export fails here, and so
+    does one the list holds that no export writes any more."""
+    used = set()
+    for kind, overrides in EXPORT_KINDS.items():
+        used |= export_operators(overrides, tmp_path / kind)
+    assert sorted(used - EXPORT_OPS) == []
+    assert sorted(EXPORT_OPS - used) == []

@@ -3,6 +3,7 @@ every hostile model file, waveform or WAV is a clear error naming it."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -16,12 +17,13 @@ import onnxruntime as ort
 import pytest
 import soundfile as sf
 import torch
+from conftest import run_command
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from kws.frontend import MelSpectrogram
 from kws.models import KeywordSpotter, LinearClassifier
-from kws.runtime import ModelFileError, ModelInfo, ModelInfoError, Spotter
+from kws.runtime import ModelFileError, ModelInfo, ModelInfoError, Spotter, graph_checks
 from kws.runtime import spotter as spotter_module
 
 RATE = 8000  # not the data set's 16 kHz: the runtime must take the model's rate, not a default
@@ -276,7 +278,7 @@ def _save(model: onnx.ModelProto, path: Path) -> Path:
     return path
 
 
-IDENTITY = [helper.make_node("Identity", ["product"], ["logits"])]
+IDENTITY = [helper.make_node("Clip", ["product"], ["logits"])]  # no bounds: the identity
 
 
 def test_a_tiny_handmade_model_runs(tmp_path: Path) -> None:
@@ -293,6 +295,274 @@ def test_a_fixed_batch_is_refused(tmp_path: Path) -> None:
         "graph's 'waveform' is tensor(float) [1, 4], its metadata asks for tensor(float) "
         "['batch', 4]",
     )
+
+
+# --- hostile graphs: refused before onnxruntime builds them -----------------------------------
+
+
+def _const(name: str, value: object) -> TensorProto:
+    """An int64 initializer (float32 for a float ``value``)."""
+    dtype = np.float32 if isinstance(value, float) else np.int64
+    return numpy_helper.from_array(np.array(value, dtype), name)
+
+
+def _logits_plus(scalar_per_clip: str) -> onnx.NodeProto:
+    """logits = product + ``scalar_per_clip`` (a ``(batch, 1)`` tensor)."""
+    return helper.make_node("Add", ["product", scalar_per_clip], ["logits"])
+
+
+def _forever_loop() -> tuple[list[onnx.NodeProto], list[TensorProto]]:
+    """logits = product, passed through a Loop of 2^62 iterations."""
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["go"], ["go_on"]),
+            helper.make_node("Identity", ["carried"], ["carried_on"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("go", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("carried", TensorProto.FLOAT, None),
+        ],
+        [
+            helper.make_tensor_value_info("go_on", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("carried_on", TensorProto.FLOAT, None),
+        ],
+    )
+    loop = helper.make_node("Loop", ["trips", "", "product"], ["logits"], body=body, name="forever")
+    return [loop], [_const("trips", 2**62)]
+
+
+# Each: nodes from waveform (batch, 4) and product (batch, 3) to logits, their constants, and
+# the error's end. 2^15 x 2^15 float32 is the 4 GB that a 2 KB file made onnxruntime allocate.
+HOSTILE = {
+    "loop": (*_forever_loop(), "node 'forever' (Loop): an operator no kws export contains"),
+    "constant of shape": (
+        [
+            helper.make_node("ConstantOfShape", ["huge"], ["big"], name="bomb"),
+            helper.make_node("ReduceMean", ["big"], ["mean"], keepdims=1),
+            _logits_plus("mean"),
+        ],
+        [_const("huge", [2**15, 2**15])],
+        "node 'bomb' (ConstantOfShape): an operator no kws export contains",
+    ),
+    "custom domain": (
+        [helper.make_node("FusedMatMul", ["waveform", "w"], ["logits"], domain="com.microsoft")],
+        [],
+        "node #1 (com.microsoft.FusedMatMul): an operator no kws export contains",
+    ),
+    "constant expand": (
+        [
+            helper.make_node("Expand", ["one", "huge"], ["big"], name="bomb"),
+            helper.make_node("ReduceMean", ["big"], ["mean"], keepdims=1),
+            _logits_plus("mean"),
+        ],
+        [_const("one", 1.0), _const("huge", [2**15, 2**15])],
+        "node 'bomb' (Expand): 'big' is [32768, 32768] (1,073,741,824 elements per clip), which "
+        "brings the graph's tensors to more than 134,217,728 elements per clip",
+    ),
+    "expand of the input": (  # not constant: built without a fuss, and explodes when run
+        [
+            helper.make_node("Expand", ["product", "copies"], ["big"], name="bomb"),
+            helper.make_node("ReduceMean", ["big", "first"], ["logits"], keepdims=0),
+        ],
+        [_const("copies", [2**26, 1, 1]), _const("first", [0])],
+        "node 'bomb' (Expand): 'big' is [67108864, 1, 3] (201,326,592 elements per clip)",
+    ),
+    "pad": (
+        [
+            helper.make_node("Pad", ["product", "pads"], ["padded"], name="bomb"),
+            helper.make_node("Slice", ["padded", "zero", "three", "columns"], ["logits"]),
+        ],
+        [_const("pads", [0, 0, 0, 2**28]), _const("zero", [0]), _const("three", [3])]
+        + [_const("columns", [1])],
+        "node 'bomb' (Pad): 'padded' is [1, 268435459] (268,435,459 elements per clip)",
+    ),
+    "batch squared": (
+        [
+            helper.make_node("Transpose", ["waveform"], ["across"]),
+            helper.make_node("MatMul", ["waveform", "across"], ["outer"], name="outer"),
+            helper.make_node("ReduceMean", ["outer", "columns"], ["mean"], keepdims=1),
+            _logits_plus("mean"),
+        ],
+        [_const("columns", [1])],
+        "node 'outer' (MatMul): 'outer' grows faster than the batch (1 elements for 1 clip, 4 "
+        "for 2)",
+    ),
+    "multiply-adds": (  # (batch, 256, 4096) @ (4096, 4096): 2^32 per clip in 2^25 elements
+        [
+            helper.make_node("ReduceMean", ["waveform", "columns"], ["mean"], keepdims=1),
+            helper.make_node("Unsqueeze", ["mean", "last"], ["column"]),
+            helper.make_node("Expand", ["column", "rows"], ["left"]),
+            helper.make_node("Expand", ["one", "square"], ["right"]),
+            helper.make_node("MatMul", ["left", "right"], ["busy"], name="bomb"),
+            helper.make_node("ReduceMean", ["busy", "both"], ["total"], keepdims=0),
+            helper.make_node("Unsqueeze", ["total", "columns"], ["offset"]),
+            _logits_plus("offset"),
+        ],
+        [_const("columns", [1]), _const("last", [2]), _const("rows", [1, 256, 4096])]
+        + [_const("one", 1.0), _const("square", [4096, 4096]), _const("both", [1, 2])],
+        "node 'bomb' (MatMul) takes 4,294,967,296 multiply-adds per clip, which brings the "
+        "graph to more than 1,073,741,824",
+    ),
+    "subgraph attribute": (
+        [
+            helper.make_node(
+                "Clip",
+                ["product"],
+                ["logits"],
+                name="odd",
+                body=helper.make_graph([], "empty", [], []),
+            )
+        ],  # fmt: skip
+        [],
+        "node 'odd' (Clip): attribute 'body' is a GRAPH; a kws export's attributes are numbers "
+        "and strings (no subgraphs)",
+    ),
+    "no shape": (
+        [helper.make_node("Add", ["product", "extra"], ["logits"])],
+        [],
+        "node #1 (Add): the shape of 'extra' cannot be worked out before running",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_graphs_are_refused_before_onnxruntime_builds_them(
+    tmp_path: Path, monkeypatch, case: str
+) -> None:
+    nodes, constants, message = HOSTILE[case]
+    model = _tiny_model([numpy_helper.from_array(WEIGHT, "w"), *constants], nodes)
+    if case == "no shape":
+        model.graph.input.append(helper.make_value_info("extra", onnx.TypeProto()))
+    path = _save(model, tmp_path / "hostile.onnx")
+    assert path.stat().st_size < 2048
+    built = []
+    monkeypatch.setattr(spotter_module, "_session", lambda *args: built.append(args))
+    _expect_model_error(path, message)
+    assert built == []  # onnxruntime never saw it
+
+
+def test_graph_bounds_name_the_file_and_the_part(tmp_path: Path, monkeypatch) -> None:
+    path = _save(
+        _tiny_model([numpy_helper.from_array(WEIGHT, "w")], IDENTITY), tmp_path / "tiny.onnx"
+    )
+    monkeypatch.setattr(graph_checks, "MAX_WEIGHTS", 11)
+    _expect_model_error(
+        path, "initializer 'w' ([4, 3]) brings the weights to 12 elements, more than 11"
+    )
+    monkeypatch.setattr(graph_checks, "MAX_NODES", 2)
+    _expect_model_error(path, "3 nodes, more than 2 (a kws export has a few thousand at most)")
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")  # parses as an ONNX model with nothing in it
+    _expect_model_error(empty, "not a usable ONNX model (it holds no graph)")
+    model = _tiny_model([numpy_helper.from_array(WEIGHT, "w")], IDENTITY)
+    opsets = [helper.make_opsetid("", 18)]
+    model.functions.append(helper.make_function("local", "Clip", ["x"], ["y"], [], opsets))
+    _expect_model_error(
+        _save(model, tmp_path / "functions.onnx"),
+        "the model holds local functions, which a kws export never does",
+    )
+
+
+def test_the_clips_per_call_keep_the_graphs_tensors_bounded(tmp_path: Path, monkeypatch) -> None:
+    path = _save(
+        _tiny_model([numpy_helper.from_array(WEIGHT, "w")], IDENTITY), tmp_path / "tiny.onnx"
+    )
+    assert Spotter.from_file(path).max_batch == 256
+    # product, logits and probabilities: 9 elements per clip, so 3 clips in 30
+    monkeypatch.setattr(spotter_module, "MAX_CALL_ACTIVATIONS", 30)
+    spotter = Spotter.from_file(path)
+    assert spotter.max_batch == 3
+    assert Spotter.from_file(path, max_batch=2).max_batch == 2
+    clips = np.tile(np.eye(4, dtype=np.float32), (2, 1))[:7]
+    assert spotter.run(clips)[1].tolist() == WEIGHT[[0, 1, 2, 3, 0, 1, 2]].tolist()
+
+
+# --- hostile metadata ------------------------------------------------------------------------
+
+
+def _tiny_with(tmp_path: Path, **fields: str) -> Path:
+    """The tiny model with metadata ``fields`` (raw JSON text) instead of its own."""
+    model = _tiny_model([numpy_helper.from_array(WEIGHT, "w")], IDENTITY)
+    del model.metadata_props[:]
+    helper.set_model_props(model, TINY.to_props() | fields)
+    return _save(model, tmp_path / "meta.onnx")
+
+
+def _names(*names: str) -> str:
+    return json.dumps(list(names))
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"class_names": _names("yes", "../../etc", "no")},
+            "metadata 'class_names' entry 1 is a path, not a name (it holds / or \\, or is . or "
+            "..)",
+        ),
+        ({"class_names": _names("yes", "no", "..")}, "entry 2 is a path, not a name"),
+        (
+            {"class_names": _names("yes\nno", "up", "down")},
+            "metadata 'class_names' entry 0 holds a line break or another control character",
+        ),
+        (
+            {"class_names": _names("yes", "x" * 65, "no")},
+            "metadata 'class_names' entry 1 is 65 characters long, more than 64",
+        ),
+        (
+            {"class_names": _names("yes", "x" * 10 * 2**20, "no")},
+            "metadata 'class_names' is 10,485,777 characters long, more than 131,072",
+        ),
+        (
+            {"frontend": "[" * 100_000 + "]" * 100_000},
+            "metadata 'frontend' is 200,000 characters long, more than 131,072",
+        ),
+        ({"frontend": "[" * 5_000 + "]" * 5_000}, "'frontend' is nested more than 16 deep"),
+        ({"head": "[" * 17 + "]" * 17}, "metadata 'head' is nested more than 16 deep"),
+        ({f"extra{i}": "0" for i in range(55)}, "65 metadata entries, more than 64"),
+    ],
+    ids=[
+        "separator",
+        "dots",
+        "newline",
+        "65 chars",
+        "10 MB",
+        "100k deep",
+        "5k deep",
+        "17 deep",
+        "65 entries",
+    ],  # fmt: skip
+)
+def test_hostile_metadata_is_one_error_naming_the_field(
+    tmp_path: Path, fields: dict[str, str], message: str
+) -> None:
+    _expect_model_error(_tiny_with(tmp_path, **fields), message, ModelInfoError)
+
+
+def test_metadata_at_the_bounds_is_read(tmp_path: Path) -> None:
+    names = ("x" * 64, "a b_c-1", "_silence_")
+    spotter = Spotter.from_file(
+        _tiny_with(tmp_path, class_names=_names(*names), head='{"a": ' + "[" * 15 + "]" * 15 + "}")
+    )
+    assert spotter.class_names == names
+
+
+def test_commands_report_a_hostile_model_in_one_line(tmp_path: Path) -> None:
+    wav = _write_wavs(tmp_path / "wavs")["good"]
+    deep = _tiny_with(tmp_path, frontend="[" * 5_000 + "]" * 5_000)
+    result = _runtime_command(deep, wav)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == f"error: {deep}: metadata 'frontend' is nested more than 16 deep\n"
+    nodes, constants, _ = HOSTILE["loop"]
+    weights = [numpy_helper.from_array(WEIGHT, "w"), *constants]
+    loop = _save(_tiny_model(weights, nodes), tmp_path / "loop.onnx")
+    result = run_command("detect.py", f"model_path={loop}", f"audio={wav}", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"error: {loop}: node 'forever' (Loop): an operator no kws export contains"
+    ]
 
 
 def _external_weight(location: str, offset: int = 0) -> TensorProto:
@@ -330,29 +600,24 @@ def test_external_data_is_never_read(tmp_path: Path, monkeypatch, where: str) ->
     )
 
 
-# logits[i, j] = product[i, int(100 * waveform[i, j])]: loads, and fails on samples near 1.
-OUT_OF_RANGE = [
-    helper.make_node("Slice", ["waveform", "zero", "three", "one"], ["first"]),
-    helper.make_node("Mul", ["first", "hundred"], ["scaled"]),
-    helper.make_node("Cast", ["scaled"], ["index"], to=TensorProto.INT64),
-    helper.make_node("GatherElements", ["product", "index"], ["logits"], axis=1),
-]
-OUT_OF_RANGE_CONSTANTS = [
-    *(
-        numpy_helper.from_array(np.array([n], np.int64), name)
-        for n, name in ((0, "zero"), (3, "three"), (1, "one"))
-    ),
-    numpy_helper.from_array(np.array(100, np.float32), "hundred"),
-]
+# logits = product[:, [0, 1, 7]] of 3 columns: loads (only shapes are checked), fails when run.
+OUT_OF_RANGE = [helper.make_node("Gather", ["product", "columns"], ["logits"], axis=1)]
+OUT_OF_RANGE_CONSTANTS = [numpy_helper.from_array(np.array([0, 1, 7], np.int64), "columns")]
 
 
 @pytest.mark.parametrize(
     ("nodes", "initializers", "message"),
     [
         (OUT_OF_RANGE, OUT_OF_RANGE_CONSTANTS, "the model failed on 2 clips ("),
-        (
-            [helper.make_node("Concat", ["product", "product"], ["logits"], axis=0)],
-            [],
+        (  # each clip's row twice: (2, batch, 3) reshaped to (2 * batch, 3)
+            [
+                helper.make_node("Expand", ["product", "twice"], ["stacked"]),
+                helper.make_node("Reshape", ["stacked", "rows"], ["logits"]),
+            ],
+            [
+                numpy_helper.from_array(np.array([2, 1, 1], np.int64), "twice"),
+                numpy_helper.from_array(np.array([-1, 3], np.int64), "rows"),
+            ],
             "the model gave 'probabilities' float32 (4, 3) for 2 clips, expected float32 (2, 3)",
         ),
         (

@@ -1,4 +1,4 @@
-"""Running exported kws models without torch: numpy, onnxruntime and soundfile only.
+"""Running exported kws models without torch: numpy, onnx, onnxruntime and soundfile only.
 
 ``Spotter.from_file("model.onnx")`` loads an ONNX file written by the exporter (the whole
 spotter, waveform to scores, with its ``ModelInfo`` in the file's metadata) and
@@ -7,7 +7,7 @@ file's top class. Nothing here imports torch, Lightning or Hydra, so a deploymen
 this package's light dependencies.
 """
 
-from kws.runtime.model_info import ModelInfo, ModelInfoError
-from kws.runtime.spotter import ModelFileError, Spotter
+from kws.runtime.model_info import ModelFileError, ModelInfo, ModelInfoError
+from kws.runtime.spotter import Spotter
 
 __all__ = ["ModelFileError", "ModelInfo", "ModelInfoError", "Spotter"]

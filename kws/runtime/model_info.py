@@ -24,11 +24,53 @@ INPUT_NAME = "waveform"
 OUTPUT_NAMES = ("probabilities", "logits")
 #: How the weights are stored: float, int8 everywhere, or int8 in the head with a float frontend.
 QUANTIZATIONS = ("float32", "int8", "int8-head")
-_MAX_CLASSES = 10_000
+#: The most classes a model may name, and the longest class name.
+MAX_CLASSES = 1_000
+MAX_CLASS_NAME = 64
+#: The most metadata entries a model file may hold (a kws export writes 10), and the longest
+#: value read, in characters (a kws export's longest is a few KB).
+MAX_METADATA_ENTRIES = 64
+MAX_METADATA_CHARS = 2**17
+#: The deepest nesting of lists and objects in a metadata value (a kws export's: 3 at most).
+MAX_METADATA_DEPTH = 16
 
 
 class ModelInfoError(ValueError):
     """Metadata that is missing, malformed or not a kws export's."""
+
+
+class ModelFileError(ModelInfoError):
+    """A model file that cannot be used: unreadable, too large, not ONNX, or a graph that is not
+    a kws export's kind, does not match its metadata or fails when run. A ``ModelInfoError``, so
+    that one ``except`` catches every problem with a model file; ``str()`` starts with the
+    file's path."""
+
+
+def _class_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be a class name (class names go into CSV fields, report lines and,
+    in a data set, folder names), or None."""
+    if not isinstance(name, str) or not name:
+        return "is not a non-empty string"
+    if len(name) > MAX_CLASS_NAME:
+        return f"is {len(name):,} characters long, more than {MAX_CLASS_NAME}"
+    if "/" in name or "\\" in name or name in (".", ".."):
+        return "is a path, not a name (it holds / or \\, or is . or ..)"
+    if not name.isprintable():
+        return "holds a line break or another control character"
+    return None
+
+
+def _depth(value: object) -> int:
+    """How deeply lists and objects nest in a JSON value (0 for a number or string, 1 for a flat
+    list or object), counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 @dataclass(frozen=True)
@@ -72,16 +114,30 @@ class ModelInfo:
         """Read and check metadata written by ``to_props``.
 
         Args:
-            props: the string key/value pairs, e.g. an ONNX model's ``custom_metadata_map``.
+            props: the string key/value pairs, e.g. an ONNX model's ``metadata_props``; keys
+                that are not ``ModelInfo`` fields (or ``format``) are ignored.
             origin: the file they came from, for messages.
 
         Raises:
-            ModelInfoError: see ``from_dict``; also a value that is not JSON.
+            ModelInfoError: see ``from_dict``; also a value that is not JSON, longer than
+                ``MAX_METADATA_CHARS`` or nested too deeply to read.
         """
         fields = {}
-        for key, raw in props.items():
+        for key in ("format", *cls.__dataclass_fields__):
+            if key not in props:
+                continue
+            raw = props[key]
+            if len(raw) > MAX_METADATA_CHARS:
+                raise ModelInfoError(
+                    f"{origin}: metadata {key!r} is {len(raw):,} characters long, more than "
+                    f"{MAX_METADATA_CHARS:,}"
+                )
             try:
                 fields[key] = json.loads(raw)
+            except RecursionError:
+                raise ModelInfoError(
+                    f"{origin}: metadata {key!r} is nested more than {MAX_METADATA_DEPTH} deep"
+                ) from None
             except (TypeError, ValueError):
                 raise ModelInfoError(f"{origin}: metadata {key!r} is not JSON") from None
         return cls.from_dict(fields, origin)
@@ -95,8 +151,11 @@ class ModelInfo:
             origin: the file they came from, for messages.
 
         Raises:
-            ModelInfoError: a field is missing or malformed, or the format is not
-                ``EXPORT_FORMAT``; the message names ``origin`` and the field.
+            ModelInfoError: a field is missing or malformed (nested more than
+                ``MAX_METADATA_DEPTH`` deep; a class name that is empty, longer than
+                ``MAX_CLASS_NAME``, not printable or holds a path separator; more than
+                ``MAX_CLASSES`` or repeated names), or the format is not ``EXPORT_FORMAT``; the
+                message names ``origin`` and the field.
         """
 
         def value(key: str) -> Any:
@@ -104,17 +163,26 @@ class ModelInfo:
                 raise ModelInfoError(f"{origin}: not a kws export (no {key!r} in its metadata)")
             return fields[key]
 
+        for key, field_value in fields.items():
+            if _depth(field_value) > MAX_METADATA_DEPTH:
+                raise ModelInfoError(
+                    f"{origin}: metadata {key!r} is nested more than {MAX_METADATA_DEPTH} deep"
+                )
+
         if value("format") != EXPORT_FORMAT:
             raise ModelInfoError(
                 f"{origin}: export format {value('format')!r}, this kws reads {EXPORT_FORMAT!r}"
             )
         names = value("class_names")
-        if not (
-            isinstance(names, list)
-            and 0 < len(names) <= _MAX_CLASSES
-            and all(isinstance(n, str) and n for n in names)
-            and len(set(names)) == len(names)
-        ):
+        if not (isinstance(names, list) and 0 < len(names) <= MAX_CLASSES):
+            raise ModelInfoError(
+                f"{origin}: metadata 'class_names' must be a list of 1 to {MAX_CLASSES:,} names"
+            )
+        for index, name in enumerate(names):
+            problem = _class_name_problem(name)
+            if problem:
+                raise ModelInfoError(f"{origin}: metadata 'class_names' entry {index} {problem}")
+        if len(set(names)) != len(names):
             raise ModelInfoError(f"{origin}: metadata 'class_names' must be distinct names")
         numbers = {}
         for key, top in (("sample_rate", 384_000), ("clip_samples", MAX_CLIP_SAMPLES)):

@@ -1,11 +1,13 @@
 """``Spotter``: an exported kws model (ONNX) run by onnxruntime on numpy arrays, without torch.
 
 The model file is a file a user hands over, so it is treated as hostile: its size is capped,
-it is parsed from bytes as ONNX only, its metadata is checked (``ModelInfo.from_props``), its
-graph must take and give exactly what the metadata promises, and every output is checked
-before it is returned. An ONNX file may point its weights at "external data" files; loaded
+it is parsed from bytes as ONNX only, its graph must be a kws export's kind (operators, sizes
+and shapes, ``kws.runtime.graph_checks``) and its metadata is checked
+(``ModelInfo.from_props``) before onnxruntime builds a session; the graph must take and give
+exactly what the metadata promises, and every output is checked before it is returned. An ONNX
+file may point its weights at "external data" files, which the graph checks refuse; loaded
 from bytes, onnxruntime would look for them below the current working directory, so the
-session is told to look in a new empty folder instead, where nothing can be found.
+session is also told to look in a new empty folder instead, where nothing can be found.
 """
 
 from __future__ import annotations
@@ -16,24 +18,30 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
+from google.protobuf.message import DecodeError
 
 from kws.data.audio import float_problem, read_waveform, to_float32
-from kws.runtime.model_info import INPUT_NAME, OUTPUT_NAMES, ModelInfo, ModelInfoError
+from kws.runtime.graph_checks import MAX_CALL_ACTIVATIONS, check_graph
+from kws.runtime.model_info import (
+    INPUT_NAME,
+    MAX_METADATA_ENTRIES,
+    OUTPUT_NAMES,
+    ModelFileError,
+    ModelInfo,
+    ModelInfoError,
+)
 from kws.streaming.calibration import Calibration
 
-#: The largest model file read (512 MiB); a kws export is a few MB.
-MAX_MODEL_BYTES = 512 * 2**20
+#: The largest model file read (128 MiB: twice the float32 weights ``graph_checks.MAX_WEIGHTS``
+#: allows, and parsing many small messages takes about ten times a file's size); a kws export
+#: is a few MB.
+MAX_MODEL_BYTES = 128 * 2**20
 #: Clips per onnxruntime call by default: enough to keep the cores busy, few enough that the
 #: features of a chunk stay small whatever batch a caller passes.
 MAX_BATCH = 256
 _ORT_DETAIL_CHARS = 300  # enough of an onnxruntime message to say why
-
-
-class ModelFileError(ModelInfoError):
-    """A model file that cannot be used: unreadable, too large, not ONNX, or a graph that does
-    not match its metadata or fails when run. A ``ModelInfoError``, so that one ``except``
-    catches every problem with a model file; ``str()`` starts with the file's path."""
 
 
 def _read_model_bytes(path: Path) -> bytes:
@@ -48,6 +56,16 @@ def _read_model_bytes(path: Path) -> bytes:
     if len(data) > MAX_MODEL_BYTES:
         raise ModelFileError(f"{path}: more than {MAX_MODEL_BYTES:,} bytes, too large for a model")
     return data
+
+
+def _parse_model(data: bytes, path: Path) -> tuple[onnx.ModelProto, int]:
+    """The ONNX model in ``data`` (read from ``path``), its graph checked, and its tensors'
+    elements per clip (``check_graph``)."""
+    try:
+        model = onnx.ModelProto.FromString(data)
+    except DecodeError:
+        raise ModelFileError(f"{path}: not a usable ONNX model (not an ONNX file)") from None
+    return model, check_graph(model, str(path))
 
 
 def _ort_detail(error: Exception) -> str:
@@ -80,13 +98,9 @@ def _session(data: bytes, path: Path, threads: int) -> ort.InferenceSession:
         try:
             return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime's errors share no base class below Exception
-            detail = _ort_detail(error)
-            if "externaldata" in str(error).lower().replace(" ", ""):
-                detail = (
-                    "its weights refer to other files or memory (ONNX external data), which kws "
-                    "never reads"
-                )
-            raise ModelFileError(f"{path}: not a usable ONNX model ({detail})") from None
+            raise ModelFileError(
+                f"{path}: not a usable ONNX model ({_ort_detail(error)})"
+            ) from None
 
 
 class Spotter:
@@ -136,20 +150,34 @@ class Spotter:
             path: the ``.onnx`` file, at most ``MAX_MODEL_BYTES``; it must hold the whole
                 model (no external data files).
             threads: onnxruntime threads within one operator, at least 1. Default 1.
-            max_batch: clips per onnxruntime call. Default ``MAX_BATCH`` (256).
+            max_batch: the most clips per onnxruntime call; fewer where the graph's tensors
+                for that many clips would hold more than ``graph_checks.MAX_CALL_ACTIVATIONS``
+                elements. Default ``MAX_BATCH`` (256).
 
         Raises:
             ModelFileError: the file is missing, unreadable, too large, not a loadable ONNX
-                model, or its graph does not match its metadata.
-            ModelInfoError: its metadata is missing, malformed or not a kws export's.
-            Both messages start with ``path``.
+                model, not a kws export's kind of graph (see ``graph_checks.check_graph``), or
+                its graph does not match its metadata.
+            ModelInfoError: its metadata is missing, malformed, more than
+                ``MAX_METADATA_ENTRIES`` entries or not a kws export's.
+            Both messages start with ``path``; all but the last check run before onnxruntime
+            builds anything.
         """
         if threads < 1:
             raise ValueError(f"threads must be at least 1: {threads}")
         path = Path(path)
-        session = _session(_read_model_bytes(path), path, threads)
-        info = ModelInfo.from_props(session.get_modelmeta().custom_metadata_map, origin=str(path))
-        return cls(session, info, str(path), max_batch)
+        data = _read_model_bytes(path)
+        model, clip_elements = _parse_model(data, path)
+        if len(model.metadata_props) > MAX_METADATA_ENTRIES:
+            raise ModelInfoError(
+                f"{path}: {len(model.metadata_props):,} metadata entries, more than "
+                f"{MAX_METADATA_ENTRIES}"
+            )
+        props = {prop.key: prop.value for prop in model.metadata_props}
+        info = ModelInfo.from_props(props, origin=str(path))
+        del model  # the session parses the bytes itself
+        max_batch = min(max_batch, max(1, MAX_CALL_ACTIVATIONS // max(clip_elements, 1)))
+        return cls(_session(data, path, threads), info, str(path), max_batch)
 
     @property
     def class_names(self) -> tuple[str, ...]:
