@@ -44,7 +44,10 @@ RESPONSE_FLOOR_DB = -100.0
 CHANGE_FLOOR_DB = -300.0
 DPI = 100
 
-INITIAL_STYLE = {"color": "0.55", "linestyle": "--", "linewidth": 0.9}
+# The initial basis is drawn thin, dashed and on top of the learned one, which is wider and
+# solid: where the two coincide the dashes still show, where they part both do.
+INITIAL_STYLE = {"color": "tab:red", "linestyle": "--", "linewidth": 0.8, "zorder": 3}
+LEARNED_WIDTH = 1.4
 # Mel frequency axes are warped like HTK mels, so low filters are as wide on the page as high.
 MEL_AXIS_TICKS_HZ = (0, 250, 500, 1000, 2000, 4000, 8000)
 
@@ -58,8 +61,11 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().float().cpu().numpy()
 
 
-def _status(trainable: bool) -> str:
-    return "learned" if trainable else "fixed (not trained)"
+def _status(trainable: bool, changed: bool) -> str:
+    """How a basis stands against its initial one, for titles and legends."""
+    if not trainable:
+        return "fixed (not trained)"
+    return "learned" if changed else "trainable, unchanged from its initial values"
 
 
 def _htk(convert, values: np.ndarray) -> np.ndarray:
@@ -81,37 +87,48 @@ def _mel_warped_axis(axis: Axes, sample_rate: int) -> None:
 
 
 def mel_filterbank_figure(mel: MelSpectrogram) -> Figure:
-    """Learned filters over the initial ones against frequency, and each centre's shift in Hz.
+    """Learned filters under the initial ones (dashed, on top) against frequency, and each
+    centre's shift in Hz; a basis equal to its initial one is drawn once, without the shifts.
 
     Args:
         mel: the Mel layer, its basis against its initial one.
     """
     initial, learned = _numpy(mel.initial_mel_basis), _numpy(mel.filterbank())
     freqs = _numpy(mel.fft_freqs)
+    n_mels = len(initial)
+    changed = not np.array_equal(initial, learned)
+    status = _status(mel.trainable_mel, changed)
+    colours = colormaps["viridis"](np.linspace(0.0, 0.9, n_mels))
+    if not changed:
+        figure = Figure(figsize=(11, 4.5), layout="constrained")
+        filters = figure.subplots()
+        for i in range(n_mels):
+            filters.plot(freqs, learned[i], color=colours[i], linewidth=LEARNED_WIDTH)
+        filters.set_title(f"Mel filterbank, {n_mels} filters, {status}")
+        filters.set_ylabel("Filter weight (linear)")
+        filters.set_xlabel("Frequency (Hz, mel-spaced axis)")
+        filters.grid(alpha=0.3)
+        _mel_warped_axis(filters, mel.sample_rate)
+        return figure
+
     initial_centres = _numpy(mel.centre_frequencies(mel.initial_mel_basis))
     shift = _numpy(mel.centre_frequencies()) - initial_centres
-    n_mels = len(initial)
-    status = _status(mel.trainable_mel)
-    title = (
-        f"Mel filterbank, {n_mels} filters: learned (colour) over initial (grey, dashed)"
-        if mel.trainable_mel
-        else f"Mel filterbank, {n_mels} filters, fixed (not trained): the initial filters"
-    )
-
     figure = Figure(figsize=(11, 7.5), layout="constrained")
     filters, shifts = figure.subplots(2, 1, sharex=True, height_ratios=[2, 1])
-    colours = colormaps["viridis"](np.linspace(0.0, 0.9, n_mels))
     for i in range(n_mels):
+        filters.plot(freqs, learned[i], color=colours[i], linewidth=LEARNED_WIDTH)
         filters.plot(freqs, initial[i], **INITIAL_STYLE)
-        filters.plot(freqs, learned[i], color=colours[i], linewidth=1.2)
     filters.set_ylabel("Filter weight (linear)")
-    filters.set_title(title)
-    filters.legend(
+    filters.set_title(
+        f"Mel filterbank, {n_mels} filters: {status} (colour), initial (red, dashed, on top)"
+    )
+    figure.legend(  # above the axes: in them it would cover the highest filters' peaks
         handles=[
-            Line2D([], [], color=colours[n_mels // 2], linewidth=1.2, label=status),
+            Line2D([], [], color=colours[n_mels // 2], linewidth=LEARNED_WIDTH, label=status),
             Line2D([], [], **INITIAL_STYLE, label="initial"),
         ],
-        loc="upper right",
+        loc="outside upper right",
+        ncols=2,
     )
     filters.grid(alpha=0.3)
 
@@ -122,7 +139,8 @@ def mel_filterbank_figure(mel: MelSpectrogram) -> Figure:
     shifts.set_ylabel("Centre shift (Hz)")
     shifts.set_title(
         f"Centre-frequency shift of each filter (learned − initial), at its initial centre: "
-        f"mean |shift| {np.abs(shift).mean():.3g} Hz, largest {np.abs(shift).max():.3g} Hz"
+        f"mean |shift| {np.abs(shift).mean():.3g} Hz, largest {np.abs(shift).max():.3g} Hz",
+        wrap=True,
     )
     shifts.grid(alpha=0.3)
     _mel_warped_axis(shifts, mel.sample_rate)
@@ -140,47 +158,56 @@ def stft_kernels_figure(
     sample_rate: int = SAMPLE_RATE,
     frequencies_hz: Sequence[float] = KERNEL_FREQUENCIES_HZ,
 ) -> Figure:
-    """A few Fourier kernels in time, learned over initial, real and imaginary rows apart.
+    """A few Fourier kernels in time, real and imaginary parts apart: learned under initial
+    (dashed, on top) with the change beside them, or once when they equal their initial ones.
 
     Args:
         stft: the STFT layer, its kernels against its initial ones.
-        sample_rate: of the audio, for the frequency axis.
+        sample_rate: of the audio, for the frequency axis. Default 16000.
         frequencies_hz: the kernels drawn, each the bin nearest to one of these frequencies.
             Default ``KERNEL_FREQUENCIES_HZ``.
     """
     initial, learned = _numpy(stft.initial_kernels), _numpy(stft.kernels)
     bins = _kernel_bins(stft, sample_rate, frequencies_hz)
     time_ms = np.arange(stft.win_length) / sample_rate * 1000.0
-    status = _status(stft.trainable)
+    changed = not np.array_equal(initial, learned)
+    status = _status(stft.trainable, changed)
 
-    figure = Figure(figsize=(14, 2.3 * len(bins) + 1.2), layout="constrained")
-    axes = figure.subplots(len(bins), 3, sharex=True, squeeze=False)
+    columns = 3 if changed else 2
+    figure = Figure(figsize=(4.7 * columns, 2.3 * len(bins) + 1.2), layout="constrained")
+    axes = figure.subplots(len(bins), columns, sharex=True, squeeze=False)
     for row, k in zip(axes, bins, strict=True):
         rows = (k, stft.n_freqs + k)  # the real and the imaginary kernel of bin k
-        pair_change = np.linalg.norm(learned[list(rows)] - initial[list(rows)]) / np.linalg.norm(
-            initial[list(rows)]
-        )
         for axis, index, part in zip(row[:2], rows, ("real", "imaginary"), strict=True):
-            axis.plot(time_ms, initial[index], **INITIAL_STYLE, label="initial")
-            axis.plot(time_ms, learned[index], color="tab:blue", linewidth=0.9, label=status)
+            if changed:
+                axis.plot(time_ms, initial[index], **INITIAL_STYLE, label="initial")
+            axis.plot(time_ms, learned[index], color="tab:blue", linewidth=LEARNED_WIDTH,
+                      label=status)  # fmt: skip
             axis.set_title(f"{k * sample_rate / stft.n_fft:.0f} Hz kernel (bin {k}), {part} part")
         row[0].set_ylabel("Weight")
-        row[2].plot(time_ms, learned[rows[0]] - initial[rows[0]], linewidth=0.9, label="real")
-        row[2].plot(time_ms, learned[rows[1]] - initial[rows[1]], linewidth=0.9, label="imag.")
-        row[2].set_title(f"Change (learned − initial): {100 * pair_change:.2g}% of its norm")
+        if changed:
+            pair = list(rows)
+            pair_change = np.linalg.norm(learned[pair] - initial[pair]) / np.linalg.norm(
+                initial[pair]
+            )
+            row[2].plot(time_ms, learned[rows[0]] - initial[rows[0]], linewidth=0.9, label="real")
+            row[2].plot(time_ms, learned[rows[1]] - initial[rows[1]], linewidth=0.9, label="imag.")
+            row[2].set_title(f"Change (learned − initial): {100 * pair_change:.2g}% of its norm")
         for axis in row:
             axis.grid(alpha=0.3)
-    axes[0, 0].legend(loc="upper right", fontsize="small")
-    axes[0, 2].legend(loc="upper right", fontsize="small")
+    if changed:
+        axes[0, 0].legend(loc="upper right", fontsize="small")
+        axes[0, 2].legend(loc="upper right", fontsize="small")
     for axis in axes[-1]:
         axis.set_xlabel("Time within the window (ms)")
-    shown = "fixed (not trained)"
-    if stft.trainable:
-        shown = "learned (blue) over initial (grey, dashed)"
+    shown = f"{status}: the initial kernels, no change to draw"
+    if changed:
+        shown = f"{status} (blue), initial (red, dashed, on top)"
     figure.suptitle(
         f"STFT kernels in time, {shown}; "
         f"window {stft.win_length} samples = {1000 * stft.win_length / sample_rate:.0f} ms",
         fontsize="large",
+        wrap=True,
     )
     return figure
 
@@ -203,6 +230,8 @@ def kernel_responses(kernels: torch.Tensor, n_fft: int) -> np.ndarray:
 def stft_response_figure(stft: STFT, sample_rate: int = SAMPLE_RATE) -> Figure:
     """Heat maps of every kernel's frequency response, initial and learned on one scale, and of
     the change on a scale of its own (the top 60 dB of it), so that a small change still shows.
+    Kernels equal to their initial ones are one heat map, said to be fixed or unchanged: there
+    is no change to draw.
 
     Args:
         stft: the STFT layer.
@@ -214,19 +243,23 @@ def stft_response_figure(stft: STFT, sample_rate: int = SAMPLE_RATE) -> Figure:
         magnitude = kernel_responses(kernels, stft.n_fft) / reference
         return 20 * np.log10(np.maximum(magnitude, 10 ** (floor_db / 20)))
 
-    change = decibels(stft.kernels - stft.initial_kernels, floor_db=CHANGE_FLOOR_DB)
-    change_top = 10 * np.ceil(change.max() / 10)
+    changed = not torch.equal(stft.kernels, stft.initial_kernels)
+    status = _status(stft.trainable, changed)
     full_range = (RESPONSE_FLOOR_DB, 0.0)
-    panels = [
-        ("Initial kernels", decibels(stft.initial_kernels), full_range),
-        ("Learned kernels" if stft.trainable else "Kernels (fixed, not trained)",
-         decibels(stft.kernels), full_range),
-        (f"Change (learned − initial) on its own scale: peak {change.max():.0f} dB"
-         if stft.trainable else "Change: none (fixed)", change, (change_top - 60, change_top)),
-    ]  # fmt: skip
+    if changed:
+        change = decibels(stft.kernels - stft.initial_kernels, floor_db=CHANGE_FLOOR_DB)
+        change_top = 10 * np.ceil(change.max() / 10)
+        panels = [
+            ("Initial kernels", decibels(stft.initial_kernels), full_range),
+            (f"Kernels, {status}", decibels(stft.kernels), full_range),
+            (f"Change (learned − initial) on its own scale: peak {change.max():.0f} dB",
+             change, (change_top - 60, change_top)),
+        ]  # fmt: skip
+    else:
+        panels = [(f"Kernels, {status}: the initial ones", decibels(stft.kernels), full_range)]
     nyquist = sample_rate / 2
-    figure = Figure(figsize=(16, 5.6), layout="constrained")
-    axes = figure.subplots(1, 3, sharey=True)
+    figure = Figure(figsize=(16 if changed else 8, 5.6), layout="constrained")
+    axes = figure.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     images = []
     for axis, (title, response_db, (low, high)) in zip(axes, panels, strict=True):
         images.append(
@@ -245,12 +278,16 @@ def stft_response_figure(stft: STFT, sample_rate: int = SAMPLE_RATE) -> Figure:
         axis.set_xlabel("Tone frequency (Hz)")
     axes[0].set_ylabel("Kernel (its initial centre frequency, Hz)")
     label = "|FFT| (dB re. the initial kernels' peak)"
-    figure.colorbar(images[1], ax=axes[:2], label=label, shrink=0.9)
-    figure.colorbar(images[2], ax=axes[2], label=label, shrink=0.9)
+    if changed:  # initial and learned on one scale, the change on its own
+        figure.colorbar(images[1], ax=axes[:2], label=label, shrink=0.9)
+        figure.colorbar(images[2], ax=axes[2], label=label, shrink=0.9)
+    else:
+        figure.colorbar(images[0], ax=axes[0], label=label, shrink=0.9)
     figure.suptitle(
         f"STFT kernel frequency responses, all {stft.n_freqs} kernels: a bright diagonal is a "
         "kernel tuned to its own frequency",
         fontsize="large",
+        wrap=True,
     )
     return figure
 
@@ -311,7 +348,7 @@ def confusion_matrix_figure(matrix: np.ndarray, class_names: Sequence[str], titl
     Args:
         matrix: ``(classes, classes)`` counts, rows true, columns predicted.
         class_names: one name per row.
-        title: the figure's title.
+        title: the figure's title, wrapped to the figure's width.
     """
     n = len(class_names)
     fractions = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
@@ -329,7 +366,9 @@ def confusion_matrix_figure(matrix: np.ndarray, class_names: Sequence[str], titl
     axis.set_yticks(range(n), class_names)
     axis.set_xlabel("Predicted class")
     axis.set_ylabel("True class")
-    axis.set_title(title)
+    # Over the whole figure, broken into lines that fit it: a long title over a small matrix
+    # would otherwise run off both sides of the canvas.
+    figure.suptitle(title, wrap=True)
     figure.colorbar(image, ax=axis, label="Fraction of the true class's clips", shrink=0.8)
     return figure
 
