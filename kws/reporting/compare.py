@@ -21,14 +21,18 @@ import argparse
 import csv
 import json
 import os
+import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib import colormaps
+from matplotlib import colormaps, rcParams
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.lines import Line2D
+from matplotlib.textpath import text_to_path
 from omegaconf import OmegaConf
 from scipy import stats
 
@@ -783,34 +787,131 @@ def _write_tests_csv(tests: list[PairedTest], path: Path) -> None:
             })  # fmt: skip
 
 
+# Figure text. Lines are measured by the font's outlines; the Agg renderer hints glyphs, which
+# draws some lines a few percent wider, so a line may take this share of the width it is given.
+HINTING = 1.1
+LINE_SPACING = 1.2  # matplotlib's, in font sizes
+WORD = re.compile(r"\S+\s*|\s+")  # a word with the spaces after it
+# Where a word too long for a line may break, after one of these; the first that will do.
+BREAKS = (",;=", "./:", "_-")
+# The comparison figure: the height of each of its two panels, and the width its y axes take
+# (inches); every figure: room for a panel's title, axis labels and pads beyond its axes.
+PANEL_HEIGHT = 3.6
+Y_AXIS_WIDTH = 1.2
+DECORATIONS = 1.3
+
+
+def _points(size: float | str) -> float:
+    """A font size, in points or by name (``"small"``), in points."""
+    return FontProperties(size=size).get_size_in_points()
+
+
+def _fits(line: str, width: float, size: float | str) -> bool:
+    """Whether one line of text at font ``size`` is at most ``width`` inches wide, drawn."""
+    drawn, _, _ = text_to_path.get_text_width_height_descent(
+        line, FontProperties(size=size), ismath=False
+    )
+    return drawn * HINTING / 72 <= width
+
+
+def _wrap(text: str, width: float, size: float | str = "medium") -> str:
+    """``text`` with each of its lines broken into lines at most ``width`` inches wide at font
+    ``size``: after a space where it can, else inside a long word after the first of
+    ``BREAKS`` that will do (``key.part=value`` breaks after ``=``, then after ``.``, then after
+    ``_``), else between characters; and with ``$`` escaped, so that matplotlib draws the text
+    as written, never as mathtext (which may fail on a config value).
+
+    Args:
+        text: the text, lines apart at ``\\n``.
+        width: the widest line, in inches.
+        size: the font size it is drawn at, in points or by name. Default ``"medium"``.
+    """
+
+    def pieces(word: str, level: int = 0) -> list[str]:
+        """The word, or its parts at the ``level``-th breaks, each broken further if too wide."""
+        if _fits(word.rstrip(), width, size):
+            return [word]
+        if level == len(BREAKS):
+            return list(word)
+        breaks = re.escape(BREAKS[level])
+        parts = re.findall(rf"[^{breaks}]*[{breaks}]+|[^{breaks}]+", word)
+        return [piece for part in parts for piece in pieces(part, level + 1)]
+
+    lines = []
+    for line in text.split("\n"):
+        current = ""
+        for piece in (piece for word in WORD.findall(line) for piece in pieces(word)):
+            if current.strip() and not _fits(current + piece.rstrip(), width, size):
+                lines.append(current.rstrip())
+                current = piece
+            else:
+                current += piece
+        lines.append(current.rstrip())
+    return "\n".join(lines).replace("$", r"\$")
+
+
+def _height(text: str, size: float | str) -> float:
+    """The height of ``text``'s lines at font ``size``, in inches."""
+    return (text.count("\n") + 1) * LINE_SPACING * _points(size) / 72
+
+
+def _headroom(top: float, room: float, height: float) -> float:
+    """The upper limit of an axis from 0 whose data reach ``top`` that leaves ``room`` inches
+    above them in a panel ``height`` inches tall.
+
+    Args:
+        top: the highest data value, > 0.
+        room: the room to leave above it, in inches, less than ``height``.
+        height: the panel's height in inches.
+    """
+    return top * height / (height - room)
+
+
 def comparison_figure(settings: list[Setting]) -> Figure:
-    """Test accuracy per setting (mean, std, each seed) above the STFT and Mel drift.
+    """Test accuracy per setting (mean ± std, each seed) above the STFT and Mel drift; each
+    setting's label under both, wrapped to its slot, the figure as tall as the labels need.
 
     Args:
         settings: the settings to draw, in order.
     """
     x = np.arange(len(settings))
-    figure = Figure(figsize=(max(11.0, 1.3 * len(settings) + 2), 11.0), layout="constrained")
-    accuracy, drift = figure.subplots(2, 1)
+    width = max(11.0, 1.3 * len(settings) + 2)
+    slot = 0.92 * (width - Y_AXIS_WIDTH) / len(settings)  # a setting's share, less a gap
+    labels = [_wrap(s.label(), slot, "small") for s in settings]
+    label_height = max(_height(label, "small") for label in labels)
+    figure = Figure(
+        figsize=(width, 2 * PANEL_HEIGHT + label_height + DECORATIONS), layout="constrained"
+    )
+    accuracy, drift = figure.subplots(2, 1, sharex=True)  # the labels once, under both
+    panel = 0.85 * PANEL_HEIGHT  # the least a panel gets, the titles taken
 
     summaries = [s.summary("test/acc").scaled(100) for s in settings]
     means = np.array([np.nan if m.mean is None else m.mean for m in summaries])
     spreads = np.array([0.0 if m.std is None else m.std for m in summaries])
-    bars = accuracy.bar(x, means, yerr=spreads, capsize=5, color="tab:blue", alpha=0.8, width=0.6)
+    accuracy.bar(x, means, yerr=spreads, capsize=5, color="tab:blue", alpha=0.8, width=0.6)
+    tops = []  # above the error bar and every seed: the mean ± std label
     for i, s in enumerate(settings):
         seeds = 100 * s.metric("test/acc")
         accuracy.scatter(np.full(seeds.size, i), seeds, color="black", s=14, zorder=3)
-    accuracy.bar_label(bars, [_percent(s.summary("test/acc")) for s in settings], padding=4)
-    accuracy.set_ylim(0, 105)
+        tops.append(max((v for v in (*seeds, means[i] + spreads[i]) if np.isfinite(v)),
+                        default=0.0))  # fmt: skip
+    notes = [_wrap(_percent(s.summary("test/acc")), slot) for s in settings]
+    for i, note in enumerate(notes):
+        accuracy.annotate(note, (i, tops[i]), xytext=(0, 4), textcoords="offset points",
+                          ha="center", va="bottom")  # fmt: skip
+    # Room for the labels: their 4 points off the data, their lines and 4 points to spare.
+    room = (4 + 4) / 72 + max(_height(note, "medium") for note in notes)
+    accuracy.set_ylim(0, max(100.0, _headroom(max(tops), room, panel)))
     accuracy.set_ylabel("Test accuracy (%)")
     accuracy.set_title("Test accuracy per setting: mean ± std over seeds (dots: seeds)")
 
-    width = 0.38
+    bar = 0.38
     parts = (
         (STFT_KERNEL_CHANGE, "trainable_stft", "tab:orange"),
         (MEL_BASIS_CHANGE, "trainable_mel", "tab:green"),
     )
-    for offset, (name, flag, colour) in zip((-width / 2, width / 2), parts, strict=True):
+    highest = 0.0
+    for offset, (name, flag, colour) in zip((-bar / 2, bar / 2), parts, strict=True):
         label = DRIFT_LABELS[name]
         values = [s.drift(name) for s in settings]
         heights = [0.0 if v is None else 100 * v for v in values]
@@ -818,14 +919,19 @@ def comparison_figure(settings: list[Setting]) -> Figure:
             "–" if v is None else ("fixed" if not getattr(s, flag) else f"{100 * v:.3g}")
             for s, v in zip(settings, values, strict=True)
         ]
-        bars = drift.bar(x + offset, heights, width, color=colour, label=label)
+        bars = drift.bar(x + offset, heights, bar, color=colour, label=label)
         drift.bar_label(bars, notes, padding=2, fontsize="small")
+        highest = max([highest, *(h for h in heights if np.isfinite(h))])
     drift.set_ylabel("Relative change ‖W − W₀‖ / ‖W₀‖ (%)")
     drift.set_title("Frontend drift at the end of training (mean over seeds)")
-    drift.legend(loc="upper left")
-    drift.margins(y=0.15)
+    drift.legend(loc="upper left", ncols=2)  # one row, above the bars and their labels
+    # Room for the bars' labels (2 points off the bar, a line) and the legend's row with its
+    # frame and pads (three lines), and 6 points to spare.
+    room = (2 + 6) / 72 + _height("0", "small") + 3 * _height("0", "medium")
+    drift.set_ylim(0, _headroom(highest, room, panel) if highest > 0 else 1.0)
+    drift.set_xticks(x, labels, fontsize="small")
+    drift.set_xlim(-0.5, len(settings) - 0.5)
     for axis in (accuracy, drift):
-        axis.set_xticks(x, [s.label() for s in settings], fontsize="small")
         axis.grid(axis="y", alpha=0.3)
     return figure
 
@@ -841,8 +947,8 @@ def _grid(figure: Figure, n: int, columns: int) -> list:
 
 def n_mels_figure(settings: Sequence[Setting]) -> Figure | None:
     """Test accuracy against the number of filters, one line per setting (all else equal), one
-    panel per head; error bars are the ``CONFIDENCE`` intervals over seeds. None when no
-    setting was run at two or more ``frontend.n_mels``.
+    panel per head, one legend beside them (off the lines); error bars are the ``CONFIDENCE``
+    intervals over seeds. None when no setting was run at two or more ``frontend.n_mels``.
 
     Args:
         settings: all settings of the report.
@@ -859,7 +965,8 @@ def n_mels_figure(settings: Sequence[Setting]) -> Figure | None:
     kinds = sorted({members[0].name(without=("model", N_MELS)) for members in series.values()})
     sizes = [s.value(N_MELS) for members in series.values() for s in members]
     step = 0.01 * (max(sizes) - min(sizes))  # lines of one size spread a little sideways
-    figure = Figure(figsize=(7.0 * len(models), 5.2), layout="constrained")
+    width, legend = 7.0, 2.8  # a panel's and the legend's
+    figure = Figure(figsize=(width * len(models) + legend, 5.2), layout="constrained")
     panels = dict(zip(models, _grid(figure, len(models), len(models)), strict=True))
     colours = colormaps["tab10"]
     for members in series.values():
@@ -870,14 +977,19 @@ def n_mels_figure(settings: Sequence[Setting]) -> Figure | None:
             [s.value(N_MELS) + step * (kind - (len(kinds) - 1) / 2) for s in members],
             [np.nan if m.mean is None else m.mean for m in summaries],
             yerr=np.array([m.half_widths for m in summaries]).T,
-            marker="o", capsize=4, color=colours(kind % 10), label=kinds[kind],
+            marker="o", capsize=4, color=colours(kind % 10),
         )  # fmt: skip
     for model, axis in panels.items():
-        axis.set_title(f"{model}: test accuracy, mean and {CONFIDENCE:.0%} CI over seeds")
+        title = f"{model}: test accuracy, mean and {CONFIDENCE:.0%} CI over seeds"
+        axis.set_title(_wrap(title, width - Y_AXIS_WIDTH, rcParams["axes.titlesize"]))
         axis.set_xlabel("Number of filters (frontend.n_mels)")
         axis.set_ylabel("Test accuracy (%)")
         axis.grid(alpha=0.3)
-        axis.legend(fontsize="small")
+    figure.legend(
+        handles=[Line2D([], [], color=colours(i % 10), marker="o",
+                        label=_wrap(kind, legend - 0.6, "small")) for i, kind in enumerate(kinds)],
+        loc="outside right upper", fontsize="small",
+    )  # fmt: skip
     return figure
 
 
@@ -885,7 +997,8 @@ def gain_figure(tests: Sequence[PairedTest]) -> Figure | None:
     """The gain from training the frontend against the head's trainable parameter count: one
     colour per kind of trainable setting, one marker per number of filters (points of one head
     size spread a little sideways); error bars are the gain's ``CONFIDENCE`` interval, filled
-    markers the gains the paired test calls significant. None without a gain to draw.
+    markers the gains the paired test calls significant; the legend beside the axes, off the
+    bars. None without a gain to draw.
 
     Args:
         tests: the report's paired tests.
@@ -896,7 +1009,8 @@ def gain_figure(tests: Sequence[PairedTest]) -> Figure | None:
     kinds = sorted({t.setting.name(without=("model", N_MELS)) for t in drawn})
     n_mels = sorted({t.setting.value(N_MELS) for t in drawn}, key=_order)
     colours, markers = colormaps["tab10"], "os^Dv<>pP*"
-    figure = Figure(figsize=(9.0, 5.4), layout="constrained")
+    width, legend = 9.0, 2.8  # the axes' and their legend's
+    figure = Figure(figsize=(width + legend, 5.4), layout="constrained")
     axis = figure.subplots()
     for t in drawn:
         kind = kinds.index(t.setting.name(without=("model", N_MELS)))
@@ -919,7 +1033,8 @@ def gain_figure(tests: Sequence[PairedTest]) -> Figure | None:
         axis.annotate(size[0], (size[1], 0.01), xycoords=("data", "axes fraction"),
                       ha="center", fontsize="x-small", color="0.3")  # fmt: skip
     for i, kind in enumerate(kinds):
-        axis.plot([], [], "s", color=colours(i % 10), label=kind)
+        axis.plot([], [], "s", color=colours(i % 10),
+                  label=_wrap(kind, legend - 0.6, "small"))  # fmt: skip
     for i, value in enumerate(n_mels):
         if value is not None:
             axis.plot([], [], markers[i % len(markers)], color="0.3", label=f"{value} filters")
@@ -927,18 +1042,20 @@ def gain_figure(tests: Sequence[PairedTest]) -> Figure | None:
     axis.set_xscale("log")
     axis.set_xlabel("Head's trainable parameters (log scale)")
     axis.set_ylabel("Gain in test accuracy over the fixed baseline (points)")
-    axis.set_title(
-        f"Gain from training the frontend: mean and {CONFIDENCE:.0%} CI over paired seeds "
+    title = (
+        f"Gain from training the frontend:\nmean and {CONFIDENCE:.0%} CI over paired seeds "
         f"(filled: p < {ALPHA})"
     )
+    axis.set_title(_wrap(title, width - Y_AXIS_WIDTH, rcParams["axes.titlesize"]))
     axis.grid(alpha=0.3)
-    axis.legend(fontsize="small")
+    axis.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return figure
 
 
 def centres_figure(centres: Sequence[tuple[Setting, list[Centres]]]) -> Figure | None:
     """Each filter's learned centre frequency against its initial one, one panel per setting
-    whose frontend trains, one colour per seed. None without centres to draw.
+    whose frontend trains (three to a row, each titled with the setting's name wrapped to its
+    width), one colour per seed. None without centres to draw.
 
     Args:
         centres: what ``read_centres`` found.
@@ -946,25 +1063,32 @@ def centres_figure(centres: Sequence[tuple[Setting, list[Centres]]]) -> Figure |
     if not centres:
         return None
     columns = min(3, len(centres))
-    rows = -(-len(centres) // columns)
-    figure = Figure(figsize=(max(6.4, 5.2 * columns), 4.8 * rows), layout="constrained")
+    width = max(6.4, 5.2 * columns) / columns  # a panel's
+    room = width - Y_AXIS_WIDTH  # its axes'
+    titles = [_wrap(setting.name(), room, "small") for setting, _ in centres]
+    rows = [titles[i : i + columns] for i in range(0, len(titles), columns)]
+    suptitle = _wrap("Filter centres in the tested checkpoints (legend: mean |shift|)",
+                     width * columns, "medium")  # fmt: skip
+    height = sum(PANEL_HEIGHT + DECORATIONS + max(_height(t, "small") for t in row) for row in rows)
+    figure = Figure(
+        figsize=(width * columns, height + _height(suptitle, "medium")), layout="constrained"
+    )
     colours = colormaps["tab10"]
-    for axis, (setting, runs) in zip(_grid(figure, len(centres), columns), centres, strict=True):
+    panels = _grid(figure, len(centres), columns)
+    for axis, title, (_, runs) in zip(panels, titles, centres, strict=True):
         top = max(max(c.initial.max(), c.learned.max()) for c in runs) / 1000
         axis.plot([0, top], [0, top], **{"color": "0.55", "linestyle": "--", "linewidth": 0.9})
         for i, run in enumerate(runs):
             shift = np.abs(run.learned - run.initial).mean()
             label = f"seed {run.seed} ({run.checkpoint.name}, epoch {run.epoch}): {shift:.0f} Hz"
             axis.scatter(run.initial / 1000, run.learned / 1000, s=12, color=colours(i % 10),
-                         label=label)  # fmt: skip
-        axis.set_title(setting.name(), fontsize="small", wrap=True)
+                         label=_wrap(label, 0.8 * room, "x-small"))  # fmt: skip
+        axis.set_title(title, fontsize="small")
         axis.set_xlabel("Initial centre (kHz)")
         axis.set_ylabel("Learned centre (kHz)")
         axis.grid(alpha=0.3)
         axis.legend(fontsize="x-small")
-    figure.suptitle(
-        "Filter centres in the tested checkpoints (legend: mean |shift|)", fontsize="medium"
-    )
+    figure.suptitle(suptitle, fontsize="medium")
     return figure
 
 
