@@ -5,6 +5,15 @@ from __future__ import annotations
 import math
 
 
+class SettingError(ValueError):
+    """A setting out of range or of the wrong kind; its message names the setting's key."""
+
+
+def _bound(value: float) -> str:
+    """A range's end as a person reads it: whole numbers in full, others shortest."""
+    return f"{int(value)}" if float(value).is_integer() else f"{value:g}"
+
+
 def check_number(
     key: str,
     value: object,
@@ -14,7 +23,8 @@ def check_number(
     high_open: bool = False,
     integer: bool = False,
 ) -> None:
-    """Raise ``ValueError`` naming ``key`` unless ``value`` is a finite number in range.
+    """Raise ``SettingError`` (a ``ValueError``) naming ``key`` unless ``value`` is a finite
+    number in range.
 
     Args:
         key: the setting's config key, for the message (``data.stream_examples.weight``).
@@ -27,9 +37,10 @@ def check_number(
     kinds = (int,) if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
         what = "a whole number" if integer else "a finite number"
-        raise ValueError(f"{key} must be {what}, got {value!r}")
+        raise SettingError(f"{key} must be {what}, got {value!r}")
     too_low = value <= least if low_open else value < least
     too_high = value >= most if high_open else value > most
     if too_low or too_high:
         lo, hi = "(" if low_open else "[", ")" if high_open else "]"
-        raise ValueError(f"{key} must be in {lo}{least:g}, {most:g}{hi}, got {value!r}")
+        ends = f"{lo}{_bound(least)}, {_bound(most)}{hi}"
+        raise SettingError(f"{key} must be in {ends}, got {value!r}")

@@ -52,8 +52,13 @@ def test_no_settings_compile_nothing():
     ("settings", "message"),
     [
         ({"backnd": "eager"}, r"compile\.backnd: torch\.compile takes no such argument"),
-        ({"backend": "nope"}, r"compile: Invalid backend: 'nope'"),
-        ({"mode": "fastest"}, r"compile: Unrecognized mode=fastest"),
+        ({"backend": "nope"}, r"^compile\.backend: Invalid backend: 'nope'"),
+        ({"mode": "fastest"}, r"^compile\.mode: Unrecognized mode=fastest"),
+        ({"options": {"bogus": 1}}, r"^compile\.options: Unexpected optimization option bogus"),
+        (
+            {"mode": "default", "options": {"max_autotune": True}},
+            r"^compile\.mode and compile\.options: Either mode or options can be specified",
+        ),
         ("cudagraphs", r"compile must map torch\.compile's arguments to values"),
     ],
 )
@@ -66,6 +71,6 @@ def test_train_refuses_a_bad_compile_setting_before_writing_anything(
     compose_config, synthetic_overrides, tmp_path
 ):
     cfg = compose_config([*synthetic_overrides, "model=linear", "compile={backend:nope}"])
-    with pytest.raises(ValueError, match="compile: Invalid backend"):
+    with pytest.raises(ValueError, match=r"^compile\.backend: Invalid backend: 'nope'"):
         train(cfg)
     assert not (tmp_path / "run" / "config.yaml").exists()

@@ -248,3 +248,16 @@ def test_memory_is_flat() -> None:
     assert detector.buffer_capacity == short <= RATE + (64 + 1) * 480
     assert peak_frames <= 101  # one window's interior frames
     assert peak_steps <= 500 // 30 + 1  # the averaging window
+
+
+@pytest.mark.parametrize("batch_size", [0, 4097, 10**8, 2.0])
+def test_a_batch_size_out_of_range_is_refused_before_any_memory_is_taken(batch_size) -> None:
+    with pytest.raises(ValueError, match=r"^detector\.batch_size must be (in \[1, 4096\]|a whole)"):
+        StreamingDetector.from_spotter(_linear(), NAMES, batch_size=batch_size)
+
+
+def test_the_detector_config_refuses_a_huge_batch_before_the_model_loads() -> None:
+    from kws.streaming.scan import DetectorConfig
+
+    with pytest.raises(ValueError, match=r"^detector\.batch_size must be in \[1, 4096\]"):
+        DetectorConfig.from_config({"batch_size": 10**8, "stride_ms": 30})

@@ -120,6 +120,23 @@ def test_bcresnet_backward_gives_finite_grads() -> None:
         assert p.grad.abs().sum() > 0, name
 
 
+def test_bcresnet_settings_at_their_bounds_build_and_beyond_them_name_the_key() -> None:
+    narrowest = BCResNet(tau=0.125, dropout=1.0, sub_bands=1).eval()  # one base channel
+    assert narrowest(torch.randn(2, 40, 11)).shape == (2, 12)
+    with torch.device("meta"):  # 4.4 G parameters: shapes only
+        assert count_parameters(BCResNet(tau=1000)) == 4_420_804_012
+    for settings, message in [
+        ({"tau": 0.124}, r"model\.tau must be in \[0\.125, 1000\], got 0\.124"),
+        ({"tau": 1000.5}, r"model\.tau must be in \[0\.125, 1000\], got 1000\.5"),
+        ({"dropout": 1.01}, r"model\.dropout must be in \[0, 1\], got 1\.01"),
+        ({"sub_bands": 41}, r"model\.sub_bands must be in \[1, 40\], got 41"),
+        ({"n_features": 100_001}, r"model\.n_features must be in \[1, 100000\]"),
+        ({"num_classes": 0}, r"num_classes must be in \[1, 100000\], got 0"),
+    ]:
+        with pytest.raises(ValueError, match=f"^{message}"):
+            BCResNet(**settings)
+
+
 def test_linear_classifier() -> None:
     model = LinearClassifier()
     assert count_parameters(model) == 4_040 * 12 + 12 == 48_492
@@ -128,6 +145,10 @@ def test_linear_classifier() -> None:
         model(torch.randn(5, 40, 100))
     with pytest.raises(ValueError, match=r"\(batch, 40, 101\)"):
         model(torch.randn(40, 101))
+    with pytest.raises(ValueError, match=r"^model\.frames must be a whole number, got nan"):
+        LinearClassifier(frames=float("nan"))
+    with pytest.raises(ValueError, match=r"^model\.n_features must be in \[1, 100000\], got"):
+        LinearClassifier(n_features=10**9)  # 4.8 TB of weights before the check
 
 
 def _spectrogram(batch: int = 16, freq: int = 40, frames: int = 101) -> torch.Tensor:

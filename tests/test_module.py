@@ -1,10 +1,16 @@
-"""The LightningModule: the frontend's own optimiser group, and trainable means trained."""
+"""The LightningModule: the frontend's own optimiser group, trainable means trained, and a loss
+that is no longer finite stops training, naming where."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from conftest import run_command
+from torch.utils.data import DataLoader, TensorDataset
 
 from kws.data import KEYWORDS, SILENCE, UNKNOWN
 from kws.training import KWSModule
@@ -65,3 +71,55 @@ def test_frontend_has_its_own_parameter_group():
 def test_frozen_frontend_leaves_no_empty_group():
     groups = make_module(False, False).configure_optimizers()["optimizer"].param_groups
     assert [group["name"] for group in groups] == ["model"]
+
+
+def nan_run(folder: Path, batch: int, check_every: int) -> tuple[pl.Trainer, KWSModule, DataLoader]:
+    """A linear spotter, a Trainer for one epoch that saves a checkpoint at its end into
+    ``folder``, and 8 batches of 4 clips, the first clip of ``batch`` NaN."""
+    torch.manual_seed(0)
+    module = KWSModule(
+        frontend={"_target_": "kws.frontend.MelSpectrogram"},
+        model={"_target_": "kws.models.LinearClassifier"},
+        class_names=CLASSES,
+        optimizer={"_target_": "torch.optim.SGD", "lr": 0.01},
+    )
+    waveforms = 0.1 * torch.randn(32, 16000)
+    waveforms[4 * batch, 100] = torch.nan
+    labels = torch.arange(32) % len(CLASSES)
+    trainer = pl.Trainer(
+        max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+        limit_val_batches=0, log_every_n_steps=check_every,
+        callbacks=[pl.callbacks.ModelCheckpoint(dirpath=folder, save_last=True)],
+    )  # fmt: skip
+    return trainer, module, DataLoader(TensorDataset(waveforms, labels), batch_size=4)
+
+
+def test_a_nan_loss_stops_training_naming_the_epoch_and_batch(tmp_path):
+    trainer, module, loader = nan_run(tmp_path, batch=3, check_every=3)
+    with pytest.raises(FloatingPointError, match=r"loss became nan at epoch 1, batch 4 "):
+        trainer.fit(module, loader)
+    # Looked at on the host as often as the loss is logged: after batch 5, not at the end.
+    assert trainer.global_step == 6
+
+
+def test_a_nan_loss_in_the_last_batch_leaves_no_checkpoint(tmp_path):
+    # Too few batches for a look on the host: the epoch's end looks before anything is saved.
+    trainer, module, loader = nan_run(tmp_path, batch=7, check_every=50)
+    with pytest.raises(FloatingPointError, match=r"loss became nan at epoch 1, batch 8 "):
+        trainer.fit(module, loader)
+    assert trainer.global_step == 8
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_whose_loss_diverges_exits_1_and_writes_no_metrics(synthetic_overrides, tmp_path):
+    result = run_command(
+        "train.py", *synthetic_overrides, "model=linear", "trainer.max_epochs=1",
+        "module.optimizer.lr=1e30", "module.scheduler.warmup_epochs=0",
+        "trainer.enable_progress_bar=false", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "error: training stopped: the loss became" in errors[0]
+    assert "at epoch 1, batch " in errors[0]
+    assert (tmp_path / "hydra" / "config.yaml").is_file()
+    assert not (tmp_path / "hydra" / "metrics.json").exists()

@@ -182,7 +182,7 @@ def test_filter_centres_are_the_initial_and_the_current_centres():
         ("mel_init", "gaussian", "mel_init must be one of 'mel', 'random', 'linear'"),
         ("mel_param", "raw", "mel_param must be one of 'additive', 'multiplicative'"),
         ("compression", "db", "compression must be one of 'log', 'pcen'"),
-        ("init_seed", -1, "init_seed must be a whole number"),
+        ("init_seed", -1, "init_seed must be in \\[0, "),
         ("mel_scale", "linear", "use mel_init='linear'"),
         ("mask_bins", [5, 5], "mask_bins must be null or \\[start, end\\]"),
         ("mask_bins", [0, 258], "n_fft // 2 \\+ 1 = 257"),

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from kws.checks import check_number
+
 
 def crops(
     source: torch.Tensor, rows: torch.Tensor, starts: torch.Tensor, length: int
@@ -29,6 +31,12 @@ def crops(
     return windows.index_select(0, rows * source.shape[1] + starts)
 
 
+#: The loudest noise amplitude (the noisy clip is clamped to [-1, 1]; 10 is far past clipping).
+MAX_VOLUME = 10.0
+#: The highest sample rate, in Hz.
+MAX_SAMPLE_RATE = 384_000
+
+
 @dataclass
 class Augmentation:
     """BC-ResNet's training augmentation (Kim et al. 2021, and the official ``utils.py``).
@@ -39,11 +47,15 @@ class Augmentation:
     [-1, 1]. The rest come back untouched: no shift, no noise, no clamp.
 
     Attributes:
-        shift_s: largest time shift, in seconds.
-        noise_prob: share of non-silence clips that get noise (and so a shift).
-        noise_volume: their largest noise amplitude.
-        silence_noise_volume: silence clips' largest noise amplitude.
-        sample_rate: of the clips, to convert ``shift_s`` to samples.
+        shift_s: largest time shift, in seconds, 0 to 1 (a longer shift moves a one-second word
+            out of its clip, and pads every row by that much).
+        noise_prob: share of non-silence clips that get noise (and so a shift), 0 to 1.
+        noise_volume: their largest noise amplitude, 0 to ``MAX_VOLUME``.
+        silence_noise_volume: silence clips' largest noise amplitude, 0 to ``MAX_VOLUME``.
+        sample_rate: of the clips, to convert ``shift_s`` to samples, in Hz.
+
+    Raises:
+        ValueError: a setting out of range, naming ``data.augmentation.<key>``.
     """
 
     shift_s: float = 0.1
@@ -51,6 +63,14 @@ class Augmentation:
     noise_volume: float = 0.1
     silence_noise_volume: float = 1.0
     sample_rate: int = 16000
+
+    def __post_init__(self) -> None:
+        key = "data.augmentation."
+        check_number(key + "shift_s", self.shift_s, 0.0, 1.0)
+        check_number(key + "noise_prob", self.noise_prob, 0.0, 1.0)
+        for name in ("noise_volume", "silence_noise_volume"):
+            check_number(key + name, getattr(self, name), 0.0, MAX_VOLUME)
+        check_number(key + "sample_rate", self.sample_rate, 1, MAX_SAMPLE_RATE, integer=True)
 
     @property
     def max_shift(self) -> int:

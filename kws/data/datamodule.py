@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Sequence
 from functools import partial
-from numbers import Integral
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -25,6 +24,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from kws.checks import check_number
 from kws.data.augment import Augmentation
 from kws.data.batches import ClipBatches
 from kws.data.cache import ClipCache
@@ -51,6 +51,12 @@ from kws.data.stream_examples import (
     stream_classes,
 )
 from kws.data.synthetic import DEFAULT_SPEAKERS, SECONDS_PER_SPEAKER, generate
+
+#: The most clips in a batch: 65,536 one-second clips are 2 GiB of int16 audio and 8 GiB of
+#: float32 waveforms on the device, past any keyword-spotting run's memory.
+MAX_BATCH_SIZE = 65536
+#: The most DataLoader worker processes (each a process with its own copy of the loader).
+MAX_WORKERS = 1024
 
 #: The import path saved as ``_target_`` in the hyper-parameters, to rebuild a saved DataModule.
 TARGET = "kws.data.SpeechCommandsDataModule"
@@ -88,9 +94,9 @@ def check_common_settings(
     Args:
         keywords: the words to spot: at least one, each once.
         protocol: one of ``kws.data.protocol.PROTOCOLS``.
-        batch_size: at least 1.
-        eval_batch_size: at least 1, or None.
-        num_workers: 0 or more.
+        batch_size: a whole number in ``[1, MAX_BATCH_SIZE]``.
+        eval_batch_size: a whole number in ``[1, MAX_BATCH_SIZE]``, or None.
+        num_workers: a whole number in ``[0, MAX_WORKERS]``.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"data.protocol must be one of {list(PROTOCOLS)}, got {protocol!r}")
@@ -99,14 +105,10 @@ def check_common_settings(
     repeated = sorted({word for word in keywords if list(keywords).count(word) > 1})
     if repeated:
         raise ValueError(f"data.keywords names {repeated} more than once: each word is one class")
-    counts = {
-        "data.batch_size": (batch_size, 1),
-        "data.eval_batch_size": (batch_size if eval_batch_size is None else eval_batch_size, 1),
-        "data.num_workers": (num_workers, 0),
-    }
-    for key, (value, least) in counts.items():
-        if not isinstance(value, Integral) or value < least:
-            raise ValueError(f"{key} must be a whole number of at least {least}, got {value!r}")
+    check_number("data.batch_size", batch_size, 1, MAX_BATCH_SIZE, integer=True)
+    if eval_batch_size is not None:
+        check_number("data.eval_batch_size", eval_batch_size, 1, MAX_BATCH_SIZE, integer=True)
+    check_number("data.num_workers", num_workers, 0, MAX_WORKERS, integer=True)
 
 
 class ClipDataModule(pl.LightningDataModule):
@@ -301,9 +303,10 @@ class SpeechCommandsDataModule(ClipDataModule):
         silence_and_unknown: add the ``_silence_`` and ``_unknown_`` classes.
         protocol: ``bcresnet``, ``tensorflow`` or ``all_unknown`` (see above).
         test_set: ``official`` or ``list`` (see above).
-        batch_size: training clips per batch, at least 1.
-        eval_batch_size: validation and test clips per batch, at least 1; None: ``batch_size``.
-        num_workers: DataLoader worker processes, 0 or more.
+        batch_size: training clips per batch, in ``[1, MAX_BATCH_SIZE]`` (65,536).
+        eval_batch_size: validation and test clips per batch, in ``[1, MAX_BATCH_SIZE]``;
+            None: ``batch_size``.
+        num_workers: DataLoader worker processes, in ``[0, MAX_WORKERS]`` (1,024).
         seed: for the unknown subset and the evaluation silence (and generated data).
         skip_bad_files: leave bad source files out instead of stopping.
         rebuild_cache: rebuild a cache found damaged (a file missing, cut short or changed since

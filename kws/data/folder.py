@@ -619,9 +619,9 @@ class FolderDataModule(ClipDataModule):
         testing_percentage: share of the speakers in testing, without list files.
         protocol: ``bcresnet``, ``tensorflow`` or ``all_unknown`` (``kws.data.protocol``).
         cache_dir: where decoded caches go; None: ``cache`` beside ``root``.
-        batch_size: training clips per batch, at least 1.
-        eval_batch_size: validation and test clips per batch, at least 1; None: ``batch_size``.
-        num_workers: DataLoader worker processes, 0 or more.
+        batch_size: training clips per batch, in [1, 65536].
+        eval_batch_size: validation and test clips per batch, in [1, 65536]; None: ``batch_size``.
+        num_workers: DataLoader worker processes, in [0, 1024].
         seed: for the unknown subset and the evaluation silence.
         skip_bad_files: leave bad source files out instead of stopping.
         rebuild_cache: rebuild a damaged cache; False: stop, naming the file.

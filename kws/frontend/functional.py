@@ -14,6 +14,8 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
+from kws.checks import check_number
+
 LogMode = Literal["log", "db"] | None
 MelScale = Literal["htk", "slaney"]
 #: How triangular filters are spaced: evenly in HTK or Slaney mels, or evenly in Hz.
@@ -25,6 +27,19 @@ PadMode = Literal["reflect", "constant", "replicate", "circular", "edge", "wrap"
 PAD_MODES = ("reflect", "constant", "replicate", "circular")
 #: librosa's (numpy's) names for two of them, accepted too.
 PAD_MODE_ALIASES = {"edge": "replicate", "wrap": "circular"}
+
+#: Where a frontend's settings sit in the configs (``conf/frontend/*.yaml``): every error about
+#: a setting names it as ``frontend.<argument>``.
+KEY = "frontend."
+#: The longest frame: its kernels take ``8 * n_fft**2`` bytes while built, 0.5 GB at this size.
+MAX_N_FFT = 8192
+#: The sample rates a frontend takes, in Hz: telephone speech's 8 kHz and below, up to 384 kHz.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384_000
+#: The largest ``log_eps``: 1 gives ``log(1 + x)``; a larger offset or floor only hides more of
+#: the quiet energies under one constant.
+MAX_LOG_EPS = 1.0
+#: The largest ``top_db``: float32's whole range is about 830 dB, so a larger one floors nothing.
+MAX_TOP_DB = 1000.0
 
 #: Added under every differentiable square root, so the gradient at zero energy stays finite
 #: (small enough to leave magnitudes of 1e-9 of full scale intact in float32).
@@ -60,7 +75,7 @@ def make_window(name: str, win_length: int, dtype: torch.dtype = torch.float64) 
         return torch.ones(win_length, dtype=dtype)
     if name not in windows:
         raise ValueError(
-            f"unknown window {name!r}; choose from {sorted([*windows, 'rectangular'])}"
+            f"{KEY}window must be one of {sorted([*windows, 'rectangular'])}, got {name!r}"
         )
     return windows[name](win_length, periodic=True, dtype=dtype)
 
@@ -169,21 +184,61 @@ def stacked_power(spectrum: torch.Tensor) -> torch.Tensor:
     return _StackedPower.apply(spectrum)
 
 
+def check_framing(
+    n_fft: int, win_length: int | None, hop_length: int | None, least: int = 1
+) -> tuple[int, int]:
+    """Reject framing settings out of range, each error naming ``frontend.<argument>``, and give
+    the window and hop lengths.
+
+    Args:
+        n_fft: the frame length, a whole number in ``[least, MAX_N_FFT]``.
+        win_length: the window's length, a whole number in ``[least, n_fft]``; ``None`` means
+            ``n_fft``.
+        hop_length: samples between frames, a whole number in ``[1, win_length]`` (a longer hop
+            would leave samples between frames that no window covers); ``None`` means
+            ``n_fft // 4`` (as librosa).
+        least: the shortest frame and window. Default 1.
+
+    Returns:
+        ``(win_length, hop_length)``, ``None`` replaced.
+
+    Raises:
+        ValueError: a setting out of range, named as its config key.
+    """
+    check_number(KEY + "n_fft", n_fft, least, MAX_N_FFT, integer=True)
+    win_length = n_fft if win_length is None else win_length
+    hop_length = n_fft // 4 if hop_length is None else hop_length
+    check_number(KEY + "win_length", win_length, least, n_fft, integer=True)
+    check_number(KEY + "hop_length", hop_length, 1, win_length, integer=True)
+    return win_length, hop_length
+
+
+def check_log_eps(eps: float) -> None:
+    """Reject a ``log_eps`` outside ``(0, MAX_LOG_EPS]``, naming ``frontend.log_eps``.
+
+    Args:
+        eps: the floor under (or the offset inside) a frontend's logarithm.
+    """
+    check_number(KEY + "log_eps", eps, 0.0, MAX_LOG_EPS, low_open=True)
+
+
 def check_log_mode(log: LogMode, eps: float, top_db: float | None = None) -> None:
-    """Reject, at construction time, settings that ``compress`` cannot honour.
+    """Reject, at construction time, settings that ``compress`` cannot honour, each error naming
+    ``frontend.<argument>``.
 
     Args:
         log: ``"log"``, ``"db"`` or ``None``.
-        eps: ``compress``'s ``eps``; must be positive wherever a logarithm is taken.
-        top_db: ``compress``'s ``top_db``; only for ``log="db"``, and not negative. Default
-            ``None``.
+        eps: ``compress``'s ``eps`` (``check_log_eps``), checked whatever ``log`` is.
+        top_db: ``compress``'s ``top_db``; only for ``log="db"``, in ``[0, MAX_TOP_DB]``.
+            Default ``None``.
     """
     if log not in ("log", "db", None):
-        raise ValueError(f"log must be 'log', 'db' or None, got {log!r}")
-    if log is not None and not eps > 0:
-        raise ValueError(f"log_eps must be positive for log={log!r}, got {eps}")
-    if top_db is not None and (log != "db" or top_db < 0):
-        raise ValueError(f"top_db needs log='db' and must be >= 0, got {top_db} with log={log!r}")
+        raise ValueError(f"{KEY}log must be 'log', 'db' or None, got {log!r}")
+    check_log_eps(eps)
+    if top_db is not None:
+        if log != "db":
+            raise ValueError(f"{KEY}top_db needs log='db', got top_db={top_db} with log={log!r}")
+        check_number(KEY + "top_db", top_db, 0.0, MAX_TOP_DB)
 
 
 def compress(
@@ -253,6 +308,42 @@ def mel_to_hz(mel: torch.Tensor, scale: MelScale = "htk") -> torch.Tensor:
     return torch.where(mel >= _SLANEY_MEL_BREAK, log, linear)
 
 
+def check_band(
+    sample_rate: int, n_fft: int, n_filters: int, f_min: float, f_max: float | None
+) -> float:
+    """Reject a filterbank's settings out of range, each error naming ``frontend.<argument>``,
+    and give its top edge.
+
+    Args:
+        sample_rate: in Hz, a whole number in ``[MIN_SAMPLE_RATE, MAX_SAMPLE_RATE]``.
+        n_fft: the FFT's frame length (checked already): the filters are sampled on its
+            ``n_fft // 2 + 1`` bins.
+        n_filters: ``n_mels``, a whole number in ``[1, n_fft // 2 + 1]``: more filters than the
+            bins they are sampled on cannot all differ.
+        f_min: the lowest edge in Hz, ``0 <= f_min < f_max``.
+        f_max: the highest edge in Hz, at most ``sample_rate / 2``; ``None`` means that.
+
+    Returns:
+        ``f_max``, ``sample_rate / 2`` where it was ``None``.
+
+    Raises:
+        ValueError: a setting out of range, named as its config key.
+    """
+    check_number(KEY + "sample_rate", sample_rate, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE, integer=True)
+    check_number(KEY + "n_mels", n_filters, 1, n_fft // 2 + 1, integer=True)
+    nyquist = sample_rate / 2
+    f_max = nyquist if f_max is None else f_max
+    for name, value in (("f_min", f_min), ("f_max", f_max)):
+        check_number(KEY + name, value, -math.inf, math.inf)
+    for name, fits in (("f_min", 0 <= f_min < nyquist), ("f_max", f_min < f_max <= nyquist)):
+        if not fits:
+            raise ValueError(
+                f"{KEY}{name} must satisfy 0 <= f_min < f_max <= sample_rate / 2 = {nyquist:g}, "
+                f"got f_min={f_min!r}, f_max={f_max!r}"
+            )
+    return f_max
+
+
 def filter_edges(
     n_filters: int, f_min: float, f_max: float, scale: FilterScale = "htk"
 ) -> torch.Tensor:
@@ -310,7 +401,7 @@ def mel_filterbank(
     Args:
         sample_rate: in Hz.
         n_fft: the STFT's frame length.
-        n_mels: number of filters, at least 1. Default 40.
+        n_mels: number of filters, in ``[1, n_fft // 2 + 1]``. Default 40.
         f_min: lowest edge in Hz. Default 0.
         f_max: highest edge in Hz, at most ``sample_rate / 2``; ``None`` (default) means that.
         scale: ``"htk"`` (default) or ``"slaney"`` mels, or ``"linear"`` (Hz).
@@ -319,20 +410,15 @@ def mel_filterbank(
 
     Returns:
         ``(n_mels, n_fft // 2 + 1)``.
+
+    Raises:
+        ValueError: a setting out of range (``check_band``), named as ``frontend.<argument>``.
     """
     if scale not in ("htk", "slaney", "linear"):
-        raise ValueError(f"mel_scale must be 'htk' or 'slaney' (or 'linear'), got {scale!r}")
+        raise ValueError(f"{KEY}mel_scale must be 'htk' or 'slaney' (or 'linear'), got {scale!r}")
     if norm not in (None, "slaney"):
-        raise ValueError(f"norm must be None or 'slaney', got {norm!r}")
-    n_freqs = n_fft // 2 + 1
-    if isinstance(n_mels, bool) or not isinstance(n_mels, int) or not 1 <= n_mels <= n_freqs:
-        raise ValueError(
-            f"n_mels must be a whole number in [1, n_fft // 2 + 1 = {n_freqs}] (more filters "
-            f"than FFT bins cannot all hold one), got {n_mels!r}"
-        )
-    f_max = sample_rate / 2 if f_max is None else f_max
-    if not 0 <= f_min < f_max <= sample_rate / 2:
-        raise ValueError(f"need 0 <= f_min < f_max <= {sample_rate / 2}, got {f_min}, {f_max}")
+        raise ValueError(f"{KEY}norm must be None or 'slaney', got {norm!r}")
+    f_max = check_band(sample_rate, n_fft, n_mels, f_min, f_max)
     fft_freqs = fft_frequencies(sample_rate, n_fft, torch.float64)
     edges = filter_edges(n_mels, f_min, f_max, scale)
     widths = edges.diff()  # (n_mels + 1,)

@@ -35,9 +35,14 @@ import math
 import torch
 from torch import nn
 
-from kws.frontend.functional import fft_frequencies, pad_both_ends
+from kws.checks import check_number
+from kws.frontend.functional import KEY, check_framing, fft_frequencies, pad_both_ends
 from kws.frontend.pcen import Compression, make_compression
 from kws.frontend.protocol import FilterbankFrontend, mel_points
+
+#: The widest Gaussian pooling window, as a fraction of half its support: wider, it is all but
+#: flat over the support (LEAF keeps its learnt widths at most 0.5).
+MAX_POOLING_WIDTH = 1.0
 
 
 class GaussianPooling(nn.Module):
@@ -50,11 +55,14 @@ class GaussianPooling(nn.Module):
     samples ``m`` from the frame's centre, zero beyond.
 
     Args:
-        n_fft: frame length, at least 2. Default 512.
-        win_length: the pooling window's support, at most ``n_fft``. Default 401 (LEAF's).
-        hop_length: samples between frames. Default 160.
-        pooling_width: the Gaussian's standard deviation as a fraction of half the support.
-            Default 0.4 (LEAF's initial value).
+        n_fft: frame length, in ``[2, MAX_N_FFT]`` (8192). Default 512.
+        win_length: the pooling window's support, in ``[2, n_fft]``. Default 401 (LEAF's).
+        hop_length: samples between frames, in ``[1, win_length]``. Default 160.
+        pooling_width: the Gaussian's standard deviation as a fraction of half the support, in
+            ``(0, MAX_POOLING_WIDTH]``. Default 0.4 (LEAF's initial value).
+
+    Raises:
+        ValueError: a setting out of range, named as its config key (``frontend.n_fft``, ...).
     """
 
     def __init__(
@@ -65,14 +73,8 @@ class GaussianPooling(nn.Module):
         pooling_width: float = 0.4,
     ) -> None:
         super().__init__()
-        if isinstance(n_fft, bool) or not isinstance(n_fft, int) or n_fft < 2:
-            raise ValueError(f"n_fft must be a whole number >= 2, got {n_fft!r}")
-        if not 2 <= win_length <= n_fft:
-            raise ValueError(f"win_length must be in [2, n_fft={n_fft}], got {win_length}")
-        if not hop_length >= 1:
-            raise ValueError(f"hop_length must be at least 1, got {hop_length}")
-        if not pooling_width > 0:
-            raise ValueError(f"pooling_width must be positive, got {pooling_width}")
+        check_framing(n_fft, win_length, hop_length, least=2)
+        check_number(KEY + "pooling_width", pooling_width, 0.0, MAX_POOLING_WIDTH, low_open=True)
         self.n_fft = n_fft
         self.hop_length = hop_length
         offsets = torch.arange(n_fft, dtype=torch.float64) - n_fft // 2
@@ -120,18 +122,26 @@ class LEAF(FilterbankFrontend):
     parameters too.
 
     Args:
-        sample_rate: in Hz. Default 16000.
-        n_fft: frame length of the FFT. Default 512.
-        win_length: the Gaussian pooling window's support, at most ``n_fft``. Default 401.
-        hop_length: samples between frames. Default 160.
-        n_mels: number of Gabor filters, at least 1. Default 40.
-        f_min: lowest initial edge in Hz (of the Mel triangles the filters start from).
-            Default 0.
-        f_max: highest initial edge in Hz; ``None`` (default) means ``sample_rate / 2``.
+        sample_rate: in Hz, a whole number in [1000, 384000]. Default 16000.
+        n_fft: frame length of the FFT, in [2, 8192] (as the STFT's, whose kernels are the
+            memory bound). Default 512.
+        win_length: the Gaussian pooling window's support, in ``[2, n_fft]``. Default 401.
+        hop_length: samples between frames, in ``[1, win_length]``. Default 160.
+        n_mels: number of Gabor filters, in ``[1, n_fft // 2 + 1]``: each is at least one FFT
+            bin wide and taken on the bins, so more filters than bins could not all differ.
+            Default 40.
+        f_min: lowest initial edge in Hz (of the Mel triangles the filters start from),
+            ``0 <= f_min < f_max``. Default 0.
+        f_max: highest initial edge in Hz, at most ``sample_rate / 2``; ``None`` (default)
+            means ``sample_rate / 2``.
         pooling_width: the Gaussian pooling window's standard deviation as a fraction of half
-            ``win_length``; fixed. Default 0.4 (LEAF's initial value).
+            ``win_length``, in (0, 1]; fixed. Default 0.4 (LEAF's initial value).
         compression: ``"pcen"`` (default, LEAF's) or ``"log"`` (``log(x + log_eps)``).
-        log_eps: added inside the log with ``compression="log"``. Default 1e-6.
+        log_eps: added inside the log with ``compression="log"``, in ``(0, 1]`` (checked with
+            ``"pcen"`` too). Default 1e-6.
+
+    Raises:
+        ValueError: a setting out of range, named as its config key (``frontend.n_fft``, ...).
     """
 
     def __init__(
@@ -147,8 +157,8 @@ class LEAF(FilterbankFrontend):
         compression: Compression = "pcen",
         log_eps: float = 1e-6,
     ) -> None:
-        points = mel_points(sample_rate, n_mels, f_min, f_max)
         pooling = GaussianPooling(n_fft, win_length, hop_length, pooling_width)
+        points = mel_points(sample_rate, n_fft, n_mels, f_min, f_max)
         super().__init__(
             pooling,
             make_compression(compression, n_mels, log_eps),

@@ -14,7 +14,9 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from kws.checks import check_number
 from kws.frontend.functional import (
+    KEY,
     SQRT_EPS,
     LogMode,
     MelScale,
@@ -36,6 +38,11 @@ MelParam = Literal["additive", "multiplicative"]
 MEL_INITS = ("mel", "random", "linear")
 MEL_PARAMS = ("additive", "multiplicative")
 COMPRESSIONS = ("log", "pcen")
+#: The largest ``power`` (1, magnitude, and 2, power, are the usual ones): at 8 a full-scale
+#: square wave's mel energies at ``n_fft`` 8192 reach 1.2e27, well inside float32's 3.4e38.
+MAX_POWER = 8.0
+#: The largest ``init_seed`` (``torch.Generator.manual_seed`` takes 64-bit seeds).
+MAX_SEED = 2**63 - 1
 
 
 class MelSpectrogram(nn.Module):
@@ -69,17 +76,20 @@ class MelSpectrogram(nn.Module):
     Without ``trainable_mel`` both give the same fixed filterbank.
 
     Args:
-        sample_rate: in Hz. Default 16000.
-        n_fft: STFT frame length. Default 512.
+        sample_rate: in Hz, a whole number in [1000, 384000]. Default 16000.
+        n_fft: STFT frame length, in [1, 8192]. Default 512.
         win_length: STFT window length, at most ``n_fft``; ``None`` means ``n_fft``.
             Default 480.
-        hop_length: samples between frames; ``None`` means ``n_fft // 4``. Default 160.
-        n_mels: number of mel filters, at least 1. Default 40.
-        f_min: lowest filter edge in Hz. Default 0.
-        f_max: highest filter edge in Hz; ``None`` (default) means ``sample_rate / 2``.
+        hop_length: samples between frames, at most ``win_length``; ``None`` means
+            ``n_fft // 4``. Default 160.
+        n_mels: number of mel filters, in ``[1, n_fft // 2 + 1]``. Default 40.
+        f_min: lowest filter edge in Hz, ``0 <= f_min < f_max``. Default 0.
+        f_max: highest filter edge in Hz, at most ``sample_rate / 2``; ``None`` (default)
+            means ``sample_rate / 2``.
         mel_scale: ``"htk"`` (default) or ``"slaney"``.
         norm: ``"slaney"`` area normalisation or ``None`` (default).
-        power: the exponent of ``|X|`` projected onto the basis: 2 (default) power, 1 magnitude.
+        power: the exponent of ``|X|`` projected onto the basis, in ``(0, MAX_POWER]``:
+            2 (default) power, 1 magnitude.
         window: STFT window name. Default ``"hann"``.
         center: STFT centre padding. Default True.
         pad_mode: how ``center`` pads (see ``STFT``). Default ``"reflect"``.
@@ -88,16 +98,19 @@ class MelSpectrogram(nn.Module):
         log: ``"log"`` (default) gives ``log(mel + log_eps)`` (BC-ResNet), ``"db"`` gives
             ``10 * log10(max(mel, log_eps))`` (librosa's ``power_to_db`` with ``amin=log_eps``),
             ``None`` the linear energies. Used with ``compression="log"`` only.
-        log_eps: added inside the log, or the floor under the dB. Default 1e-6.
+        log_eps: added inside the log, or the floor under the dB, in ``(0, 1]`` (checked even
+            where unused). Default 1e-6.
         top_db: with ``log="db"``, raise each clip's values to at least its maximum minus
-            ``top_db`` (librosa's ``top_db``, per clip); ``None`` (default): no such floor.
+            ``top_db`` (librosa's ``top_db``, per clip), in [0, 1000]; ``None`` (default): no
+            such floor.
         implementation: the STFT's ``"auto"`` (default), ``"fft"`` or ``"conv"``.
         mel_init: the initial filters: ``"mel"`` (default) the mel triangles of ``mel_scale``;
             ``"linear"`` triangles with edges evenly spaced in Hz from ``f_min`` to ``f_max``;
             ``"random"`` entries drawn uniformly from [0, 1) by a generator seeded with
             ``init_seed``. With ``norm="slaney"`` each filter is scaled by the Slaney gain of
             its triangle (for ``"random"``, of the mel triangle it replaces).
-        init_seed: the seed of ``mel_init="random"``. Default 0.
+        init_seed: the seed of ``mel_init="random"``, a whole number in ``[0, 2**63 - 1]``.
+            Default 0.
         mel_param: ``"additive"`` (default) or ``"multiplicative"``: how the basis trains (see
             above).
         mask_bins: ``None`` (default) or ``[start, end]``: FFT bins ``start`` to ``end - 1``
@@ -108,6 +121,9 @@ class MelSpectrogram(nn.Module):
             per-channel energy normalisation (``kws.frontend.pcen.PCEN(n_mels)``, whose
             parameters train with the frontend), and ``log``, ``log_eps`` and ``top_db`` are
             unused.
+
+    Raises:
+        ValueError: a setting out of range, named as its config key (``frontend.n_mels``, ...).
     """
 
     def __init__(
@@ -139,18 +155,16 @@ class MelSpectrogram(nn.Module):
     ) -> None:
         super().__init__()
         check_log_mode(log, log_eps, top_db)
-        if power <= 0:
-            raise ValueError(f"power must be positive, got {power}")
+        check_number(KEY + "power", power, 0.0, MAX_POWER, low_open=True)
         if mel_scale not in ("htk", "slaney"):
             raise ValueError(
-                f"mel_scale must be 'htk' or 'slaney', got {mel_scale!r} (for triangles evenly "
-                "spaced in Hz use mel_init='linear')"
+                f"{KEY}mel_scale must be 'htk' or 'slaney', got {mel_scale!r} (for triangles "
+                "evenly spaced in Hz use mel_init='linear')"
             )
         _check_choice("mel_init", mel_init, MEL_INITS)
         _check_choice("mel_param", mel_param, MEL_PARAMS)
         _check_choice("compression", compression, COMPRESSIONS)
-        if isinstance(init_seed, bool) or not isinstance(init_seed, int) or init_seed < 0:
-            raise ValueError(f"init_seed must be a whole number >= 0, got {init_seed!r}")
+        check_number(KEY + "init_seed", init_seed, 0, MAX_SEED, integer=True)
         self.sample_rate = sample_rate
         self.n_mels = n_mels
         self.power = power
@@ -274,10 +288,12 @@ class MelSpectrogram(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args)
 
 
-def _check_choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
-    """Raise a ValueError naming ``key`` unless ``value`` is one of ``choices``."""
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    """Raise a ValueError naming ``frontend.<name>`` unless ``value`` is one of ``choices``."""
     if value not in choices:
-        raise ValueError(f"{key} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+        raise ValueError(
+            f"{KEY}{name} must be one of {', '.join(map(repr, choices))}; got {value!r}"
+        )
 
 
 def _check_mask(mask_bins: Any, n_freqs: int) -> tuple[int, int] | None:
@@ -292,7 +308,7 @@ def _check_mask(mask_bins: Any, n_freqs: int) -> tuple[int, int] | None:
         or not 0 <= bounds[0] < bounds[1] <= n_freqs
     ):
         raise ValueError(
-            f"mask_bins must be null or [start, end], whole numbers with 0 <= start < end <= "
+            f"{KEY}mask_bins must be null or [start, end], whole numbers with 0 <= start < end <= "
             f"n_fft // 2 + 1 = {n_freqs} (bins start .. end - 1 are masked); got {mask_bins!r}"
         )
     return bounds[0], bounds[1]

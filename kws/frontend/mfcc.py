@@ -7,7 +7,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from kws.frontend.functional import dct_matrix, relative_change
+from kws.checks import check_number
+from kws.frontend.functional import KEY, dct_matrix, relative_change
 from kws.frontend.mel import MelSpectrogram
 from kws.frontend.protocol import DCT_CHANGE
 
@@ -28,12 +29,15 @@ class MFCC(nn.Module):
     ``librosa.feature.mfcc(y=clip, sr=16000)``.
 
     Args:
-        n_mfcc: coefficients kept, in ``[1, n_mels]``; ``None`` keeps ``n_mels`` (so a sweep
-            over ``n_mels`` keeps every coefficient). Default 40.
+        n_mfcc: coefficients kept, a whole number in ``[1, n_mels]``; ``None`` keeps
+            ``n_mels`` (so a sweep over ``n_mels`` keeps every coefficient). Default 40.
         trainable_dct: make the DCT matrix an ``nn.Parameter``. Default False.
         **mel_kwargs: the ``MelSpectrogram``'s arguments (``trainable_stft``, ``trainable_mel``,
             ``mel_param``, ``mel_init``, ``mask_bins``, ``top_db``, ...); ``log`` defaults to
             ``"db"`` here.
+
+    Raises:
+        ValueError: a setting out of range, named as its config key (``frontend.n_mfcc``, ...).
     """
 
     def __init__(
@@ -43,8 +47,7 @@ class MFCC(nn.Module):
         mel_kwargs.setdefault("log", "db")
         self.mel = MelSpectrogram(**mel_kwargs)
         n_mfcc = self.mel.n_mels if n_mfcc is None else n_mfcc
-        if not 0 < n_mfcc <= self.mel.n_mels:
-            raise ValueError(f"n_mfcc must be in [1, n_mels={self.mel.n_mels}], got {n_mfcc}")
+        check_number(KEY + "n_mfcc", n_mfcc, 1, self.mel.n_mels, integer=True)
         self.n_mfcc = n_mfcc
         self.trainable_dct = trainable_dct
         basis = dct_matrix(n_mfcc, self.mel.n_mels).float()

@@ -15,12 +15,14 @@ values). ``M(0) = E(0)`` starts the smoother as if the first frame had always be
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from kws.frontend.functional import compress, relative_change
+from kws.checks import check_number
+from kws.frontend.functional import KEY, check_log_eps, compress, relative_change
 from kws.frontend.protocol import PCEN_CHANGE
 
 Compression = Literal["log", "pcen"]
@@ -132,13 +134,18 @@ class PCEN(nn.Module):
     a parameter trained past a bound acts as the bound (and gets no gradient there), as in LEAF.
 
     Args:
-        n_channels: channels (filters), each with its own parameters.
-        alpha: initial gain normalisation exponent. Default 0.96 (LEAF).
-        delta: initial bias. Default 2.0.
-        r: initial root exponent (LEAF's ``1 / root``). Default 0.5.
-        smooth: initial smoothing coefficient ``s``. Default 0.04 (about 25 frames).
-        eps: added to ``M`` before its power. Default 1e-6 (``librosa.pcen``'s).
+        n_channels: channels (filters), each with its own parameters, at least 1.
+        alpha: initial gain normalisation exponent, in [0, 1]. Default 0.96 (LEAF).
+        delta: initial bias, finite and at least ``DELTA_MIN``. Default 2.0.
+        r: initial root exponent (LEAF's ``1 / root``), in [``R_MIN``, 1]. Default 0.5.
+        smooth: initial smoothing coefficient ``s``, in [0, 1]. Default 0.04 (about 25
+            frames).
+        eps: added to ``M`` before its power, finite and positive. Default 1e-6
+            (``librosa.pcen``'s).
         trainable: make the four per-channel parameters ``nn.Parameter``s. Default True.
+
+    Raises:
+        ValueError: a value out of range, named (``PCEN alpha must be in [0, 1], got 1.5``).
     """
 
     def __init__(
@@ -152,22 +159,13 @@ class PCEN(nn.Module):
         trainable: bool = True,
     ) -> None:
         super().__init__()
-        if isinstance(n_channels, bool) or not isinstance(n_channels, int) or n_channels < 1:
-            raise ValueError(f"n_channels must be a whole number >= 1, got {n_channels!r}")
-        checks = {
-            "alpha": 0 <= alpha <= 1,
-            "delta": delta >= DELTA_MIN,
-            "r": R_MIN <= r <= 1,
-            "smooth": 0 <= smooth <= 1,
-            "eps": eps > 0,
-        }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(
-                f"PCEN needs alpha and smooth in [0, 1], r in [{R_MIN}, 1], delta >= "
-                f"{DELTA_MIN} and eps > 0; {', '.join(bad)} is not (alpha={alpha}, "
-                f"delta={delta}, r={r}, smooth={smooth}, eps={eps})"
-            )
+        # Not config keys: a frontend builds PCEN(n_mels) with these defaults.
+        check_number("PCEN n_channels", n_channels, 1, math.inf, integer=True)
+        check_number("PCEN alpha", alpha, 0.0, 1.0)
+        check_number("PCEN delta", delta, DELTA_MIN, math.inf)
+        check_number("PCEN r", r, R_MIN, 1.0)
+        check_number("PCEN smooth", smooth, 0.0, 1.0)
+        check_number("PCEN eps", eps, 0.0, math.inf, low_open=True)
         self.n_channels = n_channels
         self.eps = eps
         initial = torch.tensor([alpha, delta, r, smooth])[:, None].expand(4, n_channels)
@@ -220,13 +218,12 @@ class LogCompression(nn.Module):
     """``log(energies + eps)``, the compression PCEN replaces (BC-ResNet's), shape kept.
 
     Args:
-        eps: added inside the log, positive. Default 1e-6.
+        eps: added inside the log, in ``(0, 1]`` (a frontend's ``log_eps``). Default 1e-6.
     """
 
     def __init__(self, eps: float = 1e-6) -> None:
         super().__init__()
-        if not eps > 0:
-            raise ValueError(f"log_eps must be positive, got {eps}")
+        check_log_eps(eps)
         self.eps = eps
 
     def forward(self, energies: torch.Tensor) -> torch.Tensor:
@@ -245,10 +242,15 @@ def make_compression(compression: Compression, n_channels: int, log_eps: float) 
         compression: ``"log"`` (``log(x + log_eps)``) or ``"pcen"`` (``PCEN(n_channels)`` with
             its default initial values).
         n_channels: the filters the energies come in.
-        log_eps: ``"log"``'s ``eps``.
+        log_eps: ``"log"``'s ``eps``, in ``(0, 1]``, checked for ``"pcen"`` too (a setting of
+            the config either way).
+
+    Raises:
+        ValueError: ``compression`` or ``log_eps`` out of range, named as its config key.
     """
     if compression == "log":
         return LogCompression(log_eps)
     if compression == "pcen":
+        check_log_eps(log_eps)
         return PCEN(n_channels)
-    raise ValueError(f"compression must be 'log' or 'pcen', got {compression!r}")
+    raise ValueError(f"{KEY}compression must be 'log' or 'pcen', got {compression!r}")

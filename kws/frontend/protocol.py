@@ -20,7 +20,7 @@ from typing import ClassVar, Protocol
 import torch
 from torch import nn
 
-from kws.frontend.functional import MelScale, filter_edges, relative_change
+from kws.frontend.functional import KEY, MelScale, check_band, filter_edges, relative_change
 
 #: Relative Frobenius change of the STFT's Fourier kernels from their initial values (scalar).
 STFT_KERNEL_CHANGE = "stft_kernel_change"
@@ -225,16 +225,24 @@ class FilterbankFrontend(nn.Module, ABC):
 
 
 def mel_points(
-    sample_rate: int, n_filters: int, f_min: float, f_max: float | None, scale: MelScale = "htk"
+    sample_rate: int,
+    n_fft: int,
+    n_filters: int,
+    f_min: float,
+    f_max: float | None,
+    scale: MelScale = "htk",
 ) -> torch.Tensor:
     """The Mel filterbank's edges (``functional.filter_edges``) for a parametric filterbank's
-    settings, checked first (a ValueError names the argument): ``n_filters + 2`` frequencies
-    evenly spaced in mels from ``f_min`` to ``f_max``, filter ``i`` rising from point ``i`` to a
-    peak at ``i + 1`` and falling to ``i + 2``, where the parametric filterbanks start.
+    settings, checked first (``functional.check_band``; a ValueError names the config key):
+    ``n_filters + 2`` frequencies evenly spaced in mels from ``f_min`` to ``f_max``, filter ``i``
+    rising from point ``i`` to a peak at ``i + 1`` and falling to ``i + 2``, where the parametric
+    filterbanks start.
 
     Args:
-        sample_rate: in Hz, positive.
-        n_filters: a whole number >= 1.
+        sample_rate: in Hz, a whole number in [1000, 384000].
+        n_fft: the FFT the filters are sampled on (checked already).
+        n_filters: ``n_mels``, a whole number in ``[1, n_fft // 2 + 1]``: more filters than FFT
+            bins could not all differ on them.
         f_min: the lowest point in Hz, at least 0.
         f_max: the highest point in Hz, above ``f_min`` and at most ``sample_rate / 2``;
             ``None`` means ``sample_rate / 2``.
@@ -243,15 +251,7 @@ def mel_points(
     Returns:
         ``(n_filters + 2,)`` in float64.
     """
-    if not sample_rate > 0:
-        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-    if isinstance(n_filters, bool) or not isinstance(n_filters, int) or n_filters < 1:
-        raise ValueError(
-            f"n_mels (the number of filters) must be a whole number >= 1, got {n_filters!r}"
-        )
     if scale not in ("htk", "slaney"):
-        raise ValueError(f"mel_scale must be 'htk' or 'slaney', got {scale!r}")
-    f_max = sample_rate / 2 if f_max is None else f_max
-    if not 0 <= f_min < f_max <= sample_rate / 2:
-        raise ValueError(f"need 0 <= f_min < f_max <= {sample_rate / 2}, got {f_min}, {f_max}")
+        raise ValueError(f"{KEY}mel_scale must be 'htk' or 'slaney', got {scale!r}")
+    f_max = check_band(sample_rate, n_fft, n_filters, f_min, f_max)
     return filter_edges(n_filters, f_min, f_max, scale)

@@ -34,7 +34,8 @@ import math
 import torch
 from torch import nn
 
-from kws.frontend.functional import PadMode, fft_frequencies
+from kws.checks import check_number
+from kws.frontend.functional import KEY, PadMode, fft_frequencies
 from kws.frontend.pcen import Compression, make_compression
 from kws.frontend.protocol import FilterbankFrontend, mel_points
 from kws.frontend.stft import STFT
@@ -50,23 +51,35 @@ class SincFilterbank(FilterbankFrontend):
     two trainable parameters per filter are in mean filter spacings (module docstring).
 
     Args:
-        sample_rate: in Hz. Default 16000.
-        n_fft: STFT frame length. Default 512.
+        sample_rate: in Hz, a whole number in [1000, 384000]. Default 16000.
+        n_fft: STFT frame length, in [1, 8192]. Default 512.
         win_length: STFT window length, at most ``n_fft``; ``None`` means ``n_fft``.
             Default 480.
-        hop_length: samples between frames; ``None`` means ``n_fft // 4``. Default 160.
-        n_mels: number of band-pass filters, at least 1. Default 40.
-        f_min: lowest initial edge in Hz (of the Mel triangles the bands start from). Default 0.
-        f_max: highest initial edge in Hz; ``None`` (default) means ``sample_rate / 2``.
-        kernel_size: taps of each filter, odd. Default 251 (SincNet's at 16 kHz).
-        min_low_hz: the lowest low cut-off. Default 50 (SincNet's).
-        min_band_hz: the narrowest band. Default 50 (SincNet's).
+        hop_length: samples between frames, at most ``win_length``; ``None`` means
+            ``n_fft // 4``. Default 160.
+        n_mels: number of band-pass filters, in ``[1, n_fft // 2 + 1]``: their responses are
+            taken on the FFT's bins, so more filters than bins could not all differ. Default 40.
+        f_min: lowest initial edge in Hz (of the Mel triangles the bands start from),
+            ``0 <= f_min < f_max``. Default 0.
+        f_max: highest initial edge in Hz, at most ``sample_rate / 2``; ``None`` (default)
+            means ``sample_rate / 2``.
+        kernel_size: taps of each filter, odd, in ``[1, n_fft]``: the band energies are those of
+            the frame filtered circularly within ``n_fft`` samples, where a longer filter would
+            wrap onto itself. Default 251 (SincNet's at 16 kHz).
+        min_low_hz: the lowest low cut-off, in ``[0, sample_rate / 2)``. Default 50 (SincNet's).
+        min_band_hz: the narrowest band, in ``(0, sample_rate / 2)``, with ``min_low_hz +
+            min_band_hz < sample_rate / 2``. Default 50 (SincNet's).
         window: STFT window name. Default ``"hann"``.
         center: STFT centre padding. Default True.
         pad_mode: how ``center`` pads (see ``STFT``). Default ``"reflect"``.
         compression: ``"log"`` (default, ``log(x + log_eps)``) or ``"pcen"`` (trainable
             ``PCEN``).
-        log_eps: added inside the log. Default 1e-6.
+        log_eps: added inside the log, in ``(0, 1]`` (checked with ``"pcen"`` too).
+            Default 1e-6.
+
+    Raises:
+        ValueError: a setting out of range, named as its config key (``frontend.kernel_size``,
+            ...).
     """
 
     def __init__(
@@ -87,17 +100,21 @@ class SincFilterbank(FilterbankFrontend):
         compression: Compression = "log",
         log_eps: float = 1e-6,
     ) -> None:
-        points = mel_points(sample_rate, n_mels, f_min, f_max)
-        if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1:
-            raise ValueError(f"kernel_size must be a whole number >= 1, got {kernel_size!r}")
-        if kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd (a symmetric filter), got {kernel_size}")
-        if not (min_low_hz >= 0 and min_band_hz > 0 and min_low_hz + min_band_hz < sample_rate / 2):
-            raise ValueError(
-                f"need min_low_hz >= 0, min_band_hz > 0 and min_low_hz + min_band_hz < "
-                f"{sample_rate / 2}, got {min_low_hz}, {min_band_hz}"
-            )
         stft = STFT(n_fft, win_length, hop_length, window, center, pad_mode, output="power")
+        points = mel_points(sample_rate, n_fft, n_mels, f_min, f_max)
+        check_number(KEY + "kernel_size", kernel_size, 1, n_fft, integer=True)
+        if kernel_size % 2 == 0:
+            raise ValueError(
+                f"{KEY}kernel_size must be odd (a symmetric filter), got {kernel_size}"
+            )
+        nyquist = sample_rate / 2
+        check_number(KEY + "min_low_hz", min_low_hz, 0.0, nyquist, high_open=True)
+        check_number(KEY + "min_band_hz", min_band_hz, 0.0, nyquist, low_open=True, high_open=True)
+        if not min_low_hz + min_band_hz < nyquist:
+            raise ValueError(
+                f"{KEY}min_low_hz + {KEY}min_band_hz must be below sample_rate / 2 = "
+                f"{nyquist:g}, got {min_low_hz} + {min_band_hz}"
+            )
         compressor = make_compression(compression, n_mels, log_eps)
         super().__init__(stft, compressor, fft_frequencies(sample_rate, n_fft))
         self.sample_rate = sample_rate

@@ -19,11 +19,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from kws.frontend.functional import (
+    KEY,
     PAD_MODE_ALIASES,
     PAD_MODES,
     SQRT_EPS,
     LogMode,
     PadMode,
+    check_framing,
     check_log_mode,
     compress,
     fourier_kernels,
@@ -57,10 +59,6 @@ def _float32_convolutions(x: torch.Tensor) -> Iterator[None]:
         yield
 
 
-#: The longest frame: its kernels take ``8 * n_fft**2`` bytes while built, 0.5 GB at this size.
-MAX_N_FFT = 8192
-
-
 class STFT(nn.Module):
     """Spectrogram of ``(batch, samples)`` or ``(samples,)`` audio as ``(batch, freq, frames)``.
 
@@ -70,11 +68,11 @@ class STFT(nn.Module):
     initial kernels are kept as the buffer ``initial_kernels`` so drift can be measured later.
 
     Args:
-        n_fft: frame length in samples. Default 512.
+        n_fft: frame length in samples, in ``[1, MAX_N_FFT]`` (8192). Default 512.
         win_length: window length, at most ``n_fft``, centred in the frame; ``None`` means
             ``n_fft``. Default ``None``.
-        hop_length: samples between frames; ``None`` means ``n_fft // 4`` (as librosa).
-            Default 160.
+        hop_length: samples between frames, in ``[1, win_length]``; ``None`` means
+            ``n_fft // 4`` (as librosa). Default 160.
         window: ``"hann"``, ``"hamming"``, ``"blackman"`` or ``"rectangular"``. Default
             ``"hann"``.
         center: pad ``n_fft // 2`` samples at both ends so frame ``t`` is centred on sample
@@ -91,7 +89,10 @@ class STFT(nn.Module):
             kernels still hold the analytic basis and no gradient must reach them.
         log: compress power or magnitude as ``compress`` does: ``"log"``, ``"db"`` or ``None``
             (default).
-        log_eps: ``compress``'s ``eps``. Default 1e-6.
+        log_eps: ``compress``'s ``eps``, in ``(0, 1]`` whatever ``log`` is. Default 1e-6.
+
+    Raises:
+        ValueError: a setting out of range, named as its config key (``frontend.n_fft``, ...).
     """
 
     def __init__(
@@ -109,29 +110,28 @@ class STFT(nn.Module):
         log_eps: float = 1e-6,
     ) -> None:
         super().__init__()
-        if isinstance(n_fft, bool) or not isinstance(n_fft, int) or not 1 <= n_fft <= MAX_N_FFT:
-            raise ValueError(f"n_fft must be a whole number in [1, {MAX_N_FFT}], got {n_fft!r}")
-        win_length = n_fft if win_length is None else win_length
-        if not 0 < win_length <= n_fft:
-            raise ValueError(f"win_length must be in [1, n_fft={n_fft}], got {win_length}")
-        hop = n_fft // 4 if hop_length is None else hop_length
-        if not hop >= 1:
-            raise ValueError(f"hop_length must be at least 1 (None: n_fft // 4), got {hop}")
+        win_length, hop = check_framing(n_fft, win_length, hop_length)
         pad_mode = PAD_MODE_ALIASES.get(pad_mode, pad_mode)
         if pad_mode not in PAD_MODES:
             raise ValueError(
-                f"pad_mode must be one of {PAD_MODES} or librosa's {tuple(PAD_MODE_ALIASES)}, "
-                f"got {pad_mode!r}"
+                f"{KEY}pad_mode must be one of {PAD_MODES} or librosa's "
+                f"{tuple(PAD_MODE_ALIASES)}, got {pad_mode!r}"
             )
         if output not in ("power", "magnitude", "complex"):
-            raise ValueError(f"output must be 'power', 'magnitude' or 'complex', got {output!r}")
+            raise ValueError(
+                f"{KEY}output must be 'power', 'magnitude' or 'complex', got {output!r}"
+            )
         if implementation not in ("auto", "fft", "conv"):
-            raise ValueError(f"implementation must be 'auto', 'fft' or 'conv': {implementation!r}")
+            raise ValueError(
+                f"{KEY}implementation must be 'auto', 'fft' or 'conv', got {implementation!r}"
+            )
         if log is not None and output == "complex":
-            raise ValueError("log compression needs output='power' or 'magnitude'")
+            raise ValueError(f"{KEY}log={log!r} needs output='power' or 'magnitude'")
         check_log_mode(log, log_eps)
         if implementation == "fft" and trainable:
-            raise ValueError("implementation='fft' cannot train the kernels; use 'conv' or 'auto'")
+            raise ValueError(
+                f"{KEY}implementation='fft' cannot train the kernels; use 'conv' or 'auto'"
+            )
         self.n_fft = n_fft
         self.win_length = win_length
         self.hop_length = hop

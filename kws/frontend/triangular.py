@@ -42,22 +42,29 @@ class TriangularFilterbank(FilterbankFrontend):
     keys (``mel_basis_change``, ``mel_centre_shift_hz``): this is a Mel basis, constrained.
 
     Args:
-        sample_rate: in Hz. Default 16000.
-        n_fft: STFT frame length. Default 512.
+        sample_rate: in Hz, a whole number in [1000, 384000]. Default 16000.
+        n_fft: STFT frame length, in [1, 8192]. Default 512.
         win_length: STFT window length, at most ``n_fft``; ``None`` means ``n_fft``.
             Default 480.
-        hop_length: samples between frames; ``None`` means ``n_fft // 4``. Default 160.
-        n_mels: number of triangles, at least 1. Default 40.
+        hop_length: samples between frames, at most ``win_length``; ``None`` means
+            ``n_fft // 4``. Default 160.
+        n_mels: number of triangles, in ``[1, n_fft // 2 + 1]``: each side is at least one
+            FFT bin wide, so more triangles than bins could not all differ. Default 40.
         f_min: the lowest centre's lower bound and the first triangle's initial left edge, in
-            Hz. Default 0.
-        f_max: the same at the top; ``None`` (default) means ``sample_rate / 2``.
+            Hz, ``0 <= f_min < f_max``. Default 0.
+        f_max: the same at the top, at most ``sample_rate / 2``; ``None`` (default) means
+            ``sample_rate / 2``.
         mel_scale: the scale centres and widths live on, ``"htk"`` (default) or ``"slaney"``.
         window: STFT window name. Default ``"hann"``.
         center: STFT centre padding. Default True.
         pad_mode: how ``center`` pads (see ``STFT``). Default ``"reflect"``.
         compression: ``"log"`` (default, ``log(x + log_eps)``) or ``"pcen"`` (trainable
             ``PCEN``).
-        log_eps: added inside the log. Default 1e-6.
+        log_eps: added inside the log, in ``(0, 1]`` (checked with ``"pcen"`` too).
+            Default 1e-6.
+
+    Raises:
+        ValueError: a setting out of range, named as its config key (``frontend.n_mels``, ...).
     """
 
     basis_key = MEL_BASIS_CHANGE
@@ -79,8 +86,8 @@ class TriangularFilterbank(FilterbankFrontend):
         compression: Compression = "log",
         log_eps: float = 1e-6,
     ) -> None:
-        points = mel_points(sample_rate, n_mels, f_min, f_max, mel_scale)
         stft = STFT(n_fft, win_length, hop_length, window, center, pad_mode, output="power")
+        points = mel_points(sample_rate, n_fft, n_mels, f_min, f_max, mel_scale)
         compressor = make_compression(compression, n_mels, log_eps)
         super().__init__(stft, compressor, fft_frequencies(sample_rate, n_fft))
         self.sample_rate = sample_rate

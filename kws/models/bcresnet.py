@@ -8,12 +8,19 @@ spectrogram ``(B, F, T)`` (F = 40 in the paper); the model adds the channel dime
 import torch
 from torch import nn
 
+from kws.checks import check_number
+from kws.models.sizes import KEY, check_sizes
+
 # Table 1 of the paper, one entry per stage of BC-ResBlocks.
 STAGE_BLOCKS = (2, 2, 4, 4)  # BC-ResBlocks per stage
 STAGE_WIDTHS = (1.0, 1.5, 2.0, 2.5)  # multiples of the base width c
 STAGE_DILATIONS = (1, 2, 4, 8)  # temporal dilation of each stage's depthwise conv
 STAGE_FREQ_STRIDES = (1, 2, 2, 1)  # frequency stride of each stage's first block
 HEAD_KERNEL = 5  # the head's depthwise 5x5 conv, unpadded in frequency
+#: The narrowest BC-ResNet-tau, base width ``int(8 * tau)`` one channel, and the widest:
+#: 4.4 G parameters, more than any device trains (``kws.training.checkpoint`` refuses a
+#: checkpoint's model above 50 M, tau 73 or so).
+MIN_TAU, MAX_TAU = 0.125, 1000.0
 
 
 def _halve(size: int) -> int:
@@ -51,7 +58,7 @@ def frequency_strides(n_features: int, sub_bands: int) -> tuple[int, ...]:
         sizes.append(size)
     if any(s % sub_bands for s in sizes) or sizes[-1] < HEAD_KERNEL:
         raise ValueError(
-            f"BCResNet: n_features={n_features} frequency bands give per-stage sizes {sizes}; "
+            f"{KEY}n_features={n_features} frequency bands give per-stage sizes {sizes}; "
             f"each must be divisible by sub_bands={sub_bands} and the last >= {HEAD_KERNEL} "
             "(e.g. 10, 20, 30, 40 or 80 mel bands)"
         )
@@ -168,12 +175,19 @@ class BCResNet(nn.Module):
     ``sub_bands`` at every stage and leave at least 5 bands for the head (checked when built).
 
     Args:
-        tau: width multiplier (BC-ResNet-tau). Default 1.0.
-        num_classes: number of logits. Default 12.
-        dropout: the BC-ResBlocks' channel dropout probability. Default 0.1.
-        sub_bands: SubSpectral Normalization's sub-bands. Default 5.
-        n_features: the input's frequency bands, which set the frequency strides. Default 40;
-            any input with the same strides (e.g. 80 bands on a model built for 40) also runs.
+        tau: width multiplier (BC-ResNet-tau), in ``[MIN_TAU, MAX_TAU]`` (0.125 to 1000).
+            Default 1.0.
+        num_classes: number of logits, in ``[1, MAX_SIZE]`` (``kws.models.sizes``). Default 12.
+        dropout: the BC-ResBlocks' channel dropout probability, in [0, 1]. Default 0.1.
+        sub_bands: SubSpectral Normalization's sub-bands, a whole number in
+            ``[1, n_features]``. Default 5.
+        n_features: the input's frequency bands, which set the frequency strides, in
+            ``[1, MAX_SIZE]``. Default 40; any input with the same strides (e.g. 80 bands on a
+            model built for 40) also runs.
+
+    Raises:
+        ValueError: a setting out of range, named as its config key (``model.tau``, ...), or
+            frequency bands the strides do not fit (``frequency_strides``).
     """
 
     def __init__(
@@ -185,6 +199,10 @@ class BCResNet(nn.Module):
         n_features: int = 40,
     ) -> None:
         super().__init__()
+        check_number(KEY + "tau", tau, MIN_TAU, MAX_TAU)
+        check_number(KEY + "dropout", dropout, 0.0, 1.0)
+        check_sizes(num_classes, n_features=n_features)
+        check_number(KEY + "sub_bands", sub_bands, 1, n_features, integer=True)
         self.sub_bands = sub_bands
         self.n_features = n_features
         self.freq_strides = frequency_strides(n_features, sub_bands)

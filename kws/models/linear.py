@@ -3,6 +3,8 @@
 import torch
 from torch import nn
 
+from kws.models.sizes import check_sizes
+
 
 class LinearClassifier(nn.Module):
     """Features ``(batch, n_features, frames)``, flattened, to logits ``(batch, num_classes)``
@@ -13,13 +15,19 @@ class LinearClassifier(nn.Module):
     bins, but only of the size it was built for.
 
     Args:
-        n_features: features per frame (mel bands, STFT bins, MFCCs). Default 40.
-        frames: frames per clip. Default 101 (one second at hop 160 with centring).
-        num_classes: number of logits. Default 12.
+        n_features: features per frame (mel bands, STFT bins, MFCCs), in ``[1, MAX_SIZE]``
+            (100,000, ``kws.models.sizes``). Default 40.
+        frames: frames per clip, in ``[1, MAX_SIZE]``. Default 101 (one second at hop 160 with
+            centring).
+        num_classes: number of logits, in ``[1, MAX_SIZE]``. Default 12.
+
+    Raises:
+        ValueError: a size out of range, named as its config key (``model.frames``, ...).
     """
 
     def __init__(self, n_features: int = 40, frames: int = 101, num_classes: int = 12) -> None:
         super().__init__()
+        check_sizes(num_classes, n_features=n_features, frames=frames)
         self.n_features = n_features
         self.frames = frames
         self.fc = nn.Linear(n_features * frames, num_classes)

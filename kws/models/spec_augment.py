@@ -1,7 +1,14 @@
 """``SpecAugment``: random frequency and time masks (Park et al., 2019), batch-vectorised."""
 
+import math
+
 import torch
 from torch import nn
+
+from kws.checks import check_number
+
+#: The most masks of each kind per example (each is a loop over the batch's masks).
+MAX_MASKS = 100
 
 
 def _band_mask(
@@ -30,13 +37,16 @@ class SpecAugment(nn.Module):
     domain, as BC-ResNet does); eval is identity.
 
     Args:
-        freq_mask_width: ``w`` of the frequency masks: widths 0 to ``w - 1`` bins. Default 0
-            (none).
-        time_mask_width: ``w`` of the time masks: widths 0 to ``w - 1`` frames. Default 0
-            (none).
-        n_freq_masks: frequency masks per example. Default 2.
-        n_time_masks: time masks per example. Default 2.
-        fill: the value of masked bins. Default 0.0.
+        freq_mask_width: ``w`` of the frequency masks, a whole number >= 0: widths 0 to
+            ``w - 1`` bins. Default 0 (none).
+        time_mask_width: ``w`` of the time masks, a whole number >= 0: widths 0 to ``w - 1``
+            frames. Default 0 (none).
+        n_freq_masks: frequency masks per example, 0 to ``MAX_MASKS``. Default 2.
+        n_time_masks: time masks per example, 0 to ``MAX_MASKS``. Default 2.
+        fill: the value of masked bins, a finite number. Default 0.0.
+
+    Raises:
+        ValueError: a setting out of range, naming ``module.spec_augment.<key>``.
     """
 
     def __init__(
@@ -48,6 +58,12 @@ class SpecAugment(nn.Module):
         fill: float = 0.0,
     ) -> None:
         super().__init__()
+        key = "module.spec_augment."
+        check_number(key + "freq_mask_width", freq_mask_width, 0, math.inf, integer=True)
+        check_number(key + "time_mask_width", time_mask_width, 0, math.inf, integer=True)
+        check_number(key + "n_freq_masks", n_freq_masks, 0, MAX_MASKS, integer=True)
+        check_number(key + "n_time_masks", n_time_masks, 0, MAX_MASKS, integer=True)
+        check_number(key + "fill", fill, -math.inf, math.inf)
         self.freq_mask_width = freq_mask_width
         self.time_mask_width = time_mask_width
         self.n_freq_masks = n_freq_masks

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from kws.checks import check_number
 from kws.data.audio import float_problem, to_float32
 from kws.streaming.posterior import (
     IGNORED_LABELS,
@@ -50,6 +51,8 @@ if TYPE_CHECKING:
 
 #: Windows scored together by default.
 BATCH_SIZE = 256
+#: The most windows scored together: past a few thousand a batch costs memory, not time.
+MAX_BATCH_SIZE = 4096
 
 
 class WindowScorer(Protocol):
@@ -295,7 +298,11 @@ class StreamingDetector:
             stream; for tests and analysis). Default False.
         ignore: labels never reported. Default ``_silence_`` and ``_unknown_``.
         batch_size: windows scored per push of at most this many strides of audio (bounds
-            memory for long chunks). Default ``BATCH_SIZE``.
+            memory for long chunks), 1 to ``MAX_BATCH_SIZE``. Default ``BATCH_SIZE``.
+
+    Raises:
+        ValueError: ``batch_size`` out of range (named ``detector.batch_size``), ``clip_samples``
+            below 1, or settings that cannot average at ``stride_ms``.
     """
 
     def __init__(
@@ -313,8 +320,9 @@ class StreamingDetector:
     ) -> None:
         settings = PosteriorSettings() if settings is None else settings
         self.stride_samples = stride_samples(stride_ms, sample_rate, settings)
-        if clip_samples < 1 or batch_size < 1:
-            raise ValueError(f"need clip_samples, batch_size >= 1: {clip_samples}, {batch_size}")
+        if clip_samples < 1:
+            raise ValueError(f"need clip_samples >= 1, got {clip_samples}")
+        check_number("detector.batch_size", batch_size, 1, MAX_BATCH_SIZE, integer=True)
         self.scorer = scorer
         self.sample_rate = sample_rate
         self.clip_samples = clip_samples

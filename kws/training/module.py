@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
+from kws.checks import SettingError, check_number
 from kws.data.layout import SILENCE, UNKNOWN
 from kws.data.stream_examples import TrainingBatch
 from kws.frontend import drift_of, drift_summary
@@ -35,6 +36,14 @@ HPARAM_KEYS = frozenset({
     "format", "frontend", "model", "class_names", "optimizer", "spec_augment",
     "frontend_optimizer", "scheduler", "clip_samples",
 })  # fmt: skip
+#: The optimiser settings whose range kws checks, as ``(least, most, high_open)``: torch lets a
+#: NaN or infinite rate through and trains a NaN model. Every other number an optimiser's
+#: config holds (``betas``, ``eps``, ``dampening``, ...) must be finite; torch checks its range.
+OPTIMIZER_RANGES = {
+    "lr": (0.0, math.inf, False),
+    "weight_decay": (0.0, math.inf, False),
+    "momentum": (0.0, 1.0, True),  # 1 or more: the velocity never forgets a gradient
+}
 
 
 def _plain(config: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -126,7 +135,7 @@ class KWSModule(pl.LightningModule):
             head = build(self.hparams.model, "model", num_classes=num_classes, **unset)
             head.eval()(torch.zeros(2, n_features, n_frames))
         except (ValueError, RuntimeError) as error:
-            if isinstance(error, ConfigError):
+            if isinstance(error, ConfigError | SettingError):
                 raise
             raise ValueError(
                 f"model {self.hparams.model['_target_']} does not take the frontend's "
@@ -155,6 +164,10 @@ class KWSModule(pl.LightningModule):
         #: The detection threshold calibrated on validation streams and how it was found
         #: (``kws.training.stream_validation``); kept in checkpoints; None until calibrated.
         self.calibration: Calibration | None = None
+        #: ``(batch, loss)`` of this epoch's first non-finite training loss, batch -1 while
+        #: there is none; kept on the loss's device, so noting it never waits for the device
+        #: (``_raise_if_diverged`` reads it). None before the first epoch.
+        self._first_nonfinite: torch.Tensor | None = None
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         """Logits ``(batch, classes)`` of waveforms ``(batch, samples)``."""
@@ -180,12 +193,54 @@ class KWSModule(pl.LightningModule):
             row = torch.ones_like(losses) if weights is None else weights
             row = torch.where(negative[labels], row * self.negative_weight, row)
             loss = (losses * row).sum() / row.sum().clamp_min(1e-12)
+        self._note_nonfinite(loss.detach(), batch_idx)
         self.train_scores.update(logits.detach(), labels, loss)
         self.log(
             "train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(labels)
         )
         self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True)
         return loss
+
+    def _note_nonfinite(self, loss: torch.Tensor, batch_idx: int) -> None:
+        """Keep ``batch_idx`` and ``loss`` in ``_first_nonfinite`` if the loss is NaN or
+        infinite and none was before this epoch, without waiting for the device."""
+        if self._first_nonfinite is None or self._first_nonfinite.device != loss.device:
+            self._first_nonfinite = torch.full((2,), -1.0, device=loss.device)  # no copy
+        first = self._first_nonfinite
+        here = torch.stack([torch.full_like(first[0], batch_idx), loss.to(first.dtype)])
+        self._first_nonfinite = torch.where(~loss.isfinite() & (first[0] < 0), here, first)
+
+    def _raise_if_diverged(self) -> None:
+        """Stop training once a training loss of this epoch was NaN or infinite, on any process
+        (every rank stops together, or the others would wait for it at the next all-reduce).
+
+        Raises:
+            FloatingPointError: naming the epoch, the batch and the loss.
+        """
+        noted = self._first_nonfinite
+        batch, loss = (-1.0, 0.0) if noted is None else noted.tolist()
+        if not self.trainer.strategy.reduce_boolean_decision(batch >= 0, all=False):
+            return
+        # Counted from 1, as the progress display counts epochs.
+        where = "a batch of another process"
+        if batch >= 0:
+            where = f"batch {int(batch) + 1} of the epoch"
+        raise FloatingPointError(
+            f"training stopped: the loss became {loss if batch >= 0 else 'NaN or infinite'} at "
+            f"epoch {self.current_epoch + 1}, {where}; a smaller module.optimizer.lr, or gradient "
+            "clipping (trainer.gradient_clip_val), may keep it finite"
+        )
+
+    def on_train_epoch_start(self) -> None:
+        """Forget the last epoch's (finite) losses."""
+        self._first_nonfinite = None
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """Look for a non-finite loss as often as the loss is logged (the logging waits for the
+        device then anyway); with ``log_every_n_steps`` 0, at the epoch's end only."""
+        every = self.trainer.log_every_n_steps
+        if every and (batch_idx + 1) % every == 0:
+            self._raise_if_diverged()
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self.val_scores.update(self.spotter(batch[0]), batch[1])
@@ -207,9 +262,15 @@ class KWSModule(pl.LightningModule):
     def on_test_epoch_end(self) -> None:
         self.log_dict(self._report("test").summary("test"))
 
+    def on_validation_start(self) -> None:
+        """Validate no diverged model (stream validation would fail on its NaN scores)."""
+        self._raise_if_diverged()
+
     def on_train_epoch_end(self) -> None:
-        """Log the epoch's training accuracy, and how far the frontend's basis has moved from
-        its initial values (nothing for a frontend without ``drift()``)."""
+        """Stop if a training loss was not finite; else log the epoch's training accuracy, and
+        how far the frontend's basis has moved from its initial values (nothing for a frontend
+        without ``drift()``)."""
+        self._raise_if_diverged()
         self.log("train/acc", self._report("train").accuracy, prog_bar=True)
         for name, value in drift_summary(drift_of(self.spotter.frontend)).items():
             self.log(f"frontend/{name}", value, sync_dist=True)
@@ -226,7 +287,9 @@ class KWSModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep the random state, so a resumed run draws the same batches and augmentation, the
-        negative weight, and the calibrated threshold."""
+        negative weight, and the calibrated threshold; save nothing of a diverged run (callbacks
+        may save before this module's hooks look)."""
+        self._raise_if_diverged()
         checkpoint["rng_states"] = capture_rng_states()
         checkpoint["negative_weight"] = float(self.negative_weight)
         if self.calibration is not None:
@@ -240,12 +303,23 @@ class KWSModule(pl.LightningModule):
         self.calibration = None if saved is None else Calibration.from_dict(saved, "checkpoint")
 
     def _check_optimisation(self) -> None:
-        """Build optimiser and schedule once on a stand-in parameter, so a bad setting
-        (``module.optimizer.lr=abc``, ``lr=-1``) fails at construction, not after the data."""
+        """Check the optimiser's numbers (``OPTIMIZER_RANGES``), then build optimiser and
+        schedule once on a stand-in parameter, so a bad setting (``module.optimizer.lr=abc``,
+        ``lr=nan``) fails at construction, not after the data.
+
+        Raises:
+            ValueError: naming the setting's key (``module.optimizer.lr``), or the group's
+                (``module.scheduler``) where torch or the schedule refuses it.
+        """
         make_optimizer = partial(self.hparams.optimizer, "optimizer")
         overrides = self.hparams.frontend_optimizer
         if not all(isinstance(key, str) and is_plain_data(v) for key, v in overrides.items()):
             raise ConfigError("module.frontend_optimizer: expected settings as plain data")
+        for key, settings in (
+            ("optimizer", self.hparams.optimizer),
+            ("frontend_optimizer", overrides),
+        ):
+            _check_optimizer_numbers(f"module.{key}", settings)
         for key, settings in (("optimizer", {}), ("frontend_optimizer", overrides)):
             try:  # the frontend's group settings, checked as the optimiser's own defaults
                 optimizer = make_optimizer([torch.zeros(1, requires_grad=True)], **settings)
@@ -256,7 +330,7 @@ class KWSModule(pl.LightningModule):
                 partial(self.hparams.scheduler, "scheduler")(
                     optimizer, total_steps=10, steps_per_epoch=2
                 )
-            except (TypeError, ValueError) as error:
+            except TypeError as error:  # a ValueError of the schedule names its key
                 raise ConfigError(f"module.scheduler: {error}") from None
 
     def configure_optimizers(self) -> dict[str, Any]:
@@ -282,6 +356,27 @@ class KWSModule(pl.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+
+def _check_optimizer_numbers(key: str, settings: Mapping[str, Any]) -> None:
+    """Refuse an optimiser setting out of its ``OPTIMIZER_RANGES`` range, or any other number
+    (alone or in a list, as ``betas``) that is not finite.
+
+    Args:
+        key: the settings' config key (``module.optimizer``).
+        settings: the optimiser's config, or the frontend group's overrides.
+
+    Raises:
+        ValueError: naming ``key.<setting>``.
+    """
+    for name, value in settings.items():
+        if name in OPTIMIZER_RANGES:
+            least, most, high_open = OPTIMIZER_RANGES[name]
+            check_number(f"{key}.{name}", value, least, most, high_open=high_open)
+            continue
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if isinstance(item, int | float) and not isinstance(item, bool):
+                check_number(f"{key}.{name}", item, -math.inf, math.inf)
 
 
 def capture_rng_states() -> dict[str, Any]:

@@ -7,6 +7,8 @@ import math
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
+from kws.checks import check_number
+
 
 def warmup_cosine(
     optimizer: torch.optim.Optimizer,
@@ -20,8 +22,13 @@ def warmup_cosine(
         optimizer: the optimiser whose learning rates are scaled.
         total_steps: optimisation steps in the whole run.
         steps_per_epoch: optimisation steps per epoch.
-        warmup_epochs: epochs of linear warm-up. Default 5.
+        warmup_epochs: epochs of linear warm-up, a finite number >= 0 (config key
+            ``module.scheduler.warmup_epochs``). Default 5.
+
+    Raises:
+        ValueError: ``warmup_epochs`` out of range, naming its config key.
     """
+    check_number("module.scheduler.warmup_epochs", warmup_epochs, 0.0, math.inf)
     warmup_steps = min(round(warmup_epochs * steps_per_epoch), total_steps)
 
     def factor(step: int) -> float:
