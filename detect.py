@@ -1,13 +1,12 @@
 """Find keywords in a long recording: `python detect.py ckpt_path=CKPT | model_path=MODEL.onnx
 audio=LONG.wav [labels=LABELS.csv] [detector.threshold=...]`."""
 
-import hydra
 from omegaconf import DictConfig
 
-from kws.tasks import detect, report_errors
+from kws.tasks import command, detect, report_errors
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="detect")
+@command("detect")
 def main(cfg: DictConfig) -> None:
     report_errors(detect, cfg)
 

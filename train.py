@@ -1,12 +1,11 @@
 """Train a keyword spotter: `python train.py [data=synthetic] [model=linear] [key=value ...]`."""
 
-import hydra
 from omegaconf import DictConfig
 
-from kws.tasks import report_errors, train
+from kws.tasks import command, report_errors, train
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+@command("train")
 def main(cfg: DictConfig) -> float:
     metrics = report_errors(train, cfg)
     return metrics["val/acc"]  # the value a Hydra sweeper optimises

@@ -3,8 +3,12 @@ writes files, whatever its configs name; only ``kws.training.registry``'s exact 
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import re
+import resource
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -170,3 +174,102 @@ def test_saved_data_settings_keep_the_cache_beside_the_data(tmp_path):
     assert datamodule.cache_dir == tmp_path / "cache"
     with pytest.raises(CheckpointError, match=r"x\.ckpt: its data\.root is not an absolute path"):
         saved_datamodule("x.ckpt", {**saved, "root": "data/speech_commands_v0.02"})
+
+
+@contextlib.contextmanager
+def address_space_cap(extra: int) -> Iterator[None]:
+    """Let this process map at most ``extra`` more bytes while the block runs, so a memory bomb
+    ends in an allocation error, not in the machine's memory."""
+    status = Path("/proc/self/status").read_text()
+    mapped = int(re.search(r"VmSize:\s+(\d+) kB", status).group(1)) * 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (mapped + extra, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+BCRESNET = {"_target_": "kws.models.BCResNet", "n_features": None}
+HOP_1 = {"_target_": "kws.frontend.STFT", "n_fft": 8192, "hop_length": 1}
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        (  # 4.4 G parameters: 17.7 GB
+            {"model": {**BCRESNET, "tau": 1000}},
+            r"model kws\.models\.BCResNet \(.*tau=1000.*\) has 4,420,516,003 parameters, more "
+            r"than 50,000,000",
+        ),
+        (  # a linear layer of 4e8 inputs: 4.8 GB
+            {"model": {**LINEAR, "n_features": 20000, "frames": 20000}},
+            r"model kws\.models\.LinearClassifier \(n_features=20000, frames=20000\) has "
+            r"1,200,000,003 parameters",
+        ),
+        (  # 960,001 frames of 8,192 samples: 31.5 GB
+            {
+                "frontend": HOP_1,
+                "model": {**LINEAR, "n_features": 4097, "frames": 960001},
+                "clip_samples": 960000,
+            },
+            r"frontend kws\.frontend\.STFT \(n_fft=8192, hop_length=1\) cuts a clip of "
+            r"clip_samples=960000 into 960,001 frames of 8,194 values \(29\.3 GiB\)",
+        ),
+        (  # BC-ResNet-70 (45 M parameters) on 60 s: a 0.5 GB activation per clip
+            {"model": {**BCRESNET, "tau": 70}, "clip_samples": 960000},
+            r"model kws\.models\.BCResNet \(.*tau=70.*\) makes a 0\.50 GiB tensor of one clip's "
+            r"\(40, 6001\) features",
+        ),
+        (  # a frontend too big to build, refused before the layer is (which refuses it too)
+            {"frontend": {"_target_": "kws.frontend.LEAF", "n_fft": 10**9}},
+            r"frontend\.n_fft=1000000000 is above 8192",
+        ),
+    ],
+    ids=["bcresnet-tau-1000", "linear-20000x20000", "stft-hop-1-60s", "activation", "leaf-n_fft"],
+)
+def test_a_model_too_big_for_memory_is_refused_before_it_is_built(
+    genuine, tmp_path, changes, reason
+):
+    checkpoint = copy.deepcopy(genuine)
+    checkpoint["hyper_parameters"].update(changes)
+    path = tmp_path / "bomb.ckpt"
+    torch.save(checkpoint, path)
+    assert path.stat().st_size < 4 * 2**20  # a file of a few MB
+    with address_space_cap(3 * 2**30), pytest.raises(CheckpointError) as error:
+        load_checkpoint(path)
+    assert re.match(
+        rf"{re.escape(str(path))}: damaged or tampered kws checkpoint: ", str(error.value)
+    )
+    assert re.search(reason, str(error.value)), str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("frontend", "model", "clip_samples"),
+    [
+        (MEL, {**BCRESNET, "tau": 8}, 16000),  # BC-ResNet-8: 321 K parameters
+        ({**MEL, "n_fft": 2048}, LINEAR, 960000),  # 60 s clips: 6,001 frames of 2,050 bins
+    ],
+    ids=["bcresnet-8", "60s-clips"],
+)
+def test_real_models_pass_the_size_checks(tmp_path, frontend, model, clip_samples):
+    module = KWSModule(frontend, model, ["a", "b", "c"], SGD, clip_samples=clip_samples)
+    checkpoint = {"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}
+    torch.save(checkpoint, tmp_path / "real.ckpt")
+    loaded = load_checkpoint(tmp_path / "real.ckpt")
+    assert loaded.hparams.clip_samples == clip_samples
+    assert sum(p.numel() for p in loaded.parameters()) > 3e5
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_weights_that_are_not_finite_are_refused(genuine, tmp_path, value):
+    checkpoint = copy.deepcopy(genuine)
+    checkpoint["state_dict"]["spotter.head.fc.weight"][1, 7] = value
+    checkpoint["state_dict"]["spotter.head.fc.weight"][2, 9] = value
+    torch.save(checkpoint, tmp_path / "nan.ckpt")
+    message = (
+        rf"{re.escape(str(tmp_path / 'nan.ckpt'))}: damaged or tampered kws checkpoint: "
+        r"its weights state_dict\['spotter\.head\.fc\.weight'\] hold 2 NaN or infinite values"
+    )
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(tmp_path / "nan.ckpt")

@@ -152,6 +152,14 @@ def _wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
         ("zero-threshold", r"detector.threshold must be in \(0, 1\], got 0"),
         ("unknown-key", r"detector.treshold: unknown key"),
         ("stride", r"detector.stride_ms=0.01 is 0.16 samples at 16000 Hz"),
+        (
+            "short",
+            r"short.wav: 0.5 s \(8000 samples\) is shorter than the model's 1 s clip "
+            r"\(16000 samples\): nothing to score",
+        ),
+        ("threads", r"threads must be in \[1, \d+\], got -3"),
+        ("many-threads", r"threads must be in \[1, \d+\], got 100000"),
+        ("batch", r"detector.batch_size must be in \[1, 4096\], got 100000000"),
     ],
 )
 def test_bad_input_is_refused_before_anything_is_written(
@@ -168,6 +176,8 @@ def test_bad_input_is_refused_before_anything_is_written(
         audio.write_bytes(b"RIFF" + bytes(200))
     elif case == "missing":
         audio = tmp_path / "missing.wav"
+    elif case == "short":
+        audio = _wav(tmp_path / "short.wav", mono[:8000])
     elif case in ("unknown-label", "negative-time", "late-label"):
         row = {"unknown-label": "hello,100", "negative-time": "yes,-5", "late-label": "yes,9e6"}
         labels = tmp_path / "labels.csv"
@@ -178,6 +188,9 @@ def test_bad_input_is_refused_before_anything_is_written(
             "zero-threshold": ["detector.threshold=0"],
             "unknown-key": ["+detector.treshold=0.5"],
             "stride": ["detector.stride_ms=0.01"],
+            "threads": ["threads=-3"],
+            "many-threads": ["threads=100000"],
+            "batch": ["detector.batch_size=100000000"],
         }[case]
     overrides = [f"ckpt_path={linear_checkpoint}", f"audio={audio}", *extra]
     if labels is not None:
@@ -197,3 +210,20 @@ def test_the_command_fails_in_one_line(linear_checkpoint, tmp_path):
         f"error: {stereo}: 2 channels; detection takes mono audio (mix it down first)\n"
     )
     assert not (tmp_path / "hydra" / "detections.csv").exists()
+
+
+def test_detect_marks_the_calibrated_and_the_used_threshold_on_its_det_curve(
+    linear_checkpoint, stream, tmp_path
+):
+    import torch
+
+    from kws.streaming.calibration import Calibration
+
+    checkpoint = torch.load(linear_checkpoint, weights_only=True)
+    calibration = Calibration(0.6123, 0.5, True, 0.0, 0.25, 0.1, 20, 30.0, 500.0, 500.0, 4)
+    torch.save({**checkpoint, "calibration": calibration.as_dict()}, tmp_path / "c.ckpt")
+    overrides = [f"ckpt_path={tmp_path / 'c.ckpt'}", f"audio={stream.wav}",
+                 f"labels={stream.labels}", "detector.threshold=0.4321"]  # fmt: skip
+    detect(compose_in(tmp_path / "out", overrides))
+    swept = [float(row[1]) for row in read_rows(tmp_path / "out" / "det_curve.csv")[1:]]
+    assert 0.6123 in swept and 0.4321 in swept  # both exact points of the curve, not neighbours

@@ -6,6 +6,7 @@ import argparse
 import csv
 import json
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,8 +18,9 @@ from hydra import compose, initialize_config_dir
 from matplotlib.image import imread
 from omegaconf import DictConfig, OmegaConf
 
+from kws.data import SpeechCommandsDataModule
 from kws.tasks import evaluate
-from kws.training import CheckpointError, load_checkpoint, saved_datamodule
+from kws.training import CheckpointError, KWSModule, load_checkpoint, saved_datamodule
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ("confusion_matrix", "mel_filterbank", "stft_kernels", "stft_response", "frontend_drift")
@@ -117,3 +119,59 @@ def test_a_pickle_that_is_not_a_checkpoint_is_refused(tmp_path, content):
         evaluate(OmegaConf.create({"ckpt_path": str(path), "split": "test", "data": None,
                                    "output_dir": str(tmp_path / "eval")}))  # fmt: skip
     assert str(path) in str(error.value)
+
+
+@pytest.fixture(scope="module")
+def untrained(tmp_path_factory, synthetic_root) -> dict[int, Path]:
+    """Untrained BC-ResNet-1 checkpoints (the model takes any number of frames) for 1 s and
+    1.5 s clips, by clip samples, for the synthetic data's classes, saved with its settings."""
+    datamodule = SpeechCommandsDataModule(root=str(synthetic_root), test_set="list")
+    folder = tmp_path_factory.mktemp("untrained")
+    paths = {}
+    for clip_samples in (16000, 24000):
+        module = KWSModule(
+            {"_target_": "kws.frontend.MelSpectrogram", "n_mels": 40},
+            {"_target_": "kws.models.BCResNet", "n_features": None},
+            datamodule.class_names,
+            {"_target_": "torch.optim.SGD", "lr": 0.1},
+            clip_samples=clip_samples,
+        )
+        paths[clip_samples] = folder / f"clip{clip_samples}.ckpt"
+        torch.save({"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict(),
+                    "datamodule_hyper_parameters": dict(datamodule.hparams)},
+                   paths[clip_samples])  # fmt: skip
+    return paths
+
+
+def test_a_model_of_another_clip_length_is_refused(untrained, synthetic_root, tmp_path):
+    """A model trained on 1.5 s clips, scored on its saved (1 s) data or on data=... alike."""
+    checkpoint = untrained[24000]
+    message = (
+        rf"{re.escape(str(checkpoint))}: the model takes clips of 24000 samples \(1\.5 s\), the "
+        r"data's are 16000 samples \(1 s\)"
+    )
+    for data in ([], ["data=synthetic", f"data.root={synthetic_root}"]):
+        cfg = compose_in(tmp_path / "eval", [f"ckpt_path={checkpoint}", *data], "evaluate")
+        with pytest.raises(ValueError, match=message):
+            evaluate(cfg)
+    assert not (tmp_path / "eval" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("setting", "reason"),
+    [
+        ("stream_minutes=0", r"stream_minutes must be in \(0, 2236\], got 0"),
+        ("stream_minutes=-1", r"stream_minutes must be in \(0, 2236\], got -1"),
+        ("stream_minutes=1e9", r"stream_minutes must be in \(0, 2236\], got 1000000000\.0"),
+        ("stream_free_minutes=-1", r"stream_free_minutes must be in \[0, 2236\], got -1"),
+        ("stream_speech_fraction=1.5", r"stream_speech_fraction must be in \[0, 1\], got 1\.5"),
+        ("stream_minutes=abc", r"stream_minutes must be a finite number, got 'abc'"),
+    ],
+)
+def test_stream_settings_are_checked_before_any_work(untrained, tmp_path, setting, reason):
+    cfg = compose_in(
+        tmp_path / "eval", [f"ckpt_path={untrained[16000]}", "stream=true", setting], "evaluate"
+    )
+    with pytest.raises(ValueError, match=reason):
+        evaluate(cfg)
+    assert not (tmp_path / "eval" / "metrics.json").exists()

@@ -5,6 +5,7 @@ another model or class list is refused before any training."""
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from hydra.utils import instantiate
 
 from kws.tasks import train
 from kws.tasks.train import build_module
-from kws.training import CheckpointError
+from kws.training import CheckpointError, KWSModule, check_resume
+from kws.training.hard_negatives import HardNegativeMining
+from kws.training.stream_validation import StreamValidation
 
 BASE = ["model=linear", "trainer.max_epochs=4", "trainer.deterministic=true", "seed=3",
         "data.batch_size=64", "test_ckpt=best", "trainer.enable_progress_bar=false",
@@ -162,3 +165,88 @@ def test_resume_takes_no_path_from_the_checkpoint_and_follows_no_link(
     with pytest.raises(ValueError, match=r"metrics\.csv is a symbolic link"):
         train(compose_config([*base, "trainer.max_epochs=3", f"ckpt_path={last}"]))
     assert not (tmp_path / "elsewhere.csv").exists()
+
+
+@pytest.fixture(scope="module")
+def linear() -> tuple[KWSModule, dict]:
+    """A small (untrained) module and its checkpoint's contents."""
+    module = KWSModule(
+        {"_target_": "kws.frontend.MelSpectrogram", "n_mels": 40},
+        {"_target_": "kws.models.LinearClassifier", "n_features": None, "frames": None},
+        ["a", "b", "c"],
+        {"_target_": "torch.optim.SGD", "lr": 0.1},
+    )
+    return module, {"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}
+
+
+@pytest.mark.parametrize(
+    ("callbacks", "reason"),
+    [
+        ([0, 1], r"its callbacks are a list, not callback states by name"),
+        ({"HardNegativeMining": [0, 16000]}, r"callbacks\['HardNegativeMining'\] is a list, not"),
+        (
+            {"HardNegativeMining": {"starts": "0,16000", "fingerprint": "f"}},
+            r"callbacks\['HardNegativeMining'\] is refused \(ValueError: .*\('starts'\) are not "
+            r"sample offsets \(integers >= 0\), got '0,16000'",
+        ),
+        (
+            {"HardNegativeMining": {"starts": [0, 16000], "fingerprint": 7}},
+            r"callbacks\['HardNegativeMining'\] is refused \(ValueError: .*its 'fingerprint' is 7",
+        ),
+        (
+            {"HardNegativeMining": {"starts": list(range(300)), "fingerprint": "f"}},
+            r"callbacks\['HardNegativeMining'\] is refused \(ValueError: .*'starts' holds 300 "
+            r"windows, more than max_windows=256",
+        ),
+    ],
+    ids=["not-a-dict", "state-not-a-dict", "starts", "fingerprint", "too-many"],
+)
+def test_a_crafted_callback_state_names_the_file_and_the_key(linear, tmp_path, callbacks, reason):
+    module, checkpoint = linear
+    torch.save({**checkpoint, "callbacks": callbacks}, tmp_path / "last.ckpt")
+    path = re.escape(str(tmp_path / "last.ckpt"))
+    with pytest.raises(CheckpointError, match=rf"^{path}: .*{reason}"):
+        check_resume(tmp_path / "last.ckpt", module, callbacks=[HardNegativeMining()])
+
+
+def test_a_sound_callback_state_passes_and_the_check_loads_no_callback(linear, tmp_path):
+    module, checkpoint = linear
+    state = {"HardNegativeMining": {"starts": [0, 16000], "fingerprint": "f"}}
+    torch.save({**checkpoint, "callbacks": state}, tmp_path / "last.ckpt")
+    mining = HardNegativeMining()
+    check_resume(tmp_path / "last.ckpt", module, callbacks=[mining, StreamValidation()])
+    assert mining.starts.tolist() == [] and mining.fingerprint is None
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        ("negative_weight", float("nan"), r"its negative_weight nan is not a finite number > 0"),
+        ("calibration", {"threshold": 2.0}, r"calibration\.target_fa_per_hour is None"),
+    ],
+)
+def test_resume_names_the_file_of_a_crafted_calibration(linear, tmp_path, key, value, reason):
+    module, checkpoint = linear
+    torch.save({**checkpoint, key: value}, tmp_path / "last.ckpt")
+    path = re.escape(str(tmp_path / "last.ckpt"))
+    with pytest.raises(CheckpointError, match=rf"^{path}: .*{reason}"):
+        check_resume(tmp_path / "last.ckpt", module)
+
+
+def test_resume_refuses_a_crafted_score_naming_the_file_and_the_callback(
+    compose_config, synthetic_overrides, tmp_path
+):
+    base = [*synthetic_overrides, "model=linear", "trainer.max_epochs=1",
+            "trainer.enable_progress_bar=false"]  # fmt: skip
+    run = tmp_path / "run"
+    train(compose_config([*base, f"output_dir={run}"]))
+    last = run / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, weights_only=True)
+    [key] = [k for k, state in checkpoint["callbacks"].items() if state.get("monitor")]
+    checkpoint["callbacks"][key]["best_model_score"] = "abc"
+    torch.save(checkpoint, last)
+    before = sorted(p.name for p in run.rglob("*"))
+    reason = rf"callbacks\[{re.escape(repr(key))}\] is refused \(ValueError: its best_model_score"
+    with pytest.raises(CheckpointError, match=rf"^{re.escape(str(last))}: .*{reason}"):
+        train(compose_config([*base, "trainer.max_epochs=2", f"ckpt_path={last}"]))
+    assert sorted(p.name for p in run.rglob("*")) == before

@@ -61,7 +61,13 @@ def test_validation_logs_stream_figures_and_calibrates(streaming_run: Path):
     for row in rows:
         assert 0.0 <= float(row["val/frr"]) <= 1.0 and float(row["val/fa_per_hour"]) >= 0.0
         assert 0.0 < float(row["val/threshold"]) <= 1.0
-        assert float(row["val/stream_seconds"]) > 0.0
+    # The best checkpoint's weights were listened to in their epoch: the final validation takes
+    # those figures and listens to nothing.
+    assert all(float(row["val/stream_seconds"]) > 0.0 for row in rows[:2])
+    assert float(rows[2]["val/stream_seconds"]) == 0.0
+    best = min(rows[:2], key=lambda r: float(r["val/frr_at_target"]))  # ties: the first
+    for key in ("val/frr_at_target", "val/fa_per_hour", "val/frr", "val/threshold"):
+        assert rows[2][key] == best[key], key
     metrics = json.loads((streaming_run / "metrics.json").read_text())
     assert {"val/frr_at_target", "val/fa_per_hour", "val/threshold"} <= set(metrics)
     # The best checkpoint was chosen by the false-reject rate at the target, and holds the
@@ -275,6 +281,7 @@ def test_the_ramp_only_raises_the_weight(weight):
         ("validation", {"free_minutes": -1}, r"stream_validation.free_minutes must be in \(0"),
         ("validation", {"speech_fraction": 2}, r"speech_fraction must be in \[0, 1\]"),
         ("validation", {"batch_size": True}, "batch_size must be a whole number"),
+        ("validation", {"batch_size": 5000}, r"validation.batch_size must be in \[1, 4096\]"),
     ],
 )
 def test_the_callbacks_settings_name_their_key(callback, settings, message):

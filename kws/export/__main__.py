@@ -12,6 +12,7 @@ import logging
 import sys
 
 from kws.export.checkpoint import FORMATS, export_checkpoint
+from kws.training.loggers import quiet_libraries
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -29,10 +30,11 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     formats = FORMATS if args.format == "all" else (args.format,)
     try:
-        report = export_checkpoint(
-            args.checkpoint, args.out_dir, formats, args.int8, args.calibration_clips,
-            args.seed, args.data_root,
-        )  # fmt: skip
+        with quiet_libraries():
+            report = export_checkpoint(
+                args.checkpoint, args.out_dir, formats, args.int8, args.calibration_clips,
+                args.seed, args.data_root,
+            )  # fmt: skip
     except Exception as error:
         if args.debug:
             raise

@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from kws.checks import check_number
 from kws.io import atomic_write, write_json
 from kws.streaming.calibration import Calibration
-from kws.streaming.detector import StreamingDetector
+from kws.streaming.detector import MAX_BATCH_SIZE, StreamingDetector
 from kws.streaming.posterior import Detection, PosteriorSettings
 from kws.streaming.report import (
     budgets,
@@ -93,8 +94,7 @@ class DetectorConfig:
         stride_ms = detector.get("stride_ms", 30.0)
         PosteriorSettings(**posterior).check_stride(stride_ms)  # checked now, before any work
         batch_size = detector.get("batch_size", 256)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"detector.batch_size must be an integer >= 1, got {batch_size!r}")
+        check_number("detector.batch_size", batch_size, 1, MAX_BATCH_SIZE, integer=True)
         return cls(float(stride_ms), batch_size, posterior)
 
     def settings_for(self, calibration: Calibration | None) -> tuple[PosteriorSettings, str]:
@@ -265,6 +265,7 @@ def report_scan(
     output_dir: Path,
     stride_ms: float,
     threshold_note: str = "",
+    calibrated: float | None = None,
 ) -> dict[str, Any]:
     """Scan recordings, write what fired and, with labels, the metrics and DET curves; print
     the summary and the real-time factor.
@@ -283,6 +284,8 @@ def report_scan(
         output_dir: where the files go.
         stride_ms: the detector's stride (for the metrics file).
         threshold_note: where the threshold came from, printed and kept in the metrics.
+        calibrated: the model's calibrated threshold, marked on the DET curve beside the one in
+            use. Default None: the model has none.
 
     Returns:
         The metrics (``stream_metrics`` or ``pooled_metrics``, plus the timing), or with no
@@ -329,7 +332,10 @@ def report_scan(
         metrics = {"detections": count, **timing}
         print(f"{count} detections in {', '.join(str(r.path) for r, _ in recordings.values())}")
     else:
-        curves = det_curves(scored, classes, settings.suppression_ms)
+        marks = {"in use": settings.threshold}
+        if calibrated is not None:
+            marks = {"calibrated": calibrated, **marks}
+        curves = det_curves(scored, classes, settings.suppression_ms, marks.values())
         if len(streams) == 1:
             [metrics] = streams.values()
             metrics |= budgets(curves[0])
@@ -345,7 +351,10 @@ def report_scan(
             labels=[str(path) for _, path in recordings.values()],
         )
         write_json(output_dir / METRICS_FILE, metrics)
-        written += [METRICS_FILE, *(p.name for p in write_det_curve(drawn, output_dir))]
+        written += [
+            METRICS_FILE,
+            *(p.name for p in write_det_curve(drawn, output_dir, thresholds=marks)),
+        ]
         print(format_summary(metrics))
     if threshold_note:
         print(threshold_note)

@@ -10,9 +10,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 from omegaconf import DictConfig
 
+from kws.checks import check_number
+from kws.data.layout import SAMPLE_RATE
 from kws.data.stream_audio import (
     DEFAULT_NOISE_VOLUME,
     DEFAULT_VOLUME,
+    MAX_SAMPLES,
     write_noise_stream,
     write_word_stream,
 )
@@ -21,13 +24,16 @@ from kws.reporting.figures import confusion_matrix_figure, frontend_figures, sav
 from kws.reporting.metrics import ClassificationReport, Scores
 from kws.streaming.scan import DetectorConfig, Recording, report_scan
 from kws.tasks.common import instantiate_config, make_trainer, process_settings
-from kws.tasks.detect import load_model, make_detector
+from kws.tasks.detect import calibrated, load_model, make_detector
 from kws.training import saved_datamodule
 
 if TYPE_CHECKING:
     from kws.runtime import Spotter
 
 log = logging.getLogger(__name__)
+
+#: The longest stream ``stream=true`` writes, in whole minutes: what one WAV file can hold.
+MAX_STREAM_MINUTES = MAX_SAMPLES // (60 * SAMPLE_RATE)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -44,6 +50,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         cfg: ``conf/evaluate.yaml`` composed: ``ckpt_path`` or ``model_path``, ``split``,
             ``data`` (None: the data the model names), ``output_dir``, ``trainer``, ``threads``
             (onnxruntime's, for an export), ``stream``, ``stream_minutes``, ``detector``.
+
+    Raises:
+        ValueError: a setting out of range (``split``, the stream's, ``detector``), checked
+            before any work; or the data's classes or clip length are not the model's.
+        CheckpointError: see ``kws.training.load_checkpoint``.
     """
     if cfg.split not in ("test", "val"):
         raise ValueError(f"split must be 'test' or 'val', got {cfg.split!r}")
@@ -53,17 +64,18 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     process_settings(cfg)
-    if cfg.get("stream"):
-        stream_config = DetectorConfig.from_config(cfg.detector)  # checked before any work
+    if cfg.get("stream"):  # checked before any work
+        check_stream_settings(cfg)
+        stream_config = DetectorConfig.from_config(cfg.detector)
     model, source = load_model(cfg)
     if ckpt_path is not None:
         module = model
         classes, saved_data = module.class_names, module.checkpoint_metadata["datamodule"]
-        epoch = module.checkpoint_metadata["epoch"]
+        epoch, clip_samples = module.checkpoint_metadata["epoch"], module.hparams.clip_samples
     else:
         exported = model
         classes, saved_data = list(exported.class_names), exported.info.data
-        epoch = exported.info.source.get("epoch")
+        epoch, clip_samples = exported.info.source.get("epoch"), exported.clip_samples
     if cfg.get("data") is not None:
         datamodule = instantiate_config(cfg.data, _convert_="all")
     elif saved_data:
@@ -74,6 +86,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         raise ValueError(
             f"{source}: the model's classes {classes} differ from the data's "
             f"{datamodule.class_names}"
+        )
+    if datamodule.clip_samples != clip_samples:
+        raise ValueError(
+            f"{source}: the model takes clips of {clip_samples} samples "
+            f"({clip_samples / SAMPLE_RATE:g} s), the data's are {datamodule.clip_samples} samples "
+            f"({datamodule.clip_samples / SAMPLE_RATE:g} s); evaluate it on data of its own clip "
+            "length (a folder's data.clip_seconds)"
         )
     if ckpt_path is not None:
         trainer = make_trainer(cfg, logger=False)
@@ -109,6 +128,22 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("stream"):
         metrics["stream"] = evaluate_stream(cfg, model, datamodule, stream_config)
     return metrics
+
+
+def check_stream_settings(cfg: DictConfig) -> None:
+    """``stream=true``'s own settings, so a bad one stops the run before the clips are scored.
+
+    Args:
+        cfg: the composed config: ``stream_minutes`` in (0, ``MAX_STREAM_MINUTES``],
+            ``stream_free_minutes`` in [0, ``MAX_STREAM_MINUTES``] (0: no keyword-free stream),
+            ``stream_speech_fraction`` in [0, 1].
+
+    Raises:
+        ValueError: a setting out of range, naming its key.
+    """
+    check_number("stream_minutes", cfg.stream_minutes, 0.0, MAX_STREAM_MINUTES, low_open=True)
+    check_number("stream_free_minutes", cfg.stream_free_minutes, 0.0, MAX_STREAM_MINUTES)
+    check_number("stream_speech_fraction", cfg.stream_speech_fraction, 0.0, 1.0)
 
 
 def evaluate_stream(
@@ -162,7 +197,7 @@ def evaluate_stream(
             name=f"{split}_keyword_free",
         )
         streams["keyword_free"] = (Recording.open(free.wav, detector.sample_rate), free.labels)
-    return report_scan(detector, streams, directory, config.stride_ms, note)
+    return report_scan(detector, streams, directory, config.stride_ms, note, calibrated(model))
 
 
 def score_export(exported: Spotter, datamodule: Any, split: str) -> ClassificationReport:

@@ -107,10 +107,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     # Lightning calls prepare_data (download, cache build) on one process per node only.
     datamodule = instantiate_config(cfg.data, _convert_="all")
     module = build_module(cfg, datamodule.class_names, datamodule.clip_samples)
-    if cfg.get("ckpt_path"):
-        check_resume(cfg.ckpt_path, module, dict(datamodule.hparams))
-    compile_model(module.spotter, cfg.get("compile"))
     callbacks = [instantiate_config(c) for c in (cfg.get("callbacks") or {}).values()]
+    if cfg.get("ckpt_path"):
+        check_resume(cfg.ckpt_path, module, dict(datamodule.hparams), callbacks)
+    compile_model(module.spotter, cfg.get("compile"))
     loggers = [instantiate_config(c) for c in (cfg.get("logger") or {}).values()]
     trainer = make_trainer(cfg, callbacks=callbacks, logger=loggers or False)
     if trainer.is_global_zero:  # plain ddp runs this script once per rank
@@ -121,6 +121,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     drift = {k: float(v) for k, v in drift_summary(drift_of(module.spotter.frontend)).items()}
 
     chosen = None if trainer.fast_dev_run else _checkpoint_path(trainer, cfg.test_ckpt)
+    if chosen:
+        log.info("validating and testing the %s checkpoint %s", cfg.test_ckpt, chosen)
+    else:
+        log.info("validating and testing the weights as trained (no %s checkpoint)", cfg.test_ckpt)
     tested = {"datamodule": datamodule, "ckpt_path": chosen, "weights_only": True}
     # What rank zero logged: under ddp_spawn the ranks' modules are not this process's.
     val = _first(trainer.validate(module, verbose=False, **tested))

@@ -7,11 +7,13 @@ W&B run; writes the comparison report when a sweep ends).
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback as HydraCallback
 from hydra.types import RunMode
@@ -20,9 +22,12 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from pytorch_lightning.trainer.states import TrainerFn
 
+from kws.checks import check_number
 from kws.reporting.figures import DPI, figure_to_rgb, frontend_figures, save_images
 
 log = logging.getLogger(__name__)
+#: The highest figure resolution (a few figures at 1200 dpi are already tens of megapixels).
+MAX_DPI = 1200
 
 
 class RunCheckpoint(ModelCheckpoint):
@@ -42,8 +47,27 @@ class RunCheckpoint(ModelCheckpoint):
             return ""
         return str(Path(self.dirpath) / name)
 
+    @staticmethod
+    def _check_score(key: str, value: Any) -> None:
+        """Refuse a saved score that is neither None nor a number (a tensor of one number too)."""
+        number = value.item() if isinstance(value, torch.Tensor) and value.numel() == 1 else value
+        if number is None or (isinstance(number, int | float) and not isinstance(number, bool)):
+            return
+        raise ValueError(f"its {key} is {type(value).__name__} {value!r:.80}, not a number")
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Lightning's, with every saved path reduced to this callback's folder and every saved
+        score checked.
+
+        Raises:
+            ValueError: a saved score (``best_model_score``, ``kth_value``, a ``best_k_models``
+                value) is not a number.
+        """
+        for key in ("best_model_score", "kth_value"):
+            self._check_score(key, state_dict.get(key))
         best_k = state_dict.get("best_k_models")
+        for path, score in best_k.items() if isinstance(best_k, dict) else ():
+            self._check_score(f"best_k_models[{path!r:.80}]", score)
         state = {
             **state_dict,
             "dirpath": self.dirpath,
@@ -66,11 +90,20 @@ class FrontendFigures(pl.Callback):
     The figures go to TensorBoard (``add_image``) and W&B (``log_image``) where those loggers
     are on, and as PNG files into ``dirpath/epoch_XXX/`` where any other logger (CSV) or none is.
     Runs on rank zero only, after validation, and costs one integer test on the other epochs.
+
+    Args:
+        dirpath: where the PNG files go.
+        every_n_epochs: draw after every this many epochs, a whole number >= 1. Default 10.
+        dpi: the figures' resolution, 10 to ``MAX_DPI``. Default ``DPI``.
+
+    Raises:
+        ValueError: a setting out of range, naming ``callbacks.frontend_figures.<key>``.
     """
 
     def __init__(self, dirpath: str | Path, every_n_epochs: int = 10, dpi: int = DPI) -> None:
-        if every_n_epochs < 1:
-            raise ValueError(f"every_n_epochs must be at least 1, got {every_n_epochs}")
+        key = "callbacks.frontend_figures."
+        check_number(key + "every_n_epochs", every_n_epochs, 1, math.inf, integer=True)
+        check_number(key + "dpi", dpi, 10, MAX_DPI)
         self.dirpath = Path(dirpath)
         self.every_n_epochs = every_n_epochs
         self.dpi = dpi

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import reprlib
 import time
 from typing import Any
 
@@ -193,20 +194,28 @@ class HardNegativeMining(pl.Callback):
         return {"starts": self.starts.tolist(), "fingerprint": self.fingerprint}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Take back the windows and stream fingerprint a checkpoint saved.
+
+        Args:
+            state_dict: ``{"starts": [int, ...], "fingerprint": str | None}``, from a checkpoint.
+
+        Raises:
+            ValueError: ``starts`` are not at most ``max_windows`` sample offsets, or windows
+                come without a ``fingerprint`` (text); the message names the state's key.
+        """
         starts = state_dict.get("starts", [])
         if not isinstance(starts, list) or not all(
             type(s) is int and 0 <= s < 2**62 for s in starts
         ):
             raise ValueError(
-                "callbacks.hard_negatives: the checkpoint's windows are not sample offsets "
-                "(integers >= 0)"
+                "callbacks.hard_negatives: the checkpoint's windows ('starts') are not sample "
+                f"offsets (integers >= 0), got {reprlib.repr(starts)}"
             )
         if len(starts) > self.max_windows:
             raise ValueError(
-                f"callbacks.hard_negatives: the checkpoint holds {len(starts)} windows, more than "
-                f"max_windows={self.max_windows}"
+                f"callbacks.hard_negatives: the checkpoint's 'starts' holds {len(starts)} windows, "
+                f"more than max_windows={self.max_windows}"
             )
-        self.starts = np.asarray(starts, dtype=np.int64)
         fingerprint = state_dict.get("fingerprint")
         if (
             fingerprint is not None
@@ -215,6 +224,7 @@ class HardNegativeMining(pl.Callback):
         ):
             raise ValueError(
                 "callbacks.hard_negatives: the checkpoint's windows name no stream they were "
-                "mined from (its fingerprint is missing or not text)"
+                f"mined from (its 'fingerprint' is {reprlib.repr(fingerprint)}, not text)"
             )
+        self.starts = np.asarray(starts, dtype=np.int64)
         self.fingerprint = fingerprint

@@ -13,7 +13,11 @@ accepts over all the audio, false rejects over the word stream's keywords. It lo
 * ``val/frr_at_target``: the false-reject rate at the calibrated threshold, the one that keeps
   within ``target_fa_per_hour`` (``kws.streaming.calibration``), and ``val/threshold``, that
   threshold, which the module keeps (``KWSModule.calibration``) and so every checkpoint holds;
-* ``val/stream_seconds``: what the two streams cost.
+* ``val/stream_seconds``: what the two streams cost (0 for weights listened to before).
+
+Weights are listened to once: their scores are kept by a digest of the module's state, so the
+validation of the best checkpoint after fitting (the same weights as one of the epochs') costs
+nothing.
 
 With ``ramp_negative_weight`` it also applies openWakeWord's rule: while ``val/fa_per_hour`` is
 above the target, the loss weight of ``_silence_`` and ``_unknown_`` rows doubles
@@ -25,13 +29,16 @@ before the first epoch, with an error naming what is missing.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.trainer.states import TrainerFn
 
 from kws.checks import check_number
@@ -43,6 +50,7 @@ from kws.data.stream_audio import (
 )
 from kws.streaming import PosteriorSettings, StreamingDetector
 from kws.streaming.calibration import TARGET_FA_PER_HOUR, Calibration, calibrate
+from kws.streaming.detector import MAX_BATCH_SIZE
 from kws.streaming.scoring import det_curves, pool_det_curves
 
 log = logging.getLogger(__name__)
@@ -60,6 +68,19 @@ def unmet(calibration: Calibration) -> str:
     )
 
 
+def weights_digest(module: pl.LightningModule) -> str:
+    """A digest of a module's state (weights and buffers): equal for equal weights.
+
+    Args:
+        module: the module.
+    """
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 class StreamValidation(pl.Callback):
     """At every validation, listen to two streams of the validation speakers; log false accepts
     per hour and false rejects; calibrate the deployed threshold.
@@ -74,7 +95,7 @@ class StreamValidation(pl.Callback):
         stride_ms: the detector's stride. Default 30.
         average_window_ms, suppression_ms, minimum_count: the posterior handling
             (``PosteriorSettings``; TensorFlow's defaults).
-        batch_size: windows scored together. Default 256.
+        batch_size: windows scored together, 1 to ``MAX_BATCH_SIZE``. Default 256.
         seed: the streams' seed. Default 0.
         ramp_negative_weight: double the negative rows' loss weight after each validation whose
             ``val/fa_per_hour`` is above the target. Default False.
@@ -115,7 +136,7 @@ class StreamValidation(pl.Callback):
                 f"weight), got {max_negative_weight!r}"
             )
         check_number(key + "speech_fraction", speech_fraction, 0.0, 1.0)
-        check_number(key + "batch_size", batch_size, 1, math.inf, integer=True)
+        check_number(key + "batch_size", batch_size, 1, MAX_BATCH_SIZE, integer=True)
         try:
             self.settings = PosteriorSettings(
                 average_window_ms, threshold, suppression_ms, minimum_count
@@ -133,6 +154,7 @@ class StreamValidation(pl.Callback):
         self.ramp_negative_weight = ramp_negative_weight
         self.max_negative_weight = float(max_negative_weight)
         self._streams: list[RenderedStream] | None = None
+        self._scored: dict[str, tuple[dict[str, float], Calibration]] = {}  # by weights' digest
 
     def streams(self, datamodule: Any) -> list[RenderedStream]:
         """The word stream and the keyword-free stream of the validation split, made once.
@@ -193,6 +215,10 @@ class StreamValidation(pl.Callback):
             The metrics to log and the calibration.
         """
         began = time.perf_counter()
+        digest = weights_digest(pl_module)
+        if digest in self._scored:
+            metrics, calibration = self._scored[digest]
+            return {**metrics, "val/stream_seconds": 0.0}, replace(calibration, epoch=epoch)
         names = pl_module.class_names
         scored = []
         for stream in self.streams(datamodule):
@@ -216,6 +242,7 @@ class StreamValidation(pl.Callback):
             "val/threshold": calibration.threshold,
             "val/stream_seconds": time.perf_counter() - began,
         }
+        self._scored[digest] = metrics, calibration
         return metrics, calibration
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
