@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from collections import Counter
 from dataclasses import replace
@@ -118,30 +119,174 @@ def test_a_row_is_soxr_on_the_channels_mean(tmp_path):
             assert np.abs(row[:12800] - np.round(expected * 32768)).max() <= 1, name
 
 
-@pytest.mark.parametrize("long_clips", ["refuse", "cut"])
-def test_clip_seconds_pads_short_clips_and_cuts_long_ones(tmp_path, long_clips):
+def take(
+    seconds: float,
+    bursts: list[tuple[float, float, float]],
+    rate: int = 16000,
+    channels: int = 1,
+    seed: int = 5,
+) -> np.ndarray:
+    """A recording of quiet room noise (-66 dBFS) with 1 kHz tone bursts ``(start_s, length_s,
+    amplitude)``, float ``(frames,)``, or ``(frames, channels)`` with every channel at 1 / (1 +
+    its index) of the first."""
+    t = np.arange(round(seconds * rate)) / rate
+    audio = np.random.default_rng(seed).uniform(-5e-4, 5e-4, len(t))
+    for start, length, amplitude in bursts:
+        audio += np.where((t >= start) & (t < start + length),
+                          amplitude * np.sin(2 * np.pi * 1000 * t), 0.0)  # fmt: skip
+    if channels == 1:
+        return audio
+    return np.stack([audio / (1 + c) for c in range(channels)], axis=1)
+
+
+def write_take(path: Path, audio: np.ndarray, rate: int = 16000) -> np.ndarray:
+    """Write ``audio`` as 16-bit PCM; return the int16 samples the file holds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, audio, rate, subtype="PCM_16")
+    return sf.read(path, dtype="int16")[0]
+
+
+def loudest_by_brute_force(samples: np.ndarray, length: int) -> int:
+    """The start of the ``length`` window with the most energy, one window at a time."""
+    x = samples.astype(np.float64) ** 2
+    return int(np.argmax([x[i : i + length].sum() for i in range(len(x) - length + 1)]))
+
+
+def test_the_loudest_window_keeps_a_burst_late_in_a_3_second_take(tmp_path):
+    """A 0.4 s burst at 1.7 s of a 3 s take: the loudest 1 s window holds all of it, where the
+    first second (data.align=cut) holds none of it."""
+    held = write_take(tmp_path / "word" / "late.wav", take(3.0, [(1.7, 0.4, 0.5)]))
+    index = FolderIndex(tmp_path, ("word",))
+    assert index.align == "loudest"  # the default
+    assert index.inspect(index.find(index.scan())) == {}  # 3 s is no problem
+    row = read_clip(tmp_path / "word" / "late.wav", index.clip_format)
+    start = loudest_by_brute_force(held, 16000)
+    assert 11200 <= start <= 27200  # 1.1 s to 1.7 s: windows that hold the whole burst
+    np.testing.assert_array_equal(row, held[start : start + 16000])
+    burst = np.flatnonzero(np.abs(row) > 0.25 * 32768)
+    assert 27200 - start <= burst[0] < burst[-1] <= 33600 - start  # 1.7 s to 2.1 s, all there
+    assert burst[-1] - burst[0] > 6380  # of 6400 samples
+    assert np.sum(row.astype(float) ** 2) > 0.999 * np.sum(held.astype(float) ** 2)
+    cut = read_clip(tmp_path / "word" / "late.wav", replace(index, align="cut").clip_format)
+    assert np.array_equal(cut, held[:16000]) and np.abs(cut).max() < 20  # noise only
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(22050, 1), (44100, 2)])
+def test_the_loudest_window_of_a_converted_flac(tmp_path, rate, channels):
+    """22.05 kHz mono and 44.1 kHz stereo FLAC: converted as before (the channels' mean,
+    resampled with soxr), then the loudest window of the converted take, whole burst in it."""
+    held = write_take(tmp_path / "word" / "late.flac", take(3.0, [(1.7, 0.4, 0.5)], rate,
+                                                           channels), rate)  # fmt: skip
+    mean = held.reshape(len(held), -1).astype(np.float64).mean(axis=1) / 32768
+    converted = np.round(soxr.resample(mean.astype(np.float32), rate, 16000, RESAMPLE_QUALITY)
+                         * 32768)  # fmt: skip
+    assert len(converted) == 48000
+    row = read_clip(tmp_path / "word" / "late.flac", FolderIndex(tmp_path, ("word",)).clip_format)
+    level = 0.5 * (1 + 1 / 2) / 2 if channels == 2 else 0.5  # the mean of 1 and 1/2 of it
+    onset = np.flatnonzero(np.abs(row) > level / 2 * 32768)[0]
+    offset = np.flatnonzero(np.abs(converted) > level / 2 * 32768)[0] - onset
+    assert 11200 <= offset <= 27200
+    assert np.abs(row - converted[offset : offset + 16000]).max() <= 1
+    assert np.sum(row.astype(float) ** 2) > 0.999 * np.sum(converted**2)
+
+
+def test_start_trims_leading_silence_and_cut_keeps_the_first_seconds(tmp_path):
+    """A quiet burst at 0.6 s, a loud one at 2.0 s: ``cut`` keeps 0 to 1 s, ``start`` 0.6 to
+    1.6 s (from the first 10 ms within 30 dB of the loudest), ``loudest`` the loud burst. A
+    take shorter than the row: kept whole from its start (``cut``, ``loudest``) or from its
+    sound (``start``), zero-padded."""
+    held = write_take(tmp_path / "word" / "two.wav", take(3.0, [(0.6, 0.2, 0.3), (2.0, 0.4, 0.8)]))
+    short = write_take(tmp_path / "word" / "short.wav", take(0.8, [(0.3, 0.2, 0.5)]))
+    rows = {}
+    for align in ("loudest", "start", "cut"):
+        fmt = FolderIndex(tmp_path, ("word",), align=align).clip_format
+        rows[align] = [
+            read_clip(tmp_path / "word" / name, fmt) for name in ("two.wav", "short.wav")
+        ]
+    assert np.array_equal(rows["cut"][0], held[:16000])
+    assert np.array_equal(rows["start"][0], held[9600:25600])
+    start = loudest_by_brute_force(held, 16000)
+    assert 22400 <= start <= 32000 and np.array_equal(
+        rows["loudest"][0], held[start : start + 16000]
+    )
+    for align in ("cut", "loudest"):
+        assert np.array_equal(rows[align][1][:12800], short) and not rows[align][1][12800:].any()
+    assert (
+        np.array_equal(rows["start"][1][:8000], short[4800:]) and not rows["start"][1][8000:].any()
+    )
+
+
+def test_a_clip_seconds_row_of_every_length_under_every_align(tmp_path):
+    """Takes of 1.0, 1.55 and 1.7 s at clip_seconds=1.5 all make 1.5 s rows (data.long_clips
+    refused the 1.7 s one), and a word clip over a minute is refused, named."""
     rng = np.random.default_rng(1)
     audio = {name: rng.integers(-16000, 16000, int(seconds * 16000), dtype=np.int16)
              for name, seconds in [("short", 1.0), ("within", 1.55), ("long", 1.7)]}  # fmt: skip
     (tmp_path / "word").mkdir()
     for name, samples in audio.items():
         sf.write(tmp_path / "word" / f"{name}.wav", samples, 16000)
-    index = FolderIndex(tmp_path, ("word",), clip_seconds=1.5, long_clips=long_clips)
-    fmt = index.clip_format
-    assert fmt.clip_samples == 24000
-    short = read_clip(tmp_path / "word" / "short.wav", fmt)
-    assert np.array_equal(short[:16000], audio["short"]) and not short[16000:].any()
-    within = read_clip(tmp_path / "word" / "within.wav", fmt)  # 0.05 s over: cut either way
-    assert np.array_equal(within, audio["within"][:24000])
-    problems = index.inspect(index.find(index.scan()))
-    if long_clips == "refuse":
-        assert problems == {
-            str(tmp_path / "word" / "long.wav"): "1.700 s long, expected at most 1.6 s"
-        }
-    else:
-        assert problems == {}
-        long = read_clip(tmp_path / "word" / "long.wav", fmt)
-        assert np.array_equal(long, audio["long"][:24000])
+    for align in ("loudest", "start", "cut"):
+        index = FolderIndex(tmp_path, ("word",), clip_seconds=1.5, align=align)
+        fmt = index.clip_format
+        assert fmt.clip_samples == 24000
+        assert index.inspect(index.find(index.scan())) == {}
+        short = read_clip(tmp_path / "word" / "short.wav", fmt)
+        assert np.array_equal(short[:16000], audio["short"]) and not short[16000:].any()
+        for name in ("within", "long"):
+            row = read_clip(tmp_path / "word" / f"{name}.wav", fmt)
+            first = 0 if align != "loudest" else loudest_by_brute_force(audio[name], 24000)
+            assert np.array_equal(row, audio[name][first : first + 24000]), (align, name)
+    sf.write(tmp_path / "word" / "hour.wav", np.zeros(61 * 8000, dtype=np.int16), 8000)
+    index = FolderIndex(tmp_path, ("word",))
+    assert index.inspect(index.find(index.scan())) == {
+        str(tmp_path / "word" / "hour.wav"): "61.000 s long, expected at most 60 s"
+    }
+
+
+def test_changing_align_builds_another_cache_and_going_back_reuses_the_first(tmp_path):
+    words = tmp_path / "words"
+    held = {}
+    for i in range(20):
+        held[i] = write_take(words / "word" / f"s{i}_nohash_0.wav",
+                             take(2.5, [(1.2 + 0.02 * i, 0.3, 0.5)], seed=i))  # fmt: skip
+        write_take(words / "other" / f"s{i}_nohash_0.wav", take(0.5, [(0.1, 0.2, 0.4)], seed=i))
+    cache = tmp_path / "cache"
+
+    def rows(align: str) -> dict[str, np.ndarray]:
+        dm = FolderDataModule(root=str(words), keywords=["word"], align=align,
+                              cache_dir=str(cache), protocol="all_unknown")  # fmt: skip
+        dm.setup()
+        return {path: row_of(dm, path) for path in dm.split_index["train"].paths
+                if path.startswith("word/")}  # fmt: skip
+
+    def built() -> dict[str, int]:  # {align: when its manifest was written}, of each cache
+        manifests = [folder / "manifest.json" for folder in cache.iterdir()]
+        return {json.loads(m.read_text())["align"]: m.stat().st_mtime_ns for m in manifests}
+
+    cut = rows("cut")
+    first = built()
+    loudest = rows("loudest")
+    assert list(first) == ["cut"] and built().keys() == {"cut", "loudest"}
+    assert len(cut) == len(loudest) > 10
+    for path, row in cut.items():
+        i = int(path.split("/s")[1].split("_")[0])
+        assert np.array_equal(row, held[i][:16000])
+        start = loudest_by_brute_force(held[i], 16000)
+        burst = np.flatnonzero(np.abs(held[i]) > 0.25 * 32768)  # 1.2 + 0.02 i s, 0.3 s long
+        assert start <= burst[0] and burst[-1] < start + 16000 and burst[-1] > 16000
+        assert np.array_equal(loudest[path], held[i][start : start + 16000])
+    again = rows("cut")
+    assert built()["cut"] == first["cut"]  # opened, not rebuilt
+    assert all(np.array_equal(again[path], cut[path]) for path in cut)
+
+
+@pytest.mark.parametrize("old", ["data.long_clips=cut", "data.long_tolerance_s=0.5"])
+def test_the_removed_long_clips_settings_name_data_align(compose_config, tmp_path, old):
+    from kws.tasks import train
+
+    cfg = compose_config(["data=folder", f"data.root={tmp_path}", "data.keywords=[a,b]", old])
+    with pytest.raises(ValueError, match=rf"^{old.split('=')[0]} is gone: data\.align"):
+        train(cfg)
 
 
 def test_clip_seconds_1_5_runs_through_the_frontend_and_the_heads(own_words, tmp_path):
@@ -407,7 +552,9 @@ def test_every_problem_is_listed_at_once_and_nothing_is_built(words, tmp_path):
     short = words / "hey_kitchen" / "short_nohash_0.wav"
     sf.write(short, np.full(800, 0.1), 16000, subtype="PCM_16")  # 0.05 s
     long = words / "lights_on" / "long_nohash_0.flac"
-    sf.write(long, np.full((88200, 2), 0.1), 44100, subtype="PCM_16")  # 2 s
+    sf.write(long, np.full((61 * 8000, 2), 0.1), 8000, subtype="PCM_16")  # 61 s
+    sf.write(words / "lights_on" / "take_nohash_0.flac", np.full((3 * 44100, 2), 0.1), 44100,
+             subtype="PCM_16")  # 3 s: the loudest second is taken  # fmt: skip
     cache = tmp_path / "cache"
     dm = folder(words, keywords=["hey_kitchen", "stop"], speaker_pattern="^spk-",
                 cache_dir=str(cache))  # fmt: skip
@@ -421,8 +568,8 @@ def test_every_problem_is_listed_at_once_and_nothing_is_built(words, tmp_path):
     assert problems[str(words / "stop")].startswith("no such folder, but data.keywords names it")
     assert problems[str(words / "empty_word")].startswith("no recordings, only 1 other file(s)")
     assert problems[str(short)] == "0.050 s long, need at least 0.1 s"
-    assert problems[str(long)] == "2.000 s long, expected at most 1.1 s"
-    assert problems["data.speaker_pattern"].startswith("'^spk-' matches none of the 123 clips")
+    assert problems[str(long)] == "61.000 s long, expected at most 60 s"
+    assert problems["data.speaker_pattern"].startswith("'^spk-' matches none of the 124 clips")
     assert str(error.value).startswith("7 problem(s) in the data:\n")
     assert not cache.exists() or not any(cache.iterdir()), "nothing half-built"
     with pytest.raises(BadFilesError, match="data.speaker_pattern"):  # not a bad file: stays
@@ -443,13 +590,99 @@ def test_bad_files_alone_can_be_left_out(words, tmp_path):
     assert list(dm.skipped_files) == [str(bad)]
 
 
+def lost_sync(path: Path, seconds: float = 3.0) -> None:
+    """A 44.1 kHz stereo FLAC whose bytes past the middle are overwritten with 4000 zeros: its
+    header is whole, and libsndfile loses sync part-way through decoding it."""
+    noise = np.random.default_rng(6).uniform(-0.5, 0.5, (round(seconds * 44100), 2))
+    sf.write(path, noise, 44100, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 4000] = bytes(4000)
+    path.write_bytes(bytes(data))
+
+
+def test_flac_damaged_part_way_is_named_every_one_before_decoding(words, tmp_path):
+    """FLAC files that lose sync half-way (the first second decodes) are each named by the
+    check, before anything is built; left out with data.skip_bad_files=true."""
+    damaged = [words / "hey_kitchen" / "x_nohash_0.flac", words / "banana" / "y_nohash_0.flac",
+               words / "lights_on" / "z_nohash_1.flac"]  # fmt: skip
+    for path in damaged:
+        lost_sync(path)
+        assert len(sf.read(path, frames=44100)[0]) == 44100  # its start reads
+        with pytest.raises(sf.LibsndfileError):  # "lost sync", or another word for it
+            sf.read(path)
+    cache = tmp_path / "cache"
+    for align in ("loudest", "cut"):  # cut reads only the first second, the check all of it
+        with pytest.raises(BadFilesError) as error:
+            folder(words, align=align, cache_dir=str(cache)).setup()
+        assert sorted(error.value.problems) == sorted(str(path) for path in damaged)
+        for problem in error.value.problems.values():
+            assert problem.startswith(
+                "damaged: decoding fails between 1.000 s and 2.000 s of its 3.000 s ("
+            )
+        assert str(error.value).startswith("3 bad file(s):\n")
+        assert not cache.exists() or not any(cache.iterdir()), "nothing built"
+    dm = folder(words, skip_bad_files=True, cache_dir=str(cache))
+    dm.setup()
+    assert sorted(dm.skipped_files) == sorted(str(path) for path in damaged)
+    assert not any(p.startswith(("hey_kitchen/x_", "banana/y_")) for i in dm.split_index.values()
+                   for p in i.paths)  # fmt: skip
+
+
+def test_damaged_negatives_and_noise_are_named_too(own_words, tmp_path):
+    (tmp_path / "negatives").mkdir()
+    (tmp_path / "noise").mkdir()
+    lost_sync(tmp_path / "negatives" / "radio.flac", 6.0)
+    lost_sync(tmp_path / "noise" / "fan.flac", 6.0)
+    with pytest.raises(BadFilesError) as error:
+        folder(own_words, negatives=[str(tmp_path / "negatives")],
+               noise_dir=str(tmp_path / "noise")).setup()  # fmt: skip
+    assert sorted(error.value.problems) == [str(tmp_path / "negatives" / "radio.flac"),
+                                            str(tmp_path / "noise" / "fan.flac")]  # fmt: skip
+    problems = error.value.problems  # a negative is checked a second at a time, noise read whole
+    damaged = r"damaged: decoding fails between {} s and {} s of its 6\.000 s \(.+\)"
+    radio, fan = str(tmp_path / "negatives" / "radio.flac"), str(tmp_path / "noise" / "fan.flac")
+    assert re.fullmatch(damaged.format(r"[23]\.000", r"[34]\.000"), problems[radio])
+    assert re.fullmatch(damaged.format(r"0\.000", r"6\.000"), problems[fan])
+
+
+def test_word_folders_and_files_with_spaces_end_to_end(compose_config, tmp_path):
+    """A word folder "hey kitchen", files with spaces, list files naming them."""
+    root = tmp_path / "my words"
+    for i in range(12):
+        for word, burst in (("hey kitchen", 0.8), ("other words", 0.3)):
+            write_take(
+                root / word / f"take {i}_nohash_0.wav", take(1.2, [(0.3, 0.4, burst)], seed=i)
+            )
+    (root / "validation_list.txt").write_text(
+        "hey kitchen/take 0_nohash_0.wav\r\nother words/take 0_nohash_0.wav\r\n"
+    )
+    (root / "testing_list.txt").write_text("hey kitchen/take 1_nohash_0.wav\n\n")
+    cfg = compose_config(["data=folder", f"data.root={root}", 'data.keywords=["hey kitchen"]'])
+    assert list(cfg.data.keywords) == ["hey kitchen"]
+    dm = folder(root, keywords=cfg.data.keywords, cache_dir=str(tmp_path / "cache"),
+                batch_size=4, augment=False)  # fmt: skip
+    dm.setup()
+    assert dm.class_names == [UNKNOWN, "hey kitchen"]
+    labelled = {split: dict(zip(i.paths, i.labels.tolist(), strict=True))
+                for split, i in dm.split_index.items()}  # fmt: skip
+    assert labelled["val"] == {"hey kitchen/take 0_nohash_0.wav": 1,
+                               "other words/take 0_nohash_0.wav": 0}  # fmt: skip
+    assert labelled["test"] == {"hey kitchen/take 1_nohash_0.wav": 1}
+    assert sum(label == 1 for label in labelled["train"].values()) == 10
+    waveforms, labels = dm.batches.waveforms(next(iter(dm.val_dataloader())))
+    assert waveforms.shape == (2, 16000) and sorted(labels.tolist()) == [0, 1]
+    loud = waveforms[labels == 1].abs().max()
+    assert 0.75 < loud < 0.85  # the keyword's 0.8 burst, read from "hey kitchen/take 0..."
+
+
 @pytest.mark.parametrize(
     ("setting", "message"),
     [
         ({"clip_seconds": 0.05}, "data.clip_seconds must be a number of at least 0.1, got 0.05"),
         ({"clip_seconds": 61}, "data.clip_seconds must be at most 60, got 61"),
-        ({"long_clips": "trim"}, "data.long_clips must be 'refuse' or 'cut', got 'trim'"),
-        ({"long_tolerance_s": -1}, "data.long_tolerance_s must be a number of at least 0"),
+        ({"align": "trim"}, "data.align must be one of 'loudest', 'start', 'cut', got 'trim'"),
+        ({"long_clips": "refuse"}, "data.long_clips is gone: data.align ("),
+        ({"long_tolerance_s": 0.1}, "data.long_tolerance_s is gone: data.align ("),
         ({"validation_percentage": 0}, "data.validation_percentage and data.testing_percentage"),
         ({"testing_percentage": 95}, "data.validation_percentage + data.testing_percentage must"),
         ({"speaker_pattern": "(unclosed"}, "data.speaker_pattern '(unclosed' is not a regular"),

@@ -4,7 +4,9 @@ noise, audio for an exported model) as float32 of their own length.
 A ``ClipFormat`` says what a source file must be and how it becomes a cache row: Speech
 Commands' (the default) takes 16 kHz mono clips of at most one second; a converting one (a
 folder of the user's own recordings) takes any rate and channel count soundfile reads, mixes
-down to mono, resamples to 16 kHz with soxr, and pads or cuts to its clip length.
+down to mono, resamples to 16 kHz with soxr, and pads or cuts to its clip length, keeping the
+part of a longer recording its ``align`` chooses: the loudest window (``window_start``), the
+part from where the sound starts, or the start.
 
 Every problem with a file is a ``BadAudioError`` that names the file and what is wrong with it;
 ``inspect_clips`` and ``read_clips`` run over many files in parallel threads (libsndfile and
@@ -16,11 +18,11 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 import numpy as np
 import soundfile as sf
@@ -33,6 +35,15 @@ from kws.data.layout import CLIP_SAMPLES, SAMPLE_RATE
 #: float file is scaled wrongly or is no audio at all, and would decode to a full-scale square.
 FLOAT_PEAK_LIMIT = 2.0
 _CHUNK = 64  # files per thread task: few enough for a lively progress bar, many enough to be cheap
+
+#: Which ``clip_samples`` of a longer recording make its row (``window_start``).
+Align = Literal["loudest", "start", "cut"]
+#: The ``Align`` values.
+ALIGNS: tuple[str, ...] = get_args(Align)
+#: ``start``: the sound starts at the first 10 ms frame whose energy is within ``ONSET_DB`` of
+#: the loudest frame's.
+ONSET_FRAME_SAMPLES = SAMPLE_RATE // 100
+ONSET_DB = 30.0
 
 
 class BadAudioError(BadFileError):
@@ -169,16 +180,25 @@ def _read_int16(handle: sf.SoundFile, path: Path, frames: int = -1) -> np.ndarra
     ``(frames, channels)`` otherwise: libsndfile scales integer PCM of any width itself, but
     would truncate float samples to 0 and +-1, so those are read as float and scaled here. A
     non-finite float sample (NaN, infinity), or one beyond ``FLOAT_PEAK_LIMIT``, makes the file
-    bad, and so does a read that ends before the frames the header declares."""
-    expected = handle.frames - handle.tell() if frames < 0 else frames
-    if not _is_float(handle):
-        samples = handle.read(frames, dtype="int16")
-    else:
-        samples = handle.read(frames, dtype="float64")
+    bad, and so does a read that fails to decode (a damaged FLAC) or ends before the frames the
+    header declares."""
+    start, rate = handle.tell(), handle.samplerate
+    expected = handle.frames - start if frames < 0 else frames
+    span = f"between {start / rate:.3f} s and {(start + expected) / rate:.3f} s"
+    try:
+        samples = handle.read(frames, dtype="float64" if _is_float(handle) else "int16")
+    except sf.LibsndfileError as error:  # a compressed stream damaged part-way: "lost sync"
+        raise BadAudioError(
+            path,
+            f"damaged: decoding fails {span} of its {handle.frames / rate:.3f} s "
+            f"({error.error_string.strip().rstrip('.')})",
+        ) from None
+    if _is_float(handle):
         problem = float_problem(samples.reshape(1, -1))
         if problem and problem.non_finite:
+            part = "" if expected == handle.frames else f" {span}"
             raise BadAudioError(
-                path, f"{problem.non_finite} of {samples.size} samples are NaN or infinite"
+                path, f"{problem.non_finite} of {samples.size} samples{part} are NaN or infinite"
             )
         if problem:
             raise BadAudioError(
@@ -194,6 +214,46 @@ def _read_int16(handle: sf.SoundFile, path: Path, frames: int = -1) -> np.ndarra
     return samples
 
 
+def _blocks(handle: sf.SoundFile, path: Path) -> Iterator[np.ndarray]:
+    """The rest of an open file, a second at a time, as ``_read_int16`` reads it: a damaged
+    part is found, and named to the second, without holding the whole file."""
+    while handle.tell() < handle.frames:
+        yield _read_int16(handle, path, min(handle.samplerate, handle.frames - handle.tell()))
+
+
+def _header_vouches(handle: sf.SoundFile) -> bool:
+    """Whether checking the header alone shows the samples can be read: integer PCM in a
+    RIFF/WAVE file, whose cut-off ``_riff_truncation`` finds. Other files are decoded to know
+    (a FLAC damaged part-way has a whole header, float samples can be NaN)."""
+    return handle.format in ("WAV", "WAVEX") and not _is_float(handle)
+
+
+def window_start(samples: np.ndarray, length: int, align: Align) -> int:
+    """Where the row of ``length`` samples starts in a recording (``ClipFormat.align``).
+
+    Args:
+        samples: ``(frames,)`` int16 mono audio.
+        length: samples per row.
+        align: ``loudest``: the window of ``length`` with the most energy (sum of squares, by a
+            cumulative sum; the first of equals), as Speech Commands' clips were cut
+            (``extract_loudest_section``); 0 for a recording no longer than a row.
+            ``start``: the first ``ONSET_FRAME_SAMPLES`` frame within ``ONSET_DB`` of the
+            loudest frame's energy (leading silence left out; 0 for silence). ``cut``: 0.
+
+    Returns:
+        The first sample of the row, in ``[0, len(samples))`` (0 for no samples).
+    """
+    squares = samples.astype(np.int64) ** 2  # exact: 60 s of full scale is below 2**63
+    if align == "loudest" and len(samples) > length:
+        energy = np.concatenate(([0], np.cumsum(squares)))
+        return int(np.argmax(energy[length:] - energy[:-length]))
+    if align == "start" and len(samples):
+        frames = np.add.reduceat(squares, np.arange(0, len(samples), ONSET_FRAME_SAMPLES))
+        loud = frames >= frames.max() * 10 ** (-ONSET_DB / 10)
+        return int(np.argmax(loud)) * ONSET_FRAME_SAMPLES
+    return 0
+
+
 @dataclass(frozen=True)
 class ClipFormat:
     """What a source file must be to make cache rows, and how it makes them: int16 at 16 kHz
@@ -205,22 +265,29 @@ class ClipFormat:
             channels' mean) and resample to 16 kHz with soxr (``RESAMPLE_QUALITY``). Default False:
             16 kHz mono files only; others are bad.
         min_seconds: the shortest recording taken, in seconds. Default 0: any with a frame.
-        max_seconds: the longest recording taken, in seconds; None: any length. A recording
-            longer than a row is cut: ``read_clip`` reads one row-long piece of it (by default
-            the first; ``pieces`` counts them). Default 1.0 (Speech Commands').
+        max_seconds: the longest recording taken, in seconds; None: any length. Of a
+            recording longer than a row, ``read_clip`` reads the row ``align`` chooses, or
+            one row-long piece (``pieces`` counts them). Default 1.0 (Speech Commands').
+        align: which row of a recording longer than a row is read (``window_start``), after
+            the conversion: ``loudest``, ``start`` (leading silence left out: for a shorter
+            recording too) or ``cut`` (default: the first; only the row is read from the file).
 
     Raises:
-        ValueError: ``clip_samples`` below 1, or ``max_seconds`` shorter than a row.
+        ValueError: ``clip_samples`` below 1, ``max_seconds`` shorter than a row, or ``align``
+            not one of ``ALIGNS``.
     """
 
     clip_samples: int = CLIP_SAMPLES
     convert: bool = False
     min_seconds: float = 0.0
     max_seconds: float | None = CLIP_SAMPLES / SAMPLE_RATE
+    align: Align = "cut"
 
     def __post_init__(self) -> None:
         if self.clip_samples < 1:
             raise ValueError(f"clip_samples must be at least 1, got {self.clip_samples}")
+        if self.align not in ALIGNS:
+            raise ValueError(f"align must be one of {ALIGNS}, got {self.align!r}")
         if self.max_seconds is not None and self.max_seconds * SAMPLE_RATE < self.clip_samples:
             raise ValueError(
                 f"max_seconds {self.max_seconds} is shorter than a row of {self.clip_samples} "
@@ -306,8 +373,9 @@ def _mono_16k(samples: np.ndarray, rate: int) -> np.ndarray:
 
 
 def inspect_clip(path: Path, clip_format: ClipFormat = SPEECH_COMMANDS_CLIPS) -> int:
-    """Raise ``BadAudioError`` if ``path`` cannot make rows. Reads the header, and the samples
-    of float files only, the one kind whose samples can be unusable (NaN or infinity).
+    """Raise ``BadAudioError`` if ``path`` cannot make rows. Reads the header, and decodes the
+    samples of every file but integer PCM WAV (``_header_vouches``), a second at a time: float
+    samples can be NaN or infinite, and a compressed file (FLAC) can be damaged part-way.
 
     Args:
         path: the audio file.
@@ -317,8 +385,9 @@ def inspect_clip(path: Path, clip_format: ClipFormat = SPEECH_COMMANDS_CLIPS) ->
         The row-long pieces it holds (``ClipFormat.pieces``; 1 for a clip no longer than a row).
     """
     with _open_checked(path, clip_format.problem) as handle:
-        if _is_float(handle):
-            _read_int16(handle, path)
+        if not _header_vouches(handle):
+            for _ in _blocks(handle, path):
+                pass
         return clip_format.pieces(handle.frames, handle.samplerate)
 
 
@@ -326,7 +395,8 @@ def read_clip(
     path: Path, clip_format: ClipFormat = SPEECH_COMMANDS_CLIPS, piece: int = 0
 ) -> np.ndarray:
     """One row of an audio file as int16, ``(clip_format.clip_samples,)``, zero-padded at the
-    end: the file as it is (Speech Commands), or converted to 16 kHz mono and cut.
+    end: the file as it is (Speech Commands), or converted to 16 kHz mono, and the row its
+    ``clip_format.align`` chooses.
 
     16-bit, 24-bit, 32-bit and float files all read at full scale; anything else unusable raises
     ``BadAudioError``.
@@ -335,9 +405,20 @@ def read_clip(
         path: the audio file.
         clip_format: what it must be and how it becomes a row. Default: Speech Commands'
             clips.
-        piece: which row-long piece of a longer recording (``ClipFormat.pieces``). Default 0:
-            its start.
+        piece: which row-long piece of a longer recording (``ClipFormat.pieces``), with
+            ``align`` ``cut`` only. Default 0: its start.
+
+    Raises:
+        BadAudioError: the file cannot make the row.
+        ValueError: a ``piece`` other than 0 with ``align`` other than ``cut``.
     """
+    if clip_format.align != "cut":
+        if piece:
+            raise ValueError(f"piece {piece} of {path}: pieces are read with align 'cut' only")
+        with _open_checked(path, clip_format.problem) as handle:
+            samples = _mono_16k(_read_int16(handle, path), handle.samplerate)
+        samples = samples[window_start(samples, clip_format.clip_samples, clip_format.align) :]
+        return _padded(samples, clip_format.clip_samples)
     with _open_checked(path, clip_format.problem) as handle:
         rate = handle.samplerate
         span = clip_format.row_frames(rate)
@@ -349,8 +430,13 @@ def read_clip(
         margin = 0 if native else math.ceil(_MARGIN_SECONDS * rate)
         frames = min(handle.frames - start, math.ceil(span) + margin)
         samples = _mono_16k(_read_int16(handle, path, frames), rate)
-    clip = np.zeros(clip_format.clip_samples, dtype=np.int16)
-    kept = min(len(samples), clip_format.clip_samples)
+    return _padded(samples, clip_format.clip_samples)
+
+
+def _padded(samples: np.ndarray, length: int) -> np.ndarray:
+    """The first ``length`` int16 samples, zero-padded at the end to ``length``."""
+    clip = np.zeros(length, dtype=np.int16)
+    kept = min(len(samples), length)
     clip[:kept] = samples[:kept]
     return clip
 

@@ -39,6 +39,8 @@ class ClipBatches:
         on_device: load training batches as row numbers and gather their clips from a copy of
             the training split on the device.
         augmentation: what ``augment`` applies; None: nothing.
+        rir_bank: ``(responses, taps)`` float room impulse responses for its reverberation
+            (``kws.data.noise.rir_bank``), moved like ``noise_bank``; None: none.
         silence_label: the ``_silence_`` class, whose clips always get noise at their own
             volume; None: there is no such class.
         stream_examples: how much of each training batch is stream-shaped; None: none.
@@ -59,6 +61,7 @@ class ClipBatches:
     num_workers: int = 0
     on_device: bool = False
     augmentation: Augmentation | None = None
+    rir_bank: torch.Tensor | None = None
     silence_label: int | None = None
     stream_examples: StreamExamples | None = None
     stream_classes: StreamClasses | None = None
@@ -140,7 +143,9 @@ class ClipBatches:
         silence = labels == self.silence_label if self.silence_label is not None else None
         if self.noise_bank.device != waveforms.device:  # moved once, then kept there
             self.noise_bank = self.noise_bank.to(waveforms.device)
-        return self.augmentation(waveforms, self.noise_bank, silence, shift_range)
+        if self.rir_bank is not None and self.rir_bank.device != waveforms.device:
+            self.rir_bank = self.rir_bank.to(waveforms.device)
+        return self.augmentation(waveforms, self.noise_bank, silence, shift_range, self.rir_bank)
 
     def set_hard_negatives(self, starts: torch.Tensor | None) -> None:
         """Hand over the hard-negative windows training batches draw from.

@@ -286,8 +286,8 @@ class ClipCache:
                 if problems:
                     raise BadFilesError(
                         problems,
-                        "They passed the check before decoding, so they changed during the build "
-                        "or are damaged past their header (a cut-off compressed file).",
+                        "They passed the check before decoding (which decodes every file but "
+                        "integer PCM WAV), so they changed during the build or the disk failed.",
                     )
                 (staging / INDEX).write_bytes(index)
                 np.save(staging / NOISE, noise)

@@ -20,6 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
@@ -40,6 +41,7 @@ from kws.data.layout import (
     TEST_SET_FOLDER,
     WORDS,
 )
+from kws.data.noise import read_rirs, rir_bank, synthesise_rooms
 from kws.data.prepare import ClipSource, prepare_cache
 from kws.data.protocol import PROTOCOLS, SPLITS, Protocol, SplitIndex
 from kws.data.sources import DataFolder, fetch_missing, require
@@ -118,21 +120,24 @@ class ClipDataModule(pl.LightningDataModule):
     A subclass's ``__init__`` calls ``super().__init__()``, saves its arguments as the
     hyper-parameters (``batch_size``, ``eval_batch_size``, ``num_workers``, ``on_device``,
     ``skip_bad_files`` and ``rebuild_cache`` among them) and sets ``index_builder`` (the
-    source, ``kws.data.prepare.ClipSource``), ``cache_dir`` and ``augmentation``; it may
+    source, ``kws.data.prepare.ClipSource``), ``cache_dir``, ``augmentation`` and ``rir_dir``
+    (``seed`` among the hyper-parameters draws the synthesised rooms); it may
     override ``_fetch`` and ``_require``, and sets ``stream_examples`` for stream-shaped training
     batches (``kws.data.stream_examples``), whose keyword-free stream is made from
     ``stream_clips("train")``.
 
     Attributes:
         OFFLINE: the arguments that make a saved configuration rebuild without downloading or
-            generating anything, the keyword-free training stream included (evaluation from a
-            checkpoint passes them).
+            generating anything, the keyword-free training stream included, and without the
+            training augmentation (its room impulse responses): evaluation from a checkpoint
+            passes them.
     """
 
-    OFFLINE: ClassVar[dict[str, Any]] = {"stream_examples": None}
+    OFFLINE: ClassVar[dict[str, Any]] = {"stream_examples": None, "augment": False}
     index_builder: ClipSource
     cache_dir: Path
     augmentation: Augmentation | None
+    rir_dir: Path | None = None
     stream_examples: StreamExamples | None = None
 
     def __init__(self) -> None:
@@ -141,6 +146,7 @@ class ClipDataModule(pl.LightningDataModule):
         self.skipped_files: dict[str, str] = {}
         self._cache: ClipCache | None = None
         self._batches: ClipBatches | None = None
+        self._rirs: torch.Tensor | None = None
 
     @property
     def class_names(self) -> list[str]:
@@ -180,8 +186,38 @@ class ClipDataModule(pl.LightningDataModule):
         """Raise if a folder the source reads is missing; nothing by default (the source's
         scan names it)."""
 
+    def rirs(self) -> torch.Tensor | None:
+        """The room impulse responses the augmentation reverberates with (read and made once):
+        ``rir_dir``'s and ``augmentation.rooms`` synthesised rooms (``kws.data.noise``), a clip
+        long at most; None without ``augmentation.rir_prob``.
+
+        Returns:
+            ``(responses, taps)`` float32, or None.
+
+        Raises:
+            ValueError: ``rir_prob`` is set with neither ``rir_dir`` nor ``rooms``.
+            FileNotFoundError, BadFileError: ``rir_dir`` is missing, empty or holds a bad file.
+        """
+        settings = self.augmentation
+        if self._rirs is not None or settings is None or settings.rir_prob is None:
+            return self._rirs
+        if self.rir_dir is None and settings.rooms is None:
+            raise ValueError(
+                "data.augmentation.rir_prob needs room impulse responses: set data.rir_dir or "
+                "data.augmentation.rooms"
+            )
+        taps = self.clip_samples
+        found = [] if self.rir_dir is None else read_rirs(self.rir_dir, taps)
+        if settings.rooms is not None:
+            rng = np.random.default_rng(self.hparams.seed)
+            found += synthesise_rooms(settings.rooms, settings.rt60_s, rng, taps)
+        self._rirs = torch.from_numpy(rir_bank(found))
+        return self._rirs
+
     def prepare_data(self) -> None:
-        """Get what is missing, then build the decoded cache if needed."""
+        """Check and read the room impulse responses, get what is missing, then build the
+        decoded cache if needed."""
+        self.rirs()
         self._fetch()
         if self._batches is None:  # set up in this process already: its cache is whole
             self._cache = self._open_cache()  # kept for setup: the source tree is scanned once
@@ -194,6 +230,7 @@ class ClipDataModule(pl.LightningDataModule):
         """
         if self._batches is not None:
             return
+        rirs = self.rirs()  # before the cache: a bad rir_dir stops the run before long work
         cache = self._cache or self._open_cache()
         hparams = self.hparams
         self.split_index = {split: cache.index(split) for split in SPLITS}
@@ -210,6 +247,7 @@ class ClipDataModule(pl.LightningDataModule):
                 for split in SPLITS
             },
             noise_bank=torch.from_numpy(cache.noise()),
+            rir_bank=rirs,
             batch_size=hparams.batch_size,
             eval_batch_size=hparams.eval_batch_size,
             num_workers=hparams.num_workers,
@@ -314,6 +352,9 @@ class SpeechCommandsDataModule(ClipDataModule):
         on_device: keep the training split on the accelerator and gather batches there.
         augment: augment training batches on the device.
         augmentation: ``Augmentation`` settings; None: its defaults (BC-ResNet's).
+        rir_dir: a folder of room impulse responses (WAV files, any rate and channel count) for
+            the reverberation of ``augmentation.rir_prob``; None (default): none (or only
+            ``augmentation.rooms``' synthesised rooms).
         stream_examples: ``StreamExamples`` settings: stream-shaped training batches (placed and
             partial keywords, windows of a keyword-free stream of the training split, hard
             negatives); None (default): clips only.
@@ -325,7 +366,7 @@ class SpeechCommandsDataModule(ClipDataModule):
     """
 
     OFFLINE: ClassVar[dict[str, Any]] = {
-        "download": False, "generate_synthetic": False, "stream_examples": None,
+        "download": False, "generate_synthetic": False, "stream_examples": None, "augment": False,
     }  # fmt: skip
 
     def __init__(
@@ -350,7 +391,8 @@ class SpeechCommandsDataModule(ClipDataModule):
         rebuild_cache: bool = True,
         on_device: bool = False,
         augment: bool = True,
-        augmentation: dict[str, float] | None = None,
+        augmentation: dict[str, Any] | None = None,
+        rir_dir: str | None = None,
         stream_examples: dict[str, Any] | None = None,
         generate_synthetic: bool = False,
         synthetic_speakers: int | None = None,
@@ -363,11 +405,13 @@ class SpeechCommandsDataModule(ClipDataModule):
         root = str(Path(root).absolute())
         test_root = str(Path(test_root).absolute()) if test_root else None
         cache_dir = str(Path(cache_dir).absolute()) if cache_dir else None
+        rir_dir = str(Path(rir_dir).absolute()) if rir_dir else None
         self.save_hyperparameters()
         self.hparams["_target_"] = TARGET  # after saving: not an argument, not logged
         self.root = Path(root)
         self.test_root = Path(test_root) if test_root else self.root.parent / TEST_SET_FOLDER
         self.cache_dir = Path(cache_dir) if cache_dir else self.root.parent / "cache"
+        self.rir_dir = Path(rir_dir) if rir_dir else None
         self.index_builder = IndexBuilder(
             root=self.root,
             test_root=self.test_root if test_set == "official" else None,

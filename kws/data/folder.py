@@ -11,9 +11,11 @@ ROOT/
 
 ``FolderIndex`` finds the clips and builds every split's index under the Speech Commands protocol
 (``kws.data.protocol``); ``kws.data.prepare`` checks them all and decodes them once into the same
-cache as Speech Commands, converting each to 16 kHz mono with soxr and padding or cutting it to
-``clip_seconds`` (``kws.data.audio.ClipFormat``). ``FolderDataModule`` serves that cache as
-``SpeechCommandsDataModule`` serves its own (``kws.data.datamodule.ClipDataModule``).
+cache as Speech Commands, converting each to 16 kHz mono with soxr and keeping ``clip_seconds``
+of it, padded: of a longer take, its loudest ``clip_seconds`` by default (``align``,
+``kws.data.audio.ClipFormat``), so that a word anywhere in a take of a few seconds is kept whole.
+``FolderDataModule`` serves that cache as ``SpeechCommandsDataModule`` serves its own
+(``kws.data.datamodule.ClipDataModule``).
 
 Splits come from the list files when ROOT has them, else from a hash of each clip's speaker,
 read from its path (relative to its word folder) by ``speaker_pattern``, as TensorFlow's
@@ -22,18 +24,17 @@ read from its path (relative to its word folder) by ``speaker_pattern``, as Tens
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 
-from kws.data.audio import ClipFormat, clip_rows, inspect_clips, read_clip
+from kws.data.audio import ALIGNS, Align, ClipFormat, clip_rows, inspect_clips, read_clip
 from kws.data.augment import Augmentation
 from kws.data.cache import scan_tree
 from kws.data.datamodule import ClipDataModule, check_common_settings
@@ -63,6 +64,11 @@ TARGET = "kws.data.FolderDataModule"
 DEFAULT_SPEAKER_PATTERN = r"^(.*?)_nohash_"
 #: The shortest recording taken, in seconds.
 MIN_CLIP_SECONDS = 0.1
+#: The longest word recording taken, in seconds (the longest ``clip_seconds``): a longer one is
+#: no take of a word; ``negatives`` take recordings of any length.
+MAX_WORD_SECONDS = MAX_CLIP_SAMPLES / SAMPLE_RATE
+#: Settings that ``align`` replaced: setting one stops, naming ``data.align``.
+REMOVED_SETTINGS = ("long_clips", "long_tolerance_s")
 #: Folder levels searched inside a word, negatives or noise folder (``word/speaker/day/x.wav``).
 NESTED_LEVELS = 3
 #: The file name endings taken as recordings (formats soundfile reads); other files are ignored.
@@ -72,7 +78,6 @@ AUDIO_SUFFIXES = (
 )  # fmt: skip
 #: What the hash gives, as split names.
 _HASHED_SPLIT = {"training": "train", "validation": "val", "testing": "test"}
-_TOO_LONG = "s long, expected at most"
 
 
 def is_audio(name: str) -> bool:
@@ -114,13 +119,21 @@ def _check_settings(
     silence: bool,
     unknown: bool,
     clip_seconds: Any,
-    long_clips: str,
-    long_tolerance_s: Any,
+    align: Any,
+    removed: Mapping[str, Any],
     speaker_pattern: Any,
     validation_percentage: Any,
     testing_percentage: Any,
 ) -> None:
-    """Raise ``ValueError`` naming the config key of the first setting out of range."""
+    """Raise ``ValueError`` naming the config key of the first setting out of range, or of a
+    ``REMOVED_SETTINGS`` one given (``removed``: their values, None where not given)."""
+    for key, value in removed.items():
+        if value is not None:
+            raise ValueError(
+                f"data.{key} is gone: data.align (loudest, start or cut) chooses which "
+                "clip_seconds of a longer take make its clip, and no take is refused for its "
+                "length up to a minute; data.long_clips=cut is data.align=cut"
+            )
     strangers = [w for w in keywords if not isinstance(w, str) or not _is_word_name(w)]
     if strangers:
         raise ValueError(
@@ -136,8 +149,7 @@ def _check_settings(
     if isinstance(negatives, str) or not all(isinstance(path, str) for path in negatives):
         raise ValueError(f"data.negatives must be a list of folders, got {negatives!r}")
     numbers = {
-        "data.clip_seconds": (clip_seconds, MIN_CLIP_SECONDS, MAX_CLIP_SAMPLES / SAMPLE_RATE),
-        "data.long_tolerance_s": (long_tolerance_s, 0.0, math.inf),
+        "data.clip_seconds": (clip_seconds, MIN_CLIP_SECONDS, MAX_WORD_SECONDS),
         "data.validation_percentage": (validation_percentage, 0.0, 100.0),
         "data.testing_percentage": (testing_percentage, 0.0, 100.0),
     }
@@ -153,8 +165,8 @@ def _check_settings(
             "data.validation_percentage + data.testing_percentage must stay below 100, got "
             f"{validation_percentage + testing_percentage:g}: training needs speakers too"
         )
-    if long_clips not in ("refuse", "cut"):
-        raise ValueError(f"data.long_clips must be 'refuse' or 'cut', got {long_clips!r}")
+    if align not in ALIGNS:
+        raise ValueError(f"data.align must be one of {', '.join(map(repr, ALIGNS))}, got {align!r}")
     if not isinstance(speaker_pattern, str):
         raise ValueError(f"data.speaker_pattern must be a string, got {speaker_pattern!r}")
     try:
@@ -198,10 +210,11 @@ class FolderIndex:
         protocol: how many silence and unknown clips each split gets (``kws.data.protocol``).
         seed: for the draw of the unknown clips.
         clip_seconds: the clip length every recording is padded or cut to. Default 1.0.
-        long_clips: a word clip longer than ``clip_seconds`` by more than ``long_tolerance_s``
-            is ``"refuse"``d (default: a bad file) or ``"cut"`` to its first ``clip_seconds``.
-            Within the tolerance it is cut either way.
-        long_tolerance_s: see ``long_clips``, in seconds. Default 0.1.
+        align: which ``clip_seconds`` of a longer word recording (up to ``MAX_WORD_SECONDS``)
+            make its clip (``kws.data.audio.window_start``): ``loudest`` (default) the window
+            with the most energy, ``start`` from where its sound starts (leading silence left
+            out, of shorter takes too), ``cut`` the first. A shorter take is kept whole,
+            zero-padded at the end.
         speaker_pattern: a regular expression searched in each clip's path below its word (or
             negatives) folder; the named group ``speaker``, else the first group, else the
             match is the speaker. A path it does not match is its own speaker. Default
@@ -218,16 +231,15 @@ class FolderIndex:
     protocol: Protocol = "bcresnet"
     seed: int = 0
     clip_seconds: float = 1.0
-    long_clips: Literal["refuse", "cut"] = "refuse"
-    long_tolerance_s: float = 0.1
+    align: Align = "loudest"
     speaker_pattern: str = DEFAULT_SPEAKER_PATTERN
     validation_percentage: float = 10.0
     testing_percentage: float = 10.0
 
     #: The last line of a bad-files error.
     advice: ClassVar[str] = (
-        "Fix or remove them, or set data.skip_bad_files=true to leave bad files out; clips too "
-        "long: a longer data.clip_seconds or data.long_tolerance_s, or data.long_clips=cut."
+        "Fix or remove them, or set data.skip_bad_files=true to leave bad files out; a word "
+        "take over a minute long: cut it, or move it to a data.negatives folder."
     )
 
     @property
@@ -237,13 +249,14 @@ class FolderIndex:
 
     @cached_property
     def clip_format(self) -> ClipFormat:
-        """How a word clip becomes a cache row: converted to 16 kHz mono, ``clip_seconds``."""
-        refuse = self.long_clips == "refuse"
+        """How a word clip becomes a cache row: converted to 16 kHz mono, the ``clip_seconds``
+        that ``align`` chooses."""
         return ClipFormat(
             clip_samples=round(self.clip_seconds * SAMPLE_RATE),
             convert=True,
             min_seconds=MIN_CLIP_SECONDS,
-            max_seconds=self.clip_seconds + self.long_tolerance_s if refuse else None,
+            max_seconds=MAX_WORD_SECONDS,
+            align=self.align,
         )
 
     @cached_property
@@ -269,8 +282,7 @@ class FolderIndex:
             "protocol": self.protocol,
             "seed": self.seed,
             "clip_samples": self.clip_format.clip_samples,
-            "long_clips": self.long_clips,
-            "long_tolerance_s": self.long_tolerance_s,
+            "align": self.align,
             "speaker_pattern": self.speaker_pattern,
             "validation_percentage": self.validation_percentage,
             "testing_percentage": self.testing_percentage,
@@ -552,7 +564,11 @@ class FolderIndex:
             )
         if len(present) < 2:
             return {}, {}
-        lists = {name: (self.root / name).read_text().split() for name in present}
+        lists = {  # a line a path: paths may hold spaces ("hey kitchen/take 1.wav")
+            name: [line.strip() for line in (self.root / name).read_text().splitlines()]
+            for name in present
+        }
+        lists = {name: [rel for rel in listed if rel] for name, listed in lists.items()}
         problems = {
             str(self.root / rel): f"named in {name} but missing"
             for name, listed in lists.items()
@@ -611,9 +627,11 @@ class FolderDataModule(ClipDataModule):
         unknown: add the ``_unknown_`` class (every other word folder, ``negatives``).
         clip_seconds: the clip length, in seconds; every recording is padded or cut to it.
             Default 1.0.
-        long_clips: ``refuse`` (default) or ``cut`` clips longer than ``clip_seconds`` by more
-            than ``long_tolerance_s``.
-        long_tolerance_s: see ``long_clips``, in seconds. Default 0.1.
+        align: which ``clip_seconds`` of a longer take make its clip: ``loudest`` (default),
+            ``start`` or ``cut`` (``FolderIndex``).
+        long_clips: removed (``align`` replaced it): any value but None raises ``ValueError``
+            naming ``data.align``. Kept out of the hyper-parameters.
+        long_tolerance_s: removed, as ``long_clips``.
         speaker_pattern: finds the speaker in a clip's path (``FolderIndex``).
         validation_percentage: share of the speakers in validation, without list files.
         testing_percentage: share of the speakers in testing, without list files.
@@ -628,6 +646,8 @@ class FolderDataModule(ClipDataModule):
         on_device: keep the training split on the accelerator and gather batches there.
         augment: augment training batches on the device.
         augmentation: ``Augmentation`` settings; None: its defaults (BC-ResNet's).
+        rir_dir: room impulse responses (WAV, any rate and channels) for
+            ``augmentation.rir_prob``. Default None: none.
         stream_examples: ``kws.data.stream_examples.StreamExamples`` settings: stream-shaped
             training batches, their keyword-free stream made of the training split's
             ``_unknown_`` clips (other word folders and ``negatives``' pieces) over
@@ -645,8 +665,9 @@ class FolderDataModule(ClipDataModule):
         noise_dir: str | None = None,
         unknown: bool = True,
         clip_seconds: float = 1.0,
-        long_clips: Literal["refuse", "cut"] = "refuse",
-        long_tolerance_s: float = 0.1,
+        align: Align = "loudest",
+        long_clips: Any = None,
+        long_tolerance_s: Any = None,
         speaker_pattern: str = DEFAULT_SPEAKER_PATTERN,
         validation_percentage: float = 10.0,
         testing_percentage: float = 10.0,
@@ -660,15 +681,17 @@ class FolderDataModule(ClipDataModule):
         rebuild_cache: bool = True,
         on_device: bool = False,
         augment: bool = True,
-        augmentation: dict[str, float] | None = None,
+        augmentation: dict[str, Any] | None = None,
+        rir_dir: str | None = None,
         stream_examples: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         keywords = list(keywords)
         check_common_settings(keywords, protocol, batch_size, eval_batch_size, num_workers)
+        removed = {"long_clips": long_clips, "long_tolerance_s": long_tolerance_s}
         _check_settings(
-            keywords, negatives, noise_dir is not None, unknown, clip_seconds, long_clips,
-            long_tolerance_s, speaker_pattern, validation_percentage, testing_percentage,
+            keywords, negatives, noise_dir is not None, unknown, clip_seconds, align, removed,
+            speaker_pattern, validation_percentage, testing_percentage,
         )  # fmt: skip
         # Absolute paths in the hyper-parameters (and so in checkpoints): evaluate.py finds the
         # data again from any working directory.
@@ -676,7 +699,8 @@ class FolderDataModule(ClipDataModule):
         negatives = [str(Path(path).absolute()) for path in negatives]
         noise_dir = str(Path(noise_dir).absolute()) if noise_dir else None
         cache_dir = str(Path(cache_dir).absolute()) if cache_dir else None
-        self.save_hyperparameters()
+        rir_dir = str(Path(rir_dir).absolute()) if rir_dir else None
+        self.save_hyperparameters(ignore=list(REMOVED_SETTINGS))
         self.hparams["_target_"] = TARGET  # after saving: not an argument, not logged
         self.root = Path(root)
         self.cache_dir = Path(cache_dir) if cache_dir else self.root.parent / "cache"
@@ -689,13 +713,13 @@ class FolderDataModule(ClipDataModule):
             protocol=protocol,
             seed=seed,
             clip_seconds=float(clip_seconds),
-            long_clips=long_clips,
-            long_tolerance_s=float(long_tolerance_s),
+            align=align,
             speaker_pattern=speaker_pattern,
             validation_percentage=float(validation_percentage),
             testing_percentage=float(testing_percentage),
         )
         self.augmentation = Augmentation(**(augmentation or {})) if augment else None
+        self.rir_dir = Path(rir_dir) if rir_dir else None
         self.stream_examples = make_stream_examples(stream_examples, self.class_names)
 
     def stream_clips(self, split: str) -> SplitClips:

@@ -329,7 +329,7 @@ def saved_datamodule(ckpt_path: str, saved: dict[str, Any]) -> Any:
         CheckpointError: a data path is relative, or the settings name no registered DataModule
             or do not fit its arguments; the message names the checkpoint.
     """
-    paths = {k: saved.get(k) for k in ("root", "test_root", "noise_dir")}
+    paths = {k: saved.get(k) for k in ("root", "test_root", "noise_dir", "rir_dir")}
     paths |= {f"negatives[{i}]": p for i, p in enumerate(saved.get("negatives") or [])}
     relative = [k for k, p in paths.items() if p and not os.path.isabs(str(p))]
     if relative:
