@@ -15,6 +15,7 @@ from kws.frontend import drift_of, drift_summary
 from kws.io import atomic_write, write_json
 from kws.tasks.common import compile_model, instantiate_config, make_trainer, process_settings
 from kws.training import KWSModule, check_resume
+from kws.training.basis_health import BasisHealth
 from kws.training.stream_validation import unmet
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "parameters": _parameter_counts(module),
         "drift": drift,
     }
+    for callback in callbacks:  # the basis-health rule's verdict, where the run has the callback
+        if isinstance(callback, BasisHealth):
+            metrics["basis_health"] = verdict = callback.verdict()
+            if verdict["status"] != "ok":
+                log.warning(
+                    "basis health: %s, %d findings (metrics.json basis_health; "
+                    "docs/frontend.md#basis-health-no-silent-collapse)",
+                    verdict["status"], len(verdict["findings"]),
+                )  # fmt: skip
     if module.calibration is not None:  # the tested checkpoint's, from stream validation
         metrics["calibration"] = module.calibration.as_dict()
         log.info("calibrated: %s", module.calibration.describe())
