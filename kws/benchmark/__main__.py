@@ -42,6 +42,10 @@ on generated data and scores each best checkpoint on the seed's test streams: th
 rate within 1 and 0.5 false accepts per hour, false accepts per hour and false rejects at the
 threshold it deploys, clip accuracy and training time against the first recipe's.
 
+``python -m kws.benchmark tts [--voices 40] [--rounds 3] [--workers N] [--json PATH]`` times
+``python -m kws.data.tts`` writing 40 phrases by each speaker (eSpeak NG alone, and every engine
+installed) against one ``espeak-ng`` process per clip, in clips per second of wall and of CPU time.
+
 ``frontend`` and ``train`` make glibc keep freed memory for reuse first, as ``train.py`` does
 (``--no-keep-freed-memory``: glibc's default), for every peer in the process alike.
 """
@@ -50,11 +54,11 @@ from __future__ import annotations
 
 import argparse
 
-from kws.benchmark import data, export, frontend, stream, stream_quality, training
+from kws.benchmark import data, export, frontend, stream, stream_quality, training, tts
 
 # Each module adds its commands with add_parser(commands), each command's ``run(args)`` set as a
 # default. A new benchmark: a module with add_parser, one entry here (and a paragraph above).
-BENCHMARKS = (frontend, training, data, export, stream, stream_quality)
+BENCHMARKS = (frontend, training, data, export, stream, stream_quality, tts)
 
 
 def main(argv: list[str] | None = None) -> None:

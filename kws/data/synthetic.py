@@ -386,10 +386,14 @@ def _write_speaker(root: Path, seed: int, index: int, sid: str) -> list[str]:
     return written
 
 
-def _workers(jobs: int) -> int:
+def worker_count(jobs: int) -> int:
     """Processes worth forking: one per usable CPU core, no more than there are jobs. One (no
     pool) where ``fork`` is unavailable, since spawned workers would re-import the whole package,
-    or inside a daemon process, which may not have children."""
+    or inside a daemon process, which may not have children.
+
+    Args:
+        jobs: the number of independent jobs (speakers).
+    """
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1
     if multiprocessing.current_process().daemon:
@@ -410,7 +414,7 @@ def _write_tree(root: Path, speakers: int, seed: int) -> None:
 
     ids = _speaker_ids(seed, speakers)
     jobs = (repeat(root), repeat(seed), range(speakers), ids)
-    workers = _workers(speakers)
+    workers = worker_count(speakers)
     if workers == 1:
         per_speaker = list(map(_write_speaker, *jobs))
     else:
