@@ -176,6 +176,15 @@ def test_saved_data_settings_keep_the_cache_beside_the_data(tmp_path):
         saved_datamodule("x.ckpt", {**saved, "root": "data/speech_commands_v0.02"})
 
 
+def test_a_folder_checkpoint_of_a_retired_setting_says_what_to_pass(tmp_path):
+    # Saved before data.align replaced data.long_clips.
+    saved = {"_target_": "kws.data.FolderDataModule", "root": str(tmp_path / "words"),
+             "keywords": ["hey"], "long_clips": "refuse"}  # fmt: skip
+    with pytest.raises(CheckpointError, match=r"^x\.ckpt: its data settings cannot be used "
+                       r"\(data\.long_clips is gone: data\.align .*pass data=\.\.\."):  # fmt: skip
+        saved_datamodule("x.ckpt", saved)
+
+
 @contextlib.contextmanager
 def address_space_cap(extra: int) -> Iterator[None]:
     """Let this process map at most ``extra`` more bytes while the block runs, so a memory bomb

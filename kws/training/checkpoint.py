@@ -341,7 +341,7 @@ def saved_datamodule(ckpt_path: str, saved: dict[str, Any]) -> Any:
     try:
         offline = check(settings, "data")[0].OFFLINE  # nothing downloaded or generated
         return build(settings, "data", **offline)
-    except (ConfigError, TypeError) as error:
+    except (ConfigError, TypeError, ValueError) as error:  # ValueError: a retired setting, say
         raise CheckpointError(
             f"{ckpt_path}: its data settings cannot be used ({error}); pass data=... to evaluate it"
         ) from None
