@@ -138,16 +138,21 @@ def test_resume_needs_the_checkpoint_in_its_run_folder(
         train(compose_config([*synthetic_overrides, f"ckpt_path={tmp_path / 'gone.ckpt'}"]))
 
 
+def one_epoch_run(compose_config, synthetic_overrides, run: Path) -> tuple[list[str], Path]:
+    """A one-epoch linear run in ``run``: its overrides, and its ``last.ckpt`` to resume from."""
+    base = [*synthetic_overrides, "model=linear", "trainer.max_epochs=1",
+            "trainer.enable_progress_bar=false"]  # fmt: skip
+    train(compose_config([*base, f"output_dir={run}"]))
+    return base, run / "checkpoints" / "last.ckpt"
+
+
 def test_resume_takes_no_path_from_the_checkpoint_and_follows_no_link(
     compose_config, synthetic_overrides, tmp_path
 ):
-    base = [*synthetic_overrides, "model=linear", "trainer.max_epochs=1",
-            "trainer.enable_progress_bar=false"]  # fmt: skip
     run = tmp_path / "run"
-    train(compose_config([*base, f"output_dir={run}"]))
+    base, last = one_epoch_run(compose_config, synthetic_overrides, run)
     victim = tmp_path / "victim"
     (victim / "inner").mkdir(parents=True)
-    last = run / "checkpoints" / "last.ckpt"
     checkpoint = torch.load(last, weights_only=True)
     for state in checkpoint["callbacks"].values():  # Lightning deletes a "previous" best/last
         if "best_model_path" in state:
@@ -236,11 +241,8 @@ def test_resume_names_the_file_of_a_crafted_calibration(linear, tmp_path, key, v
 def test_resume_refuses_a_crafted_score_naming_the_file_and_the_callback(
     compose_config, synthetic_overrides, tmp_path
 ):
-    base = [*synthetic_overrides, "model=linear", "trainer.max_epochs=1",
-            "trainer.enable_progress_bar=false"]  # fmt: skip
     run = tmp_path / "run"
-    train(compose_config([*base, f"output_dir={run}"]))
-    last = run / "checkpoints" / "last.ckpt"
+    base, last = one_epoch_run(compose_config, synthetic_overrides, run)
     checkpoint = torch.load(last, weights_only=True)
     [key] = [k for k, state in checkpoint["callbacks"].items() if state.get("monitor")]
     checkpoint["callbacks"][key]["best_model_score"] = "abc"
