@@ -99,13 +99,17 @@ def train_recipe(recipe: Recipe, seed: int, out: Path, extra: tuple[str, ...]) -
     return {**metrics, "run": str(run), "train_seconds": time.perf_counter() - began}, cfg
 
 
-def listen(checkpoint: str, streams: list[Any], stride_ms: float) -> dict[str, Any]:
+def listen(
+    checkpoint: str, streams: list[Any], stride_ms: float, stateful: bool | None = None
+) -> dict[str, Any]:
     """A checkpoint's detector, at its ``threshold=auto`` settings, over the streams.
 
     Args:
         checkpoint: the best checkpoint.
         streams: ``[word stream, keyword-free stream]`` (``RenderedStream``).
         stride_ms: the detector's stride.
+        stateful: the detector's ``stateful`` (``StreamingDetector.from_spotter``); None
+            (default): frame by frame where the model can.
 
     Returns:
         The figures of the module docstring.
@@ -119,7 +123,7 @@ def listen(checkpoint: str, streams: list[Any], stride_ms: float) -> dict[str, A
     for stream in streams:
         detector = StreamingDetector.from_spotter(
             module.spotter, names, clip_samples=module.hparams.clip_samples,
-            stride_ms=stride_ms, settings=settings, keep_track=True,
+            stride_ms=stride_ms, settings=settings, keep_track=True, stateful=stateful,
         )  # fmt: skip
         scored.append(detector.listen(stream.audio, stream.labels))
     words, free = det_curves(scored, names, settings.suppression_ms, [settings.threshold])
@@ -184,6 +188,7 @@ def bench_stream_quality(
     free_minutes: float = 60.0,
     stride_ms: float = 30.0,
     extra: tuple[str, ...] = (),
+    window_scoring: bool = False,
 ) -> Report:
     """Train every recipe with every seed and score each on the seed's test streams.
 
@@ -195,6 +200,9 @@ def bench_stream_quality(
         free_minutes: the keyword-free stream's length.
         stride_ms: the detector's stride.
         extra: overrides for every recipe (a shorter schedule for a quick check).
+        window_scoring: for a recipe whose spotter streams frame by frame (a causal model),
+            also listen with whole windows scored (``stateful=False``), reported as the recipe
+            ``<name>/windows``. Default False.
 
     Returns:
         ``runs`` (every recipe and seed) and ``summary`` (each figure's mean and standard
@@ -208,23 +216,30 @@ def bench_stream_quality(
             metrics, cfg = train_recipe(recipe, seed, out, extra)
             if streams is None:
                 streams = test_streams(cfg, seed, word_minutes, free_minutes)
-            row = {
-                "recipe": recipe.name,
+            trained = {
                 "seed": seed,
                 "run": metrics["run"],
                 "test_acc": metrics["test/acc"],
                 "train_seconds": metrics["train_seconds"],
-                **listen(metrics["checkpoint"], streams, stride_ms),
             }
-            baseline = baseline or row
-            row["acc_vs_baseline"] = 100.0 * (row["test_acc"] - baseline["test_acc"])
-            row["time_vs_baseline"] = row["train_seconds"] / baseline["train_seconds"]
-            runs.append(row)
-            print(format_row(row), flush=True)
+            detectors = [(recipe.name, None)]
+            if window_scoring and "model.causal=true" in recipe.overrides:
+                detectors.append((f"{recipe.name}/windows", False))
+            for name, stateful in detectors:
+                row = {
+                    "recipe": name,
+                    **trained,
+                    **listen(metrics["checkpoint"], streams, stride_ms, stateful),
+                }
+                baseline = baseline or row
+                row["acc_vs_baseline"] = 100.0 * (row["test_acc"] - baseline["test_acc"])
+                row["time_vs_baseline"] = row["train_seconds"] / baseline["train_seconds"]
+                runs.append(row)
+                print(format_row(row), flush=True)
     summary = {}
-    for recipe in recipes:
-        rows = [r for r in runs if r["recipe"] == recipe.name]
-        summary[recipe.name] = {
+    for name in dict.fromkeys(r["recipe"] for r in runs):
+        rows = [r for r in runs if r["recipe"] == name]
+        summary[name] = {
             figure: {
                 "mean": statistics.fmean(r[figure] for r in rows),
                 "sd": statistics.stdev(r[figure] for r in rows) if len(rows) > 1 else 0.0,
@@ -303,6 +318,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--extra", nargs="*", default=[],
                         help="overrides for every recipe, e.g. trainer.max_epochs=2")  # fmt: skip
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--window-scoring", action="store_true",
+                        help="also score a causal recipe's (model.causal=true) windows whole, "
+                        "as the recipe NAME/windows")  # fmt: skip
     parser.set_defaults(run=run)
 
 
@@ -323,7 +341,7 @@ def run(args: argparse.Namespace) -> None:
         raise SystemExit(f"error: {error}") from None
     report = bench_stream_quality(
         recipes, args.seeds, args.out, args.word_minutes, args.free_minutes, args.stride_ms,
-        tuple(args.extra),
+        tuple(args.extra), args.window_scoring,
     )  # fmt: skip
     print(format_stream_quality(report))
     if args.json:

@@ -3,13 +3,21 @@
 Kim et al., "Broadcasted Residual Learning for Efficient Keyword Spotting", Interspeech 2021,
 arXiv:2106.04140; the names follow the paper (Table 1, Figure 2). Input is a log-Mel
 spectrogram ``(B, F, T)`` (F = 40 in the paper); the model adds the channel dimension itself.
+
+``causal=True`` is the streaming form (Google's kws_streaming makes its models so): every
+convolution along time reads only the present and past frames (``PastFrames`` puts zeros, or a
+stream's previous frames, before them), and the global average pool becomes an average over the
+last ``window`` frames, so ``frames()`` gives logits at every frame that depend on no later one.
+A clip's logits are those of its last frame.
 """
+
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from kws.checks import check_number
-from kws.models.sizes import KEY, check_sizes
+from kws.models.sizes import KEY, MAX_SIZE, check_sizes
 
 # Table 1 of the paper, one entry per stage of BC-ResBlocks.
 STAGE_BLOCKS = (2, 2, 4, 4)  # BC-ResBlocks per stage
@@ -21,6 +29,30 @@ HEAD_KERNEL = 5  # the head's depthwise 5x5 conv, unpadded in frequency
 #: 4.4 G parameters, more than any device trains (``kws.training.checkpoint`` refuses a
 #: checkpoint's model above 50 M, tau 73 or so).
 MIN_TAU, MAX_TAU = 0.125, 1000.0
+
+
+class PastFrames:
+    """The frames before a chunk that each causal time convolution reads, site by site.
+
+    A causal model's padding is zeros: ``PastFrames()``. A stream continues from the frames the
+    previous chunk left: ``PastFrames(previous.kept)``. Either way ``kept`` collects, in the
+    order the model reads them, the last frames of each padded input, the next chunk's past.
+
+    Args:
+        past: one tensor per site, ``(..., frames)`` as the model reads them; ``None``
+            (default): zeros, a clip or a stream's start.
+    """
+
+    def __init__(self, past: Sequence[torch.Tensor] | None = None) -> None:
+        self._past = None if past is None else iter(past)
+        self.kept: list[torch.Tensor] = []
+
+    def __call__(self, x: torch.Tensor, frames: int) -> torch.Tensor:
+        """``x`` ``(..., T)`` preceded by its ``frames`` past frames: ``(..., frames + T)``."""
+        past = x.new_zeros(*x.shape[:-1], frames) if self._past is None else next(self._past)
+        x = torch.cat([past, x], dim=-1)
+        self.kept.append(x[..., x.shape[-1] - frames :])
+        return x
 
 
 def _halve(size: int) -> int:
@@ -102,6 +134,8 @@ class BCResBlock(nn.Module):
         dilation: temporal dilation of ``f1``'s depthwise conv.
         dropout: ``f1``'s channel dropout (``nn.Dropout2d``) probability.
         sub_bands: SubSpectral Normalization's sub-bands.
+        causal: ``f1``'s depthwise conv reads the ``2 * dilation`` past frames instead of
+            ``dilation`` on each side. Default False.
     """
 
     def __init__(
@@ -112,8 +146,10 @@ class BCResBlock(nn.Module):
         dilation: int,
         dropout: float,
         sub_bands: int,
+        causal: bool = False,
     ) -> None:
         super().__init__()
+        self.past_frames = 2 * dilation if causal else 0
         self.transition = in_channels != out_channels
         self.identity = not self.transition and freq_stride == 1
         self.expand = (
@@ -142,7 +178,7 @@ class BCResBlock(nn.Module):
                 out_channels,
                 out_channels,
                 (1, 3),
-                padding=(0, dilation),
+                padding=(0, 0 if causal else dilation),
                 dilation=(1, dilation),
                 groups=out_channels,
                 bias=False,
@@ -153,10 +189,14 @@ class BCResBlock(nn.Module):
             nn.Dropout2d(dropout),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` ``(B, in_channels, F, T)`` to ``(B, out_channels, F / freq_stride, T)``."""
+    def forward(self, x: torch.Tensor, past: PastFrames | None = None) -> torch.Tensor:
+        """``x`` ``(B, in_channels, F, T)`` to ``(B, out_channels, F / freq_stride, T)``;
+        a causal block reads its past frames from ``past`` (required)."""
         f2 = self.f2(self.expand(x))  # (B, C, F', T), F' = F / freq_stride
-        f1 = self.f1(f2.mean(dim=2, keepdim=True))  # (B, C, 1, T)
+        f1 = f2.mean(dim=2, keepdim=True)  # (B, C, 1, T)
+        if self.past_frames:
+            f1 = past(f1, self.past_frames)  # (B, C, 1, 2d + T)
+        f1 = self.f1(f1)  # (B, C, 1, T)
         out = f2 + f1  # f1 broadcast over frequency
         if self.identity:
             out = out + x
@@ -184,6 +224,11 @@ class BCResNet(nn.Module):
         n_features: the input's frequency bands, which set the frequency strides, in
             ``[1, MAX_SIZE]``. Default 40; any input with the same strides (e.g. 80 bands on a
             model built for 40) also runs.
+        causal: the streaming form (see the module docstring): convolutions along time read
+            only past frames and the pool averages the last ``window`` frames. Default False.
+        window: the frames a causal model's pool averages, in ``[2, MAX_SIZE]``; a clip of
+            ``window`` frames gets the global average the non-causal model takes. Default
+            101 (one second at hop 160 with centring); unused unless ``causal``.
 
     Raises:
         ValueError: a setting out of range, named as its config key (``model.tau``, ...), or
@@ -197,9 +242,14 @@ class BCResNet(nn.Module):
         dropout: float = 0.1,
         sub_bands: int = 5,
         n_features: int = 40,
+        causal: bool = False,
+        window: int = 101,
     ) -> None:
         super().__init__()
         check_number(KEY + "tau", tau, MIN_TAU, MAX_TAU)
+        check_number(KEY + "window", window, 2, MAX_SIZE, integer=True)
+        self.causal = bool(causal)
+        self.window = int(window)
         check_number(KEY + "dropout", dropout, 0.0, 1.0)
         check_sizes(num_classes, n_features=n_features)
         check_number(KEY + "sub_bands", sub_bands, 1, n_features, integer=True)
@@ -209,8 +259,10 @@ class BCResNet(nn.Module):
         stem_stride, *stage_strides = self.freq_strides
         c = int(8 * tau)
         widths = [int(c * w) for w in STAGE_WIDTHS]
+        # A causal model pads time in PastFrames, HEAD_KERNEL - 1 past frames for the 5x5 convs.
+        time_padding = 0 if causal else HEAD_KERNEL // 2
         self.stem = nn.Sequential(
-            nn.Conv2d(1, 2 * c, 5, stride=(stem_stride, 1), padding=2, bias=False),
+            nn.Conv2d(1, 2 * c, 5, stride=(stem_stride, 1), padding=(2, time_padding), bias=False),
             nn.BatchNorm2d(2 * c),
             nn.ReLU(),
         )
@@ -227,6 +279,7 @@ class BCResNet(nn.Module):
                     dilation,
                     dropout,
                     sub_bands,
+                    causal,
                 )
                 for i in range(n_blocks)
             ]
@@ -238,14 +291,15 @@ class BCResNet(nn.Module):
                 in_channels,
                 in_channels,
                 HEAD_KERNEL,
-                padding=(0, HEAD_KERNEL // 2),
+                padding=(0, time_padding),
                 groups=in_channels,
                 bias=False,
             ),  # (B, 2.5c, F - 4, T)
             nn.Conv2d(in_channels, 4 * c, 1, bias=False),
             nn.BatchNorm2d(4 * c),
             nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1),  # (B, 4c, 1, 1)
+            # (B, 4c, 1, 1); causal: (B, 4c, 1, T), each frame the mean of the last `window`
+            nn.AvgPool2d((1, self.window), stride=1) if causal else nn.AdaptiveAvgPool2d(1),
             nn.Conv2d(4 * c, num_classes, 1),
         )
 
@@ -257,7 +311,7 @@ class BCResNet(nn.Module):
             return False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The logits of each clip.
+        """The logits of each clip (a causal model's: those of the clip's last frame).
 
         Args:
             x: log-Mel features ``(batch, n_features, frames)``, or any number of bands with the
@@ -266,6 +320,71 @@ class BCResNet(nn.Module):
         Returns:
             ``(batch, num_classes)``.
         """
+        if self.causal:
+            return self.frames(x)[0][..., -1]
+        x = self._stem_input(x)
+        x = self.stem(x)  # (B, 1, 40, T) -> (B, 2c, 20, T)
+        for stage in self.stages:
+            x = stage(x)  # freq 20 -> 20 -> 10 -> 5 -> 5 (for 40); channels c, 1.5c, 2c, 2.5c
+        return self.head(x).flatten(1)  # (B, 2.5c, 5, T) -> (B, num_classes)
+
+    def frames(
+        self, x: torch.Tensor, past: Sequence[torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """A causal model's logits at every frame, and the past the next chunk needs.
+
+        Run on a stream chunk by chunk, each call given the previous call's past, it returns
+        what one call on the whole stream returns, frame for frame.
+
+        Args:
+            x: features ``(batch, n_features, T)``, the next ``T`` frames, ``T >= 1``.
+            past: the previous chunk's past (this method's second output); ``None`` (default):
+                zeros, the start of a stream (``state_shapes`` gives the shapes).
+
+        Returns:
+            ``(logits, past)``: logits ``(batch, num_classes, T)``, and the frames each causal
+            site reads next, ``(batch, ..., frames)`` in the order of ``state_shapes``.
+
+        Raises:
+            ValueError: the model is not causal, or ``x`` has the wrong shape.
+        """
+        if not self.causal:
+            raise ValueError("BCResNet.frames needs a causal model (model.causal=true)")
+        state = PastFrames(past)
+        x = self._stem_input(x)
+        x = self.stem(state(x, HEAD_KERNEL - 1))  # (B, 1, 40, 4 + T) -> (B, 2c, 20, T)
+        for stage in self.stages:
+            for block in stage:
+                x = block(x, state)  # as in forward
+        x = self.head[0](state(x, HEAD_KERNEL - 1))  # (B, 2.5c, 5, 4 + T) -> (B, 2.5c, 1, T)
+        x = self.head[1:4](x)  # (B, 4c, 1, T)
+        x = self.head[4](state(x, self.window - 1))  # mean of each last `window`: (B, 4c, 1, T)
+        return self.head[5](x).squeeze(2), state.kept  # (B, num_classes, T)
+
+    def state_shapes(self, batch: int = 1) -> list[tuple[int, ...]]:
+        """The shapes of a causal model's past (``frames``), site by site: the stem's input,
+        each BC-ResBlock's ``f1`` input, the head's depthwise conv input, the pool's input.
+
+        Args:
+            batch: streams run together. Default 1.
+        """
+        bands = self.n_features
+        for stride in self.freq_strides:
+            bands = _halve(bands) if stride == 2 else bands
+        head_conv, pool_input = self.head[0], self.head[1]
+        return [
+            (batch, 1, self.n_features, HEAD_KERNEL - 1),
+            *(
+                (batch, block.f1[0].in_channels, 1, block.past_frames)
+                for stage in self.stages
+                for block in stage
+            ),
+            (batch, head_conv.in_channels, bands, HEAD_KERNEL - 1),
+            (batch, pool_input.out_channels, 1, self.window - 1),
+        ]
+
+    def _stem_input(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` ``(B, F, T)`` checked and given its channel: ``(B, 1, F, T)``."""
         if x.dim() != 3:
             raise ValueError(f"BCResNet expects (batch, n_mels, frames), got {tuple(x.shape)}")
         if x.shape[1] != self.n_features and not self._takes(x.shape[1]):
@@ -273,7 +392,4 @@ class BCResNet(nn.Module):
                 f"BCResNet was built for n_features={self.n_features} frequency bands (strides "
                 f"{self.freq_strides}), got {x.shape[1]}, which these strides do not fit"
             )
-        x = self.stem(x.unsqueeze(1))  # (B, 1, 40, T) -> (B, 2c, 20, T)
-        for stage in self.stages:
-            x = stage(x)  # freq 20 -> 20 -> 10 -> 5 -> 5 (for 40); channels c, 1.5c, 2c, 2.5c
-        return self.head(x).flatten(1)  # (B, 2.5c, 5, T) -> (B, num_classes)
+        return x.unsqueeze(1)

@@ -8,17 +8,22 @@ split into chunks changes nothing: windows are cut from the stream, never from a
 
 Scoring is delegated to a scorer (``WindowScorer``):
 
-* ``from_spotter`` (torch): when the frontend is per frame (an ``STFT``, ``MelSpectrogram`` or
-  ``MFCC`` without ``top_db`` and with a pad mode other than ``circular``) and the stride is a
-  whole number of hops, the stream's features are computed once per frame and kept in a short
-  buffer. A window's frames away from its edges are those of the stream at the same place; the
-  few frames whose ``n_fft`` span reaches past the window's edges (where ``center`` pads the
-  window with its own reflection) are computed from the window's first and last few hundred
-  samples. Otherwise every window runs through the frontend on its own.
+* ``from_spotter`` with a causal model (``model.causal=true``, a per-frame frontend):
+  ``FrameScorer`` streams every sample through ``kws.streaming.stateful.StatefulSpotter`` once,
+  and a window's score is the model's output at the frame where the window ends, so the work per
+  window is a stride's frames, not a clip's.
+* ``from_spotter`` (torch) otherwise: when the frontend is per frame (an ``STFT``,
+  ``MelSpectrogram`` or ``MFCC`` without ``top_db`` and with a pad mode other than
+  ``circular``) and the stride is a whole number of hops, the stream's features are computed
+  once per frame and kept in a short buffer. A window's frames away from its edges are those
+  of the stream at the same place; the few frames whose ``n_fft`` span reaches past the
+  window's edges (where ``center`` pads the window with its own reflection) are computed from
+  the window's first and last few hundred samples. Otherwise every window runs through the
+  frontend on its own.
 * ``from_runtime`` (numpy, no torch): windows are a strided view over the sample buffer,
   batched to ``kws.runtime.Spotter.predict``.
 
-Either way a scorer gets at most ``batch_size`` windows at a time, in one batch.
+Any way a scorer gets at most ``batch_size`` windows at a time, in one batch.
 
 Memory is flat in the stream's length: the sample buffer holds at most one clip plus one
 batch of strides, the feature buffer one batch of windows' frames.
@@ -98,6 +103,60 @@ class RuntimeScorer:
         return np.asarray(self.spotter.predict(windows), dtype=np.float64)
 
 
+class FrameStream(Protocol):
+    """A stateful streaming model run on one stream: samples in, a probability row per frame."""
+
+    hop_length: int
+
+    def reset(self) -> None:
+        """Start a new stream."""
+
+    def step(self, samples: np.ndarray) -> np.ndarray:
+        """``(n * hop_length,)`` float32 samples in, ``(n, classes)`` probabilities out."""
+        ...
+
+
+class FrameScorer:
+    """Scores windows with a stateful streaming model, each sample going through it once: a
+    window's score is the model's output at the frame that ends where the window ends.
+
+    Args:
+        stream: the model (``kws.streaming.stateful.TorchStream``, the runtime's
+            ``kws.runtime.spotter.RuntimeStream``).
+        clip_samples: the window length in samples, a whole number of hops.
+        stride_samples: the samples between window starts, a whole number of hops.
+
+    Raises:
+        ValueError: a length that is not a whole number of the model's hops.
+    """
+
+    def __init__(self, stream: FrameStream, clip_samples: int, stride_samples: int) -> None:
+        hop = stream.hop_length
+        if clip_samples % hop or stride_samples % hop or stride_samples > clip_samples:
+            raise ValueError(
+                f"a stateful detector needs the clip ({clip_samples} samples) and the stride "
+                f"({stride_samples}) to be whole numbers of the model's hop ({hop} samples), "
+                "the stride no longer than the clip"
+            )
+        self.stream = stream
+        self.clip_samples = clip_samples
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new stream."""
+        self.stream.reset()
+        self._done = 0  # stream samples the model has taken
+
+    def score(self, audio: np.ndarray, offset: int, starts: np.ndarray) -> np.ndarray:
+        """See ``WindowScorer.score``: the model takes the samples up to the last window's end
+        that it has not yet taken."""
+        ends = starts + self.clip_samples
+        probabilities = self.stream.step(audio[self._done - offset : ends[-1] - offset])
+        rows = (ends - self._done) // self.stream.hop_length - 1  # the frame ending at each end
+        self._done = int(ends[-1])
+        return probabilities[rows]
+
+
 def _windows(audio: np.ndarray, length: int, firsts: np.ndarray) -> np.ndarray:
     """Rows ``audio[first : first + length]`` for each of ``firsts``, which rise evenly and end
     within ``audio``: a read-only strided view ``(len(firsts), length)``."""
@@ -109,9 +168,13 @@ def _windows(audio: np.ndarray, length: int, firsts: np.ndarray) -> np.ndarray:
     )
 
 
-def _stft_of(frontend: Any) -> Any:
+def frame_stft(frontend: Any) -> Any:
     """The ``STFT`` layer of a per-frame frontend, or ``None`` where frames are not computed
-    independently of each other (``top_db``, an unknown frontend)."""
+    independently of each other (``top_db``, PCEN, an unknown frontend).
+
+    Args:
+        frontend: a frontend module.
+    """
     from kws.frontend import MFCC, STFT, MelSpectrogram
 
     if isinstance(frontend, MFCC):
@@ -151,7 +214,7 @@ class TorchScorer:
         self.clip_samples = clip_samples
         param = next(iter(spotter.parameters()), None)
         self.device = param.device if param is not None else torch.device("cpu")
-        stft = _stft_of(spotter.frontend) if cache else None
+        stft = frame_stft(spotter.frontend) if cache else None
         self.cached = stft is not None and self._plan(stft, clip_samples, stride_samples)
         self.reset()
 
@@ -344,6 +407,7 @@ class StreamingDetector:
         settings: PosteriorSettings | None = None,
         cache: bool = True,
         calibration: Calibration | None = None,
+        stateful: bool | None = None,
         **kwargs: Any,
     ) -> StreamingDetector:
         """A detector scoring with a torch ``KeywordSpotter``.
@@ -355,10 +419,17 @@ class StreamingDetector:
             clip_samples: window length; ``None``: one second.
             stride_ms: see the class. Default 30.
             settings: see the class; None: ``calibration``'s, else TensorFlow's defaults.
-            cache: reuse the stream's frames where exact. Default True.
+            cache: reuse the stream's frames where exact (window scoring). Default True.
             calibration: the model's calibrated threshold (``KWSModule.calibration``), used when
                 ``settings`` is None. Default None.
+            stateful: stream each frame through the model once (``FrameScorer`` with
+                ``kws.streaming.stateful.StatefulSpotter``); ``None`` (default): when the model
+                can (a causal head, a per-frame frontend); ``False``: score whole windows.
             **kwargs: the class's other arguments (``keep_track``, ``batch_size``, ...).
+
+        Raises:
+            ValueError: ``stateful=True`` for a model that cannot stream frame by frame, or
+                settings the class refuses.
         """
         if sample_rate is None:
             frontend = spotter.frontend
@@ -368,7 +439,19 @@ class StreamingDetector:
         settings = _settings(settings, calibration)
         # Checked before the scorer is built on it (the class checks it the same way).
         stride = stride_samples(stride_ms, sample_rate, settings)
-        scorer = TorchScorer(spotter, clip_samples, stride, cache)
+        scorer: WindowScorer
+        if stateful is None or stateful:
+            from kws.streaming.stateful import StatefulSpotter, TorchStream, stateful_problem
+
+            problem = stateful_problem(spotter.frontend, spotter.head)
+            if problem and stateful:
+                raise ValueError(f"the spotter cannot stream frame by frame: {problem}")
+            stateful = problem is None
+        if stateful:
+            model = StatefulSpotter(spotter.frontend, spotter.head)
+            scorer = FrameScorer(TorchStream(model), clip_samples, stride)
+        else:
+            scorer = TorchScorer(spotter, clip_samples, stride, cache)
         return cls(scorer, class_names, sample_rate, clip_samples, stride_ms, settings, **kwargs)
 
     @classmethod

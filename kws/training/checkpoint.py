@@ -21,6 +21,7 @@ from torch import nn
 
 from kws.data.layout import MAX_CLIP_SAMPLES
 from kws.frontend.functional import MAX_N_FFT
+from kws.models.sizes import unset_sizes
 from kws.streaming.calibration import Calibration
 from kws.training.module import CHECKPOINT_FORMAT, HPARAM_KEYS, KWSModule, saved_negative_weight
 from kws.training.registry import ConfigError, build, check
@@ -199,8 +200,7 @@ def _head_problem(
 ) -> str | None:
     """``_size_problem``'s check of the head, built on the ``meta`` device as ``KWSModule``
     builds it (its sizes set to None filled from the features)."""
-    sizes = {"n_features": n_features, "frames": n_frames}
-    unset = {k: v for k, v in sizes.items() if k in config and config[k] is None}
+    unset = unset_sizes(config, n_features, n_frames)
     described = f"model {config['_target_']} ({_arguments(config)})"
     largest = 0
 

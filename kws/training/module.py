@@ -26,6 +26,7 @@ from kws.data.layout import SILENCE, UNKNOWN
 from kws.data.stream_examples import TrainingBatch
 from kws.frontend import drift_of, drift_summary
 from kws.models import KeywordSpotter
+from kws.models.sizes import unset_sizes
 from kws.reporting.metrics import ClassificationReport, Scores
 from kws.streaming.calibration import Calibration
 from kws.training.registry import ConfigError, build, is_plain_data, partial
@@ -125,12 +126,7 @@ class KWSModule(pl.LightningModule):
         frontend = build(self.hparams.frontend, "frontend")
         with torch.no_grad():
             n_features, n_frames = frontend(torch.zeros(1, clip_samples)).shape[1:]
-        sizes = {"n_features": n_features, "frames": n_frames}
-        unset = {
-            k: v
-            for k, v in sizes.items()
-            if k in self.hparams.model and self.hparams.model[k] is None
-        }
+        unset = unset_sizes(self.hparams.model, n_features, n_frames)
         try:  # fail now, not after a download, when head and features do not fit
             head = build(self.hparams.model, "model", num_classes=num_classes, **unset)
             head.eval()(torch.zeros(2, n_features, n_frames))
