@@ -84,6 +84,26 @@ def linear_checkpoint(tmp_path_factory: pytest.TempPathFactory, synthetic_root: 
     return run_dir / "checkpoints" / "last.ckpt"
 
 
+@pytest.fixture(scope="session")
+def causal_checkpoint(tmp_path_factory: pytest.TempPathFactory, synthetic_root: Path) -> Path:
+    """A causal BC-ResNet-1 (``model.causal=true``) on a fixed log-Mel, trained 3 epochs on
+    the synthetic data: a model that streams frame by frame, with trained weights and batch
+    statistics."""
+    from kws.tasks import train
+
+    run_dir = tmp_path_factory.mktemp("causal")
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[f"output_dir={run_dir}", "data=synthetic", f"data.root={synthetic_root}",
+                       "model=bcresnet", "model.causal=true", "frontend.trainable_mel=false",
+                       "trainer.max_epochs=3", "module.scheduler.warmup_epochs=0",
+                       "trainer.enable_progress_bar=false"],
+        )  # fmt: skip
+    train(cfg)
+    return run_dir / "checkpoints" / "last.ckpt"
+
+
 def run_command(script: str, *overrides: str, cwd: Path) -> subprocess.CompletedProcess:
     """``python SCRIPT OVERRIDES...`` as a user runs it (no ``HYDRA_FULL_ERROR``), in ``cwd``."""
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
