@@ -25,20 +25,23 @@ epoch of about 37,000 clips (generated clips repeated) per precision, and on CUD
 checkpoint's test split: accuracy, agreement, largest probability difference, file size and
 latency per clip at batch 1 on one CPU thread; ratios against PyTorch and the float file.
 
-``python -m kws.benchmark stream [--minutes 2] [--stride-ms 30 100] [--head linear bcresnet]
-[--chunk-ms 1000 10000] [--threads 1] [--json PATH]`` times the streaming detector (frame cache,
-head, posterior handling) on a generated stream, in seconds of audio per second of wall time, for
-untrained heads built from ``conf/`` at each stride, the stream pushed in chunks of each length:
-against the head alone on the same windows' ready features in batches of 256 (the floor) and the
-loop written by hand (each one-second window cut out, its spectrogram computed, scored at batch
-1; timed on a sample of windows and scaled), on one CPU thread by default (restored afterwards).
-The peers take turns in rounds; medians are reported. And the process's peak memory while the
-detector goes through streams of two lengths (``--memory-minutes 1 4``): flat means equal.
+``python -m kws.benchmark stream [--minutes 1] [--stride-ms 10 20 30] [--head linear bcresnet]
+[--chunk-ms 1000 10000] [--threads 1] [--checkpoint CKPT] [--json PATH]`` times the streaming
+detector (frame cache or stateful model, head, posterior handling) on a generated stream, in
+seconds of audio per second of wall time, for untrained heads built from ``conf/`` (BC-ResNet
+causal) at each stride, the stream pushed in chunks of each length: the causal BC-ResNet's
+stateful detector (``frames``) against window scoring on the same model (``windows``), the head
+alone on the same windows' ready features in batches of 256 (the floor) and the loop written by
+hand (each one-second window cut out, its spectrogram computed, scored at batch 1; timed on a
+sample of windows and scaled), on one CPU thread by default (restored afterwards). The peers take
+turns in rounds; medians are reported. And the process's peak memory while the deployed detector
+goes through streams of two lengths (``--memory-minutes 1 4``): flat means equal. With a causal
+checkpoint, the latency from each keyword's end to its detection on its test split's stream.
 
 ``python -m kws.benchmark stream-quality [--seeds 0 1 2] [--recipe NAME=OVERRIDES ...]
-[--word-minutes 10] [--free-minutes 60] [--out DIR] [--json PATH]`` trains recipes (by default
-the quick start plain, stream-aware, and stream-aware with the negative-weight ramp) over seeds
-on generated data and scores each best checkpoint on the seed's test streams: the false-reject
+[--word-minutes 10] [--free-minutes 60] [--window-scoring] [--out DIR] [--json PATH]`` trains
+recipes (by default the quick start plain, stream-aware, and stream-aware with the
+negative-weight ramp) over seeds on generated data and scores each best checkpoint on the seed's test streams: the false-reject
 rate within 1 and 0.5 false accepts per hour, false accepts per hour and false rejects at the
 threshold it deploys, clip accuracy and training time against the first recipe's.
 

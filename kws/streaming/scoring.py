@@ -191,16 +191,31 @@ def _match(
     return _Matches(index, first_to_reach & same)
 
 
-def _hits(detections: Sequence[Detection], truth: Sequence[Label], tolerance_ms: float) -> int:
-    """How many time-ordered detections hit a keyword said: each takes the nearest label of its
-    own word within ``tolerance_ms`` either side that no earlier detection took (ties: the
-    earlier label). The rest are false accepts, the labels left false rejects."""
-    times: dict[str, list[float]] = {}
-    for word, when in truth:  # truth is sorted by time
-        times.setdefault(word, []).append(when)
+def keyword_hits(
+    detections: Sequence[Detection],
+    truth: Sequence[Label],
+    tolerance_ms: float = TIME_TOLERANCE_MS,
+) -> list[tuple[Detection, int]]:
+    """Which keyword said each correct detection hit: in time order, a detection takes the
+    nearest label of its own word within ``tolerance_ms`` either side that no earlier detection
+    took (ties: the earlier label). The other detections are false accepts, the labels left
+    false rejects.
+
+    Args:
+        detections: the detections, in any order.
+        truth: the keyword labels ``(word, start_ms)``, in time order.
+        tolerance_ms: how far a detection may be from its label. Default TensorFlow's 1,500.
+
+    Returns:
+        ``(detection, row of truth)`` of each correct detection, in time order.
+    """
+    rows: dict[str, list[int]] = {}
+    for row, (word, _) in enumerate(truth):
+        rows.setdefault(word, []).append(row)
+    times = {word: [truth[row][1] for row in word_rows] for word, word_rows in rows.items()}
     taken = {word: [False] * len(ts) for word, ts in times.items()}
-    hits = 0
-    for found in detections:
+    hits = []
+    for found in _in_time_order(detections):
         ts = times.get(found.label)
         if ts is None:
             continue
@@ -208,8 +223,9 @@ def _hits(detections: Sequence[Detection], truth: Sequence[Label], tolerance_ms:
         hi = bisect.bisect_right(ts, found.time_ms + tolerance_ms)
         free = [i for i in range(lo, hi) if not taken[found.label][i]]
         if free:
-            taken[found.label][min(free, key=lambda i: abs(ts[i] - found.time_ms))] = True
-            hits += 1
+            nearest = min(free, key=lambda i: abs(ts[i] - found.time_ms))
+            taken[found.label][nearest] = True
+            hits.append((found, rows[found.label][nearest]))
     return hits
 
 
@@ -360,8 +376,9 @@ class ErrorRates:
 def _error_rates(
     detections: Sequence[Detection], truth: Sequence[Label], tolerance_ms: float, hours: float
 ) -> ErrorRates:
-    """The error counts of time-ordered detections against the keyword labels (``_hits``)."""
-    correct = _hits(detections, truth, tolerance_ms)
+    """The error counts of time-ordered detections against the keyword labels
+    (``keyword_hits``)."""
+    correct = len(keyword_hits(detections, truth, tolerance_ms))
     keywords, detections = len(truth), len(detections)
     return ErrorRates(
         keywords=keywords,
