@@ -41,9 +41,10 @@ checkpoint, the latency from each keyword's end to its detection on its test spl
 ``python -m kws.benchmark stream-quality [--seeds 0 1 2] [--recipe NAME=OVERRIDES ...]
 [--word-minutes 10] [--free-minutes 60] [--window-scoring] [--out DIR] [--json PATH]`` trains
 recipes (by default the quick start plain, stream-aware, and stream-aware with the
-negative-weight ramp) over seeds on generated data and scores each best checkpoint on the seed's test streams: the false-reject
-rate within 1 and 0.5 false accepts per hour, false accepts per hour and false rejects at the
-threshold it deploys, clip accuracy and training time against the first recipe's.
+negative-weight ramp) over seeds on generated data and scores each best checkpoint on the seed's
+test streams: the false-reject rate within 1 and 0.5 false accepts per hour, false accepts per
+hour and false rejects at the threshold it deploys, clip accuracy and training time against the
+first recipe's; with ``--window-scoring`` a causal recipe also with whole windows scored.
 
 ``python -m kws.benchmark tts [--voices 40] [--rounds 3] [--workers N] [--json PATH]`` times
 ``python -m kws.data.tts`` writing 40 phrases by each speaker (eSpeak NG alone, and every engine
