@@ -198,9 +198,12 @@ def test_latency_of_a_causal_checkpoint(causal_checkpoint, synthetic_root, tmp_p
             assert -1500.0 < row["median_ms"] <= row["p90_ms"] < 2500.0
         else:  # a model 3 epochs old may detect nothing at TensorFlow's 0.7
             assert row["median_ms"] is None and row["p90_ms"] is None
+    for row in rows[1::2]:  # whole windows against frames: they differ, by their zero start
+        assert 1e-4 < row["mean_abs_difference"] < row["max_abs_difference"] <= 1.0
+        assert 0.0 <= row["top_class_differs"] < 0.5
     table = capsys.readouterr().out
     assert f"{latency['keywords']} keywords" in table
-    assert sum(line.startswith(("  20ms", "  30ms")) for line in table.splitlines()) == 4
+    assert sum(line.startswith(("  20ms", "  30ms")) for line in table.splitlines()) == 6
 
 
 def test_peak_memory_sees_an_allocation_made_inside_the_call():

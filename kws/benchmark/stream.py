@@ -565,10 +565,12 @@ def bench_latency(
         settings, note = DetectorConfig(stride_ms, batch, {}).settings_for(module.calibration)
         by_scoring = detectors(
             module.spotter, stride_ms, batch, module.class_names,
-            clip_samples=module.hparams.clip_samples, settings=settings,
+            clip_samples=module.hparams.clip_samples, settings=settings, keep_scores=True,
         )  # fmt: skip
+        scores = {}
         for kind, detector in by_scoring.items():
             found = detector.detect(stream.audio)
+            scores[kind] = detector.scores()[1]  # (windows, classes)
             latency = keyword_latencies(found, labels, ends_ms, clip_ms)
             median, p90 = np.percentile(latency, [50, 90]) if len(latency) else (None, None)
             rows.append({
@@ -578,7 +580,22 @@ def bench_latency(
                 "median_ms": None if median is None else float(median),
                 "p90_ms": None if p90 is None else float(p90),
             })  # fmt: skip
+        rows[-1].update(_score_difference(scores.get(FRAMES), scores[WINDOWS]))
     return {"audio_s": len(stream.audio) / SAMPLE_RATE, "keywords": len(labels), "rows": rows}
+
+
+def _score_difference(frames: np.ndarray | None, windows: np.ndarray) -> dict[str, float]:
+    """How far whole-window scores lie from the frame-by-frame ones of the same windows: the
+    mean and largest ``|p_windows - p_frames|`` over windows and classes, and the share of
+    windows whose top class differs (nothing without frame-by-frame scores)."""
+    if frames is None:
+        return {}
+    difference = np.abs(windows - frames)
+    return {
+        "mean_abs_difference": float(difference.mean()),
+        "max_abs_difference": float(difference.max()),
+        "top_class_differs": float(np.mean(windows.argmax(1) != frames.argmax(1))),
+    }
 
 
 # --- the command ----------------------------------------------------------------------------------
@@ -671,6 +688,14 @@ def format_latency(latency: Report | None) -> list[str]:
             f"{row['stride_ms']:>4g}ms {row['scoring']:<8}{row['threshold']:>10.3f}"
             f"{row['detected']:>9}{row['false_accepts']:>10}{figures}"
         )
+    for row in latency["rows"]:
+        if "mean_abs_difference" in row:
+            lines.append(
+                f"{row['stride_ms']:>4g}ms windows scored whole against the frame-by-frame "
+                f"scores of the same windows: |p difference| mean "
+                f"{row['mean_abs_difference']:.4f}, largest {row['max_abs_difference']:.3f}; "
+                f"top class differs in {row['top_class_differs']:.2%} of windows"
+            )
     return [*lines, *dict.fromkeys(row["threshold_source"] for row in latency["rows"])]
 
 
