@@ -22,6 +22,7 @@ from kws.export import checkpoint as export_module
 from kws.export.__main__ import main
 from kws.export.checkpoint import training_data
 from kws.export.onnx_model import example_batch
+from kws.frontend import STFT
 from kws.runtime import ModelInfo, Spotter
 from kws.runtime.graph_checks import EXPORT_OPS
 from kws.tasks import evaluate, train
@@ -352,6 +353,9 @@ EXPORT_KINDS = {
         ("triangular", "compression=pcen"), ("leaf", "compression=log"),
         ("stft", "output=magnitude"),
     )
+} | {
+    # trained kernels export as a convolution (export_operators moves them), fixed ones as a DFT
+    "mel-trained-stft-linear": ["frontend=mel", "frontend.trainable_stft=true", "model=linear"],
 }  # fmt: skip
 
 
@@ -361,6 +365,10 @@ def export_operators(overrides: list[str], folder: Path) -> set[str]:
     cfg = compose_in(folder, overrides, "train")
     frontend, head = (OmegaConf.to_container(cfg[key]) for key in ("frontend", "model"))
     module = KWSModule(frontend, head, CLASSES, SGD).eval()
+    with torch.no_grad():  # trainable STFT kernels moved, as training moves them
+        for layer in module.modules():
+            if isinstance(layer, STFT) and layer.trainable:
+                layer.kernels.mul_(1.01)
     rng = np.random.default_rng(0)
     clips = rng.uniform(-0.5, 0.5, (8, module.hparams["clip_samples"])).astype(np.float32)
     export_module.export_module(module, folder / "out", ("onnx",), clips)

@@ -60,9 +60,9 @@ def _latencies(
 
 
 def stage_tensors(model: onnx.ModelProto) -> dict[str, str]:
-    """The tensor each frontend stage of a float export hands on: ``stft`` (the convolution's
-    output), ``power``, ``mel`` (the projection's output), ``log``, and ``dct`` for MFCCs; only
-    the stages the frontend has.
+    """The tensor each frontend stage of a float export hands on: ``stft`` (the output of the
+    convolution with the kernels, or of the ``DFT``), ``power``, ``mel`` (the projection's
+    output), ``log``, and ``dct`` for MFCCs; only the stages the frontend has.
 
     Args:
         model: a float export (``kws.export``).
@@ -75,7 +75,7 @@ def stage_tensors(model: onnx.ModelProto) -> dict[str, str]:
     stages: dict[str, str] = {}
     matmuls = [n for n in frontend if n.op_type == "MatMul"]
     for node in frontend:  # in graph order
-        if node.op_type == "Conv" and "stft" not in stages:
+        if node.op_type in ("Conv", "DFT") and "stft" not in stages:
             stages["stft"] = node.output[0]
         if node is (matmuls[0] if matmuls else None):
             stages["power"] = next(t for t in node.input if t in producer)

@@ -212,6 +212,11 @@ class STFT(nn.Module):
         for ``implementation="fft"`` once the kernels differ from the analytic basis."""
         if self.implementation == "conv":
             return False
+        if torch.compiler.is_exporting():
+            # torch.export traces with fake kernels, which hold no values to compare: "fft" is
+            # taken as set (its setter checked the kernels, as kws.export.inference_frontend
+            # does) and "auto" convolves, which is right whatever the kernels hold.
+            return self.implementation == "fft"
         if self.implementation == "auto" and self.kernels.requires_grad and torch.is_grad_enabled():
             return False  # only the convolution passes gradients to the kernels
         if self.holds_fourier_basis():
@@ -260,11 +265,31 @@ class STFT(nn.Module):
         The result is a (batch, freq, frames) view of a tensor stored frame by frame, so a Mel
         projection reading it frame by frame is one GEMM with no copy (``torch.stft`` copies).
         """
-        frames = x.unfold(-1, self.n_fft, self.hop_length) * self.fft_window  # (B, T, n_fft)
+        frames = self._frames(x) * self.fft_window  # (batch, frames, n_fft)
         spectrum = torch.fft.rfft(frames, dim=-1)  # (batch, frames, freq)
         if self.output != "complex":
             spectrum = spectrum.real.square() + spectrum.imag.square()
         return spectrum.transpose(1, 2)  # (batch, freq, frames)
+
+    def _frames(self, x: torch.Tensor) -> torch.Tensor:
+        """The ``(batch, frames, n_fft)`` frames of padded audio ``(batch, samples)``.
+
+        Eagerly a view (``unfold``). While ``torch.export`` traces, the frames are cut from
+        ``hop_length``-long chunks instead, ``ceil(n_fft / hop_length)`` slices side by side:
+        ``unfold`` would export as a ``Gather`` storing ``frames x n_fft`` int64 indices
+        (413 KB at BC-ResNet's settings), more than all the rest of a small spotter.
+        """
+        if not torch.compiler.is_exporting():
+            return x.unfold(-1, self.n_fft, self.hop_length)
+        frames = 1 + (x.shape[-1] - self.n_fft) // self.hop_length
+        pieces = -(-self.n_fft // self.hop_length)  # chunks a frame spans
+        chunks = frames + pieces - 1
+        span = chunks * self.hop_length  # padded or cut to this: past the last frame is unread
+        if x.shape[-1] < span:
+            x = F.pad(x, (0, span - x.shape[-1]))
+        x = x[:, :span].reshape(x.shape[0], chunks, self.hop_length)
+        frames_by_chunks = torch.cat([x[:, i : i + frames] for i in range(pieces)], dim=-1)
+        return frames_by_chunks[..., : self.n_fft]
 
     def _conv(self, x: torch.Tensor) -> torch.Tensor:
         """Complex spectrum or power of padded audio, as one convolution with the kernels."""

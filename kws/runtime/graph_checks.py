@@ -13,45 +13,59 @@ export is a small graph of a fixed kind, so ``check_graph`` refuses anything els
 - sizes: at most ``MAX_NODES`` nodes and ``MAX_WEIGHTS`` weight elements; every tensor's shape
   is worked out (ONNX shape inference, with the batch at 1 and at 2 clips) and must be known
   before running, grow no faster than the batch, and stay within ``MAX_ACTIVATIONS`` elements
-  per clip, all tensors together; ``Conv``, ``MatMul``, ``Gemm`` and ``DFT`` together take at
-  most ``MAX_MACS`` multiply-adds per clip.
+  per clip, all tensors together; ``Conv``, ``MatMul``, ``Gemm``, ``DFT`` and ``AveragePool``
+  together take at most ``MAX_MACS`` multiply-adds per clip.
 
-``check_graph`` returns the elements per clip, so that a caller can keep the clips it runs at
-once to ``MAX_CALL_ACTIVATIONS`` elements.
+A streaming export (``kws.export.streaming``: a chunk of ``n * hop`` samples and a fixed-size
+state in) is checked the same way with its hop in place of the clip: its chunk is set to 1 hop
+and to 2 (``hop``), so its bounds hold per hop and no tensor may grow faster than the chunk.
+Its frame count is shape arithmetic (a ``Div`` of the chunk's length), which ONNX's inference
+does not carry through; the checks work out such small integer tensors themselves
+(``_fold_shape_arithmetic``) so that every shape is still known before running.
 
-Torch-free: the ``onnx`` package and the standard library only.
+``check_graph`` returns the elements per clip (per hop), so that a caller can keep the clips
+(hops) it runs at once to ``MAX_CALL_ACTIVATIONS`` elements; ``multiply_adds`` counts a graph's
+work for a given number of clips or hops.
+
+Torch-free: the ``onnx`` package, numpy and the standard library only.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
+import numpy as np
 import onnx
-from onnx import AttributeProto, TensorProto, helper, shape_inference
+from onnx import AttributeProto, TensorProto, helper, numpy_helper, shape_inference
 
 from kws.runtime.model_info import ModelFileError
 
 #: The operators (default ONNX domain) a kws export holds: those ``kws.export`` writes for
 #: every frontend (conf/frontend, log or PCEN compression, fixed or trainable) and head
-#: (conf/model), float and int8. Anything else is refused before onnxruntime sees the graph.
+#: (conf/model), float and int8, clip and streaming (``AveragePool``: a causal BC-ResNet's pool).
+#: Anything else is refused before onnxruntime sees the graph.
 EXPORT_OPS = frozenset(
     {
-        "Add", "BatchNormalization", "Clip", "Conv", "DFT", "DequantizeLinear", "Div", "Exp",
-        "Expand", "Gather", "Gemm", "Log", "MatMul", "Mul", "Pad", "Pow", "QuantizeLinear",
-        "ReduceMean", "Relu", "Reshape", "ScatterElements", "Shape", "Sigmoid", "Slice",
-        "Softmax", "Sqrt", "Squeeze", "Sub", "Transpose", "Unsqueeze", "Where",
+        "Add", "AveragePool", "BatchNormalization", "Clip", "Concat", "Conv", "DFT",
+        "DequantizeLinear", "Div", "Exp", "Expand", "Gather", "Gemm", "Log", "MatMul", "Mul",
+        "Pad", "Pow", "QuantizeLinear", "ReduceMean", "Relu", "Reshape", "ScatterElements",
+        "Shape", "Sigmoid", "Slice", "Softmax", "Sqrt", "Squeeze", "Sub", "Transpose",
+        "Unsqueeze", "Where",
     }
 )  # fmt: skip
 # The bounds leave room above the largest export the configs make: BC-ResNet-8 (tau 8) on
-# 2-second clips with PCEN, int8: 2,819 nodes, 573,558 weights, 39.0 million tensor elements
-# and 223 million multiply-adds per clip (BC-ResNet-1 on 1-second clips: 3.2 and 30 million).
+# 2-second clips with PCEN, int8: 2,818 nodes, 326,588 weights, 38.8 million tensor elements
+# and 226 million multiply-adds per clip (BC-ResNet-1 on 1-second clips: 2.9 and 30 million),
+# its fixed STFT a DFT (a trained STFT's 2 x 257 x 480 kernels add 246,720 weights).
 #: The most nodes a graph may have.
 MAX_NODES = 65_536
 #: The most weight elements (initializers), all together.
 MAX_WEIGHTS = 2**24
 #: The most elements per clip of the tensors the nodes compute, all together.
 MAX_ACTIVATIONS = 2**27
-#: The most multiply-adds per clip in ``Conv``, ``MatMul``, ``Gemm`` and ``DFT`` together.
+#: The most multiply-adds per clip in ``Conv``, ``MatMul``, ``Gemm``, ``DFT`` and
+#: ``AveragePool`` (its adds) together.
 MAX_MACS = 2**30
 #: The most tensor elements (``check_graph``'s per clip times the clips) one onnxruntime call
 #: may compute: 1 GiB of float32 were every tensor kept.
@@ -63,6 +77,13 @@ _PLAIN_ATTRIBUTES = {
     AttributeProto.FLOAT, AttributeProto.INT, AttributeProto.STRING,
     AttributeProto.FLOATS, AttributeProto.INTS, AttributeProto.STRINGS,
 }  # fmt: skip
+#: The integer operators whose values the checks work out where ONNX's inference does not
+#: (``Div`` has no data propagation), the only ones shape arithmetic in an export uses.
+_FOLDED = frozenset(
+    {"Add", "Concat", "Div", "Gather", "Mul", "Reshape", "Shape", "Squeeze", "Sub", "Unsqueeze"}
+)
+#: Passes of shape inference and folding at most (an export needs one of folding).
+_FOLD_ROUNDS = 4
 _NAME_CHARS = 60  # of a hostile name in a message
 _DETAIL_CHARS = 300  # of shape inference's message
 
@@ -81,23 +102,38 @@ def _node(node: onnx.NodeProto, index: int) -> str:
     return f"node {name} ({_quote(operator)[1:-1]})"
 
 
-def check_graph(model: onnx.ModelProto, origin: str) -> int:
-    """Refuse a model that is not a kws export's kind of graph, before onnxruntime builds it.
+def check_graph(model: onnx.ModelProto, origin: str, hop: int | None = None) -> int:
+    """Refuse a model that is not a kws export's kind of graph, before onnxruntime builds it:
+    ``check_structure``, then ``check_shapes``.
+
+    Args:
+        model: the parsed model file.
+        origin: the file, for messages.
+        hop: a streaming export's hop in samples (its metadata's); None (default): a clip
+            export.
+
+    Returns:
+        The elements of the tensors its nodes compute for one clip (one hop), all together.
+
+    Raises:
+        ModelFileError: see ``check_structure`` and ``check_shapes``.
+    """
+    check_structure(model, origin)
+    return check_shapes(model, origin, hop)
+
+
+def check_structure(model: onnx.ModelProto, origin: str) -> None:
+    """Refuse a model whose parts are not a kws export's kind, shapes aside.
 
     Args:
         model: the parsed model file.
         origin: the file, for messages.
 
-    Returns:
-        The elements of the tensors its nodes compute for one clip, all together.
-
     Raises:
         ModelFileError: the model has no graph, or one with an operator outside
             ``EXPORT_OPS``, a subgraph or tensor attribute, local functions, sparse or
-            external weights, or sizes beyond ``MAX_NODES``, ``MAX_WEIGHTS``,
-            ``MAX_ACTIVATIONS`` or ``MAX_MACS``; a shape that cannot be worked out before
-            running, or that grows faster than the batch. The message starts with ``origin``
-            and names the node or initializer.
+            external weights, more than ``MAX_NODES`` nodes or ``MAX_WEIGHTS`` weight
+            elements. The message starts with ``origin`` and names the node or initializer.
     """
     graph = model.graph
     if not graph.node:
@@ -128,7 +164,6 @@ def check_graph(model: onnx.ModelProto, origin: str) -> int:
                     f"{kind}; a kws export's attributes are numbers and strings (no subgraphs)"
                 )
     _check_weights(graph, origin)
-    return _check_shapes(model, origin)
 
 
 def _check_weights(graph: onnx.GraphProto, origin: str) -> None:
@@ -153,10 +188,11 @@ def _check_weights(graph: onnx.GraphProto, origin: str) -> None:
             )
 
 
-def _inferred_shapes(model: onnx.ModelProto, batch: int, origin: str) -> dict[str, list[int]]:
+def _inferred_shapes(model: onnx.ModelProto, size: int, origin: str) -> dict[str, list[int]]:
     """Every tensor's shape by ONNX shape inference with each free input dimension set to
-    ``batch``; a dimension that cannot be worked out is -1. Large initializers are handed over
-    as inputs of their shape, without their values."""
+    ``size`` (and small integer tensors worked out, ``_fold_shape_arithmetic``); a dimension
+    that cannot be worked out is -1. Large initializers are handed over as inputs of their
+    shape, without their values."""
     graph = model.graph
     small = [t for t in graph.initializer if math.prod(t.dims) <= _VALUES_KEPT]
     large = [
@@ -180,7 +216,25 @@ def _inferred_shapes(model: onnx.ModelProto, batch: int, origin: str) -> dict[st
     for value in light.graph.input[: len(inputs)]:
         for dim in value.type.tensor_type.shape.dim:
             if not dim.HasField("dim_value"):
-                dim.dim_value = batch
+                dim.dim_value = size
+    values = {t.name: numpy_helper.to_array(t) for t in small if t.data_type == TensorProto.INT64}
+    shapes = _infer(light, origin)
+    for _ in range(_FOLD_ROUNDS):
+        folded = _fold_shape_arithmetic(light.graph.node, shapes, values)
+        if not folded:
+            break
+        # Each worked-out tensor becomes a constant, so inference reads its value.
+        light.graph.initializer.extend(numpy_helper.from_array(values[n], n) for n in folded)
+        kept = [node for node in light.graph.node if not set(node.output) <= set(folded)]
+        del light.graph.node[:]
+        light.graph.node.extend(kept)
+        shapes = _infer(light, origin)
+    return shapes
+
+
+def _infer(light: onnx.ModelProto, origin: str) -> dict[str, list[int]]:
+    """The shapes ONNX shape inference gives the tensors of ``light`` (its initializers'
+    included), -1 for a dimension it cannot work out."""
     try:
         inferred = shape_inference.infer_shapes(
             light, check_type=True, strict_mode=True, data_prop=True
@@ -192,7 +246,7 @@ def _inferred_shapes(model: onnx.ModelProto, batch: int, origin: str) -> dict[st
         raise ModelFileError(
             f"{origin}: not a usable ONNX model (its shapes do not check: {detail})"
         ) from None
-    shapes = {t.name: list(t.dims) for t in small}
+    shapes = {t.name: list(t.dims) for t in light.graph.initializer}
     for value in (*inferred.input, *inferred.value_info, *inferred.output):
         tensor = value.type.tensor_type
         if value.type.HasField("tensor_type") and tensor.HasField("shape"):
@@ -203,15 +257,83 @@ def _inferred_shapes(model: onnx.ModelProto, batch: int, origin: str) -> dict[st
     return shapes
 
 
+def _fold_shape_arithmetic(
+    nodes: Sequence[onnx.NodeProto],
+    shapes: dict[str, list[int]],
+    values: dict[str, np.ndarray],
+) -> list[str]:
+    """Work out, in graph order, the int64 outputs of ``_FOLDED`` nodes whose inputs are known
+    (a ``Shape`` of a tensor whose shape is known), inputs and output each at most
+    ``_VALUES_KEPT`` elements; add them to ``values`` and return their names. Anything else (an
+    unknown or larger input, a missing attribute, a division by zero, an out-of-range index or
+    axis, a larger result) is left for inference to leave unknown."""
+    folded = []
+    for node in nodes:
+        if node.op_type not in _FOLDED or len(node.output) != 1 or node.output[0] in values:
+            continue
+        try:
+            value = _fold_node(node, shapes, values)
+        except (ValueError, IndexError, KeyError, TypeError, ZeroDivisionError):
+            continue
+        if value is not None and value.dtype == np.int64 and value.size <= _VALUES_KEPT:
+            values[node.output[0]] = value
+            folded.append(node.output[0])
+    return folded
+
+
+def _fold_node(
+    node: onnx.NodeProto, shapes: dict[str, list[int]], values: dict[str, np.ndarray]
+) -> np.ndarray | None:
+    """The value of one ``_FOLDED`` node as ONNX defines it, or None where an input is not
+    known. Raises ``ValueError`` (and kin) where the inputs do not fit the operator."""
+    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    if node.op_type == "Shape":
+        shape = shapes.get(node.input[0], [-1])
+        if -1 in shape:
+            return None
+        dims = np.array(shape, np.int64)
+        return dims[attributes.get("start", 0) : attributes.get("end", len(dims))]
+    given = [name for name in node.input if name]
+    if any(name not in values for name in given):
+        return None
+    if sum(values[name].size for name in given) > _VALUES_KEPT:
+        return None
+    first, *rest = (values[name] for name in given)
+    if node.op_type in ("Add", "Sub", "Mul"):
+        operation = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}[node.op_type]
+        return operation(first, rest[0])
+    if node.op_type == "Div":  # integer division truncates toward zero
+        if (rest[0] == 0).any():
+            raise ZeroDivisionError
+        quotient = np.abs(first) // np.abs(rest[0])
+        return quotient * np.sign(first) * np.sign(rest[0])
+    if node.op_type == "Concat":
+        return np.concatenate([first, *rest], axis=attributes["axis"])
+    if node.op_type == "Gather":
+        return np.take(first, rest[0], axis=attributes.get("axis", 0))
+    if node.op_type == "Reshape":
+        target = rest[0].copy()
+        if not attributes.get("allowzero", 0):
+            zeros = np.flatnonzero(target == 0)
+            target[zeros] = np.array(first.shape)[zeros]
+        return first.reshape(target)
+    axes = tuple(int(axis) for axis in (rest[0] if rest else ()))
+    if node.op_type == "Squeeze":
+        return np.squeeze(first, axis=axes or None)
+    return np.expand_dims(first, axes)  # Unsqueeze
+
+
 def _macs(node: onnx.NodeProto, shapes: dict[str, list[int]]) -> int:
-    """The multiply-adds of a ``Conv``, ``MatMul``, ``Gemm`` or ``DFT`` node (0 for others):
-    its output's elements times the products summed into each. ``shapes`` holds its inputs'
-    and outputs' shapes."""
-    if node.op_type not in ("Conv", "MatMul", "Gemm", "DFT"):
+    """The multiply-adds of a ``Conv``, ``MatMul``, ``Gemm``, ``DFT`` or ``AveragePool`` node
+    (0 for others): its output's elements times the products (an average's terms) summed into
+    each. ``shapes`` holds its inputs' and outputs' shapes."""
+    if node.op_type not in ("Conv", "MatMul", "Gemm", "DFT", "AveragePool"):
         return 0
     first, out = shapes[node.input[0]], shapes[node.output[0]]
     if node.op_type == "Conv":  # each output sums input channels / group x kernel
         terms = math.prod(shapes[node.input[1]][1:])
+    elif node.op_type == "AveragePool":
+        terms = math.prod(next((a.ints for a in node.attribute if a.name == "kernel_shape"), []))
     elif node.op_type == "Gemm":
         transposed = any(a.name == "transA" and a.i for a in node.attribute)
         terms = first[0 if transposed else -1]
@@ -223,11 +345,26 @@ def _macs(node: onnx.NodeProto, shapes: dict[str, list[int]]) -> int:
     return math.prod(out) * terms
 
 
-def _check_shapes(model: onnx.ModelProto, origin: str) -> int:
-    """Refuse shapes that cannot be worked out, that grow faster than the batch, or that need
-    more than ``MAX_ACTIVATIONS`` elements or ``MAX_MACS`` multiply-adds per clip; the
-    elements per clip."""
-    one, two = (_inferred_shapes(model, batch, origin) for batch in (1, 2))
+def check_shapes(model: onnx.ModelProto, origin: str, hop: int | None = None) -> int:
+    """Refuse a graph whose shapes cannot be worked out before running, grow faster than the
+    batch (a streaming export's chunk), or need more than ``MAX_ACTIVATIONS`` elements or
+    ``MAX_MACS`` multiply-adds per clip (per hop).
+
+    Args:
+        model: a model that passed ``check_structure``.
+        origin: the file, for messages.
+        hop: a streaming export's hop in samples: its free dimension (the chunk's samples) is
+            set to 1 and 2 hops; None (default): a clip export, its free dimension (the batch)
+            set to 1 and 2 clips.
+
+    Returns:
+        The elements of the tensors its nodes compute for one clip (one hop), all together.
+
+    Raises:
+        ModelFileError: the message starts with ``origin`` and names the node.
+    """
+    unit, per = (1, "clip") if hop is None else (hop, "hop")
+    one, two = (_inferred_shapes(model, count * unit, origin) for count in (1, 2))
     activations = macs = 0
     for index, node in enumerate(model.graph.node):
         where = f"{origin}: {_node(node, index)}"
@@ -240,22 +377,39 @@ def _check_shapes(model: onnx.ModelProto, origin: str) -> int:
         for name in filter(None, node.output):
             size, doubled = math.prod(one[name]), math.prod(two[name])
             if doubled > 2 * size:
+                growing = "the batch" if hop is None else "the chunk"
                 raise ModelFileError(
-                    f"{where}: {_quote(name)} grows faster than the batch ({size:,} elements "
-                    f"for 1 clip, {doubled:,} for 2)"
+                    f"{where}: {_quote(name)} grows faster than {growing} ({size:,} elements "
+                    f"for 1 {per}, {doubled:,} for 2)"
                 )
             activations += size
             if activations > MAX_ACTIVATIONS:
                 raise ModelFileError(
-                    f"{where}: {_quote(name)} is {one[name]} ({size:,} elements per clip), "
+                    f"{where}: {_quote(name)} is {one[name]} ({size:,} elements per {per}), "
                     f"which brings the graph's tensors to more than {MAX_ACTIVATIONS:,} "
-                    "elements per clip"
+                    f"elements per {per}"
                 )
         cost = _macs(node, one)
         macs += cost
         if macs > MAX_MACS:
             raise ModelFileError(
-                f"{where} takes {cost:,} multiply-adds per clip, which brings the graph to "
+                f"{where} takes {cost:,} multiply-adds per {per}, which brings the graph to "
                 f"more than {MAX_MACS:,}"
             )
     return activations
+
+
+def multiply_adds(
+    model: onnx.ModelProto, origin: str, hop: int | None = None, count: int = 1
+) -> int:
+    """The multiply-adds (``_macs``) of one call on ``count`` clips, or on a chunk of ``count``
+    hops of a streaming export, for a model that passed ``check_graph``.
+
+    Args:
+        model: the model.
+        origin: the file, for messages.
+        hop: a streaming export's hop in samples; None (default): a clip export.
+        count: the clips or hops. Default 1.
+    """
+    shapes = _inferred_shapes(model, count * (1 if hop is None else hop), origin)
+    return sum(_macs(node, shapes) for node in model.graph.node)
