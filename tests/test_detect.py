@@ -106,6 +106,30 @@ def test_an_export_finds_what_its_checkpoint_finds(linear_checkpoint, stream, tm
     )
 
 
+def test_a_streaming_export_finds_what_its_causal_checkpoint_finds(stream, tmp_path):
+    """``detect.py model_path=spotter.stream.onnx``: each sample through the exported model
+    once (``RuntimeStream``), the detections and scores of the checkpoint's stateful
+    detector."""
+    pytest.importorskip("onnxruntime")
+    from test_stream_export import causal_module, save
+
+    from kws.export.checkpoint import export_checkpoint
+
+    checkpoint = save(causal_module(), tmp_path / "causal.ckpt")
+    export_checkpoint(checkpoint, tmp_path / "export", formats=(), streaming=True)
+    onnx = tmp_path / "export" / "spotter.stream.onnx"
+    found = {}
+    for name, model in (("ckpt", f"ckpt_path={checkpoint}"), ("onnx", f"model_path={onnx}")):
+        overrides = [model, f"audio={stream.wav}", "detector.threshold=0.5"]
+        detect(compose_in(tmp_path / name, overrides))
+        found[name] = read_rows(tmp_path / name / "detections.csv")[1:]
+    assert len(found["ckpt"]) >= 10, "a model that detects little tests little"
+    assert [r[:2] for r in found["onnx"]] == [r[:2] for r in found["ckpt"]]
+    np.testing.assert_allclose(
+        [float(r[2]) for r in found["onnx"]], [float(r[2]) for r in found["ckpt"]], atol=1e-4
+    )
+
+
 def test_evaluate_stream_reports_clips_and_a_stream_of_the_same_split(linear_checkpoint, tmp_path):
     overrides = [f"ckpt_path={linear_checkpoint}", "stream=true", "stream_minutes=0.5",
                  "stream_free_minutes=1", "detector.threshold=0.5",

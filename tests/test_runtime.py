@@ -541,6 +541,172 @@ def test_hostile_metadata_is_one_error_naming_the_field(
     _expect_model_error(_tiny_with(tmp_path, **fields), message, ModelInfoError)
 
 
+def _streaming(hop: object = 2, states: object = None) -> str:
+    """A streaming export's metadata for the tiny model (4-sample clips): ``hop`` and
+    ``states`` (default: one state ``s`` to ``ns`` of shape ``[1, 3]``) as JSON."""
+    states = [{"input": "s", "output": "ns", "shape": [1, 3]}] if states is None else states
+    return json.dumps({"hop_length": hop, "states": states})
+
+
+def _state(name: str, shape: object = (1, 3), output: str | None = None) -> dict[str, object]:
+    return {"input": name, "output": f"next_{name}" if output is None else output,
+            "shape": list(shape) if isinstance(shape, tuple) else shape}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("streaming", "message"),
+    [
+        ("[]", "metadata 'streaming' must be a JSON object"),
+        (_streaming(hop=0), "metadata 'streaming' 'hop_length' must be in 1..4: 0"),
+        (_streaming(hop=True), "metadata 'streaming' 'hop_length' must be in 1..4: True"),
+        (_streaming(hop=3), "'hop_length' 3 does not divide the clip's 4 samples"),
+        (_streaming(states=[]), "metadata 'streaming' 'states' must be a list of 1 to 256"),
+        (_streaming(states=[_state(f"s{i}") for i in range(257)]), "a list of 1 to 256 states"),
+        (_streaming(states=["s"]), "metadata 'streaming' state 0 must be a JSON object"),
+        (_streaming(states=[_state("")]), "state 0 'input' is not a name of 1 to 64 characters"),
+        (_streaming(states=[_state("a\nb")]), "state 0 'input' holds a line break or another"),
+        (_streaming(states=[_state("chunk")]), "state 0 'input' 'chunk' names another tensor too"),
+        (
+            _streaming(states=[_state("a"), _state("b", output="next_a")]),
+            "metadata 'streaming' state 1 'output' 'next_a' names another tensor too",
+        ),
+        (_streaming(states=[_state("a", (2, 3))]), "state 0 'shape' must be 1 to 8 sizes, batch"),
+        (_streaming(states=[_state("a", (1, 0))]), "'shape' must be 1 to 8 sizes, batch 1 first"),
+        (_streaming(states=[_state("a", [1, 1.5])]), "'shape' must be 1 to 8 sizes"),
+        (_streaming(states=[_state("a", [1, True])]), "'shape' must be 1 to 8 sizes"),
+        (_streaming(states=[_state("a", (1,) * 9)]), "'shape' must be 1 to 8 sizes"),
+        (
+            _streaming(states=[_state(f"s{i}", (1, 2**21)) for i in range(3)]),
+            "metadata 'streaming' state 2 brings the state to more than 4,194,304 elements",
+        ),
+    ],
+    ids=[
+        "not an object",
+        "hop 0",
+        "hop true",
+        "hop 3",
+        "no states",
+        "257 states",
+        "a string",
+        "empty name",
+        "newline",
+        "chunk",
+        "twice",
+        "batch 2",
+        "size 0",
+        "float size",
+        "bool size",
+        "9 dims",
+        "16 MB",
+    ],  # fmt: skip
+)
+def test_hostile_streaming_metadata_is_one_error_naming_the_part(
+    tmp_path: Path, streaming: str, message: str
+) -> None:
+    _expect_model_error(_tiny_with(tmp_path, streaming=streaming), message, ModelInfoError)
+
+
+def test_streaming_metadata_on_a_clip_graph_is_refused_before_it_runs(tmp_path: Path) -> None:
+    _expect_model_error(
+        _tiny_with(tmp_path, streaming=_streaming()),
+        "graph takes ['waveform'] and gives ['logits', 'probabilities'], expected ['chunk', "
+        "'s'] and ['ns', 'probabilities']",
+    )
+    clip = Spotter.from_file(_tiny_with(tmp_path, streaming="null"))
+    assert clip.streaming is None
+    with pytest.raises(ValueError, match="a clip export, which cannot run as a stream"):
+        clip.stream()
+
+
+# A tiny streaming graph: chunk (1, n * 2) -> frames (1, n, 2) @ w (2, 3) + s -> softmax, the
+# frame count worked out from the chunk's length (Shape, Div: no ONNX data propagation).
+STREAM_HOP = 2
+FRAMES = [
+    helper.make_node("Shape", ["chunk"], ["length"], start=1),
+    helper.make_node("Div", ["length", "hop"], ["frames"]),
+    helper.make_node("Concat", ["one", "frames", "hop"], ["framed_shape"], axis=0),
+    helper.make_node("Reshape", ["chunk", "framed_shape"], ["framed"]),
+]
+STREAM_CONSTANTS = [
+    numpy_helper.from_array(np.array([STREAM_HOP], np.int64), "hop"),
+    numpy_helper.from_array(np.array([1], np.int64), "one"),
+    numpy_helper.from_array(WEIGHT[:2], "w"),
+]
+
+
+def _tiny_stream(
+    nodes: list[onnx.NodeProto] | None = None, constants: list[TensorProto] | None = None
+) -> onnx.ModelProto:
+    """The tiny streaming graph (``nodes`` in place of ``FRAMES``), its metadata saying so."""
+    state = [1, 3]
+    graph = helper.make_graph(
+        [
+            *(FRAMES if nodes is None else nodes),
+            helper.make_node("MatMul", ["framed", "w"], ["product"]),
+            helper.make_node("Add", ["product", "s"], ["logits"]),
+            helper.make_node("Softmax", ["logits"], ["probabilities"]),
+            helper.make_node("Relu", ["s"], ["next_s"]),
+        ],
+        "tiny-stream",
+        [
+            helper.make_tensor_value_info("chunk", TensorProto.FLOAT, [1, "samples"]),
+            helper.make_tensor_value_info("s", TensorProto.FLOAT, state),
+        ],
+        [
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [1, "frames", 3]),
+            helper.make_tensor_value_info("next_s", TensorProto.FLOAT, state),
+        ],
+        STREAM_CONSTANTS if constants is None else constants,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    states = [{"input": "s", "output": "next_s", "shape": state}]
+    helper.set_model_props(model, TINY.to_props() | {"streaming": _streaming(2, states)})
+    return model
+
+
+def test_a_streaming_graph_s_shape_arithmetic_is_worked_out_before_it_runs(
+    tmp_path: Path, monkeypatch
+) -> None:
+    path = _save(_tiny_stream(), tmp_path / "stream.onnx")
+    spotter = Spotter.from_file(path)
+    assert spotter.streaming.hop_length == STREAM_HOP
+    chunk = np.array([0.5, -0.25, 0.125, 0.0, -1.0, 1.0], np.float32)
+    logits = chunk.reshape(3, 2) @ WEIGHT[:2]
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    assert np.abs(spotter.stream().step(chunk) - expected).max() < 1e-6
+    # per hop (2 samples): framed 2; product, logits, probabilities, next_s 3 each; 5 integers
+    assert graph_checks.check_graph(onnx.load(path), "x", hop=STREAM_HOP) == 19
+    assert graph_checks.multiply_adds(onnx.load(path), "x", STREAM_HOP, count=5) == 5 * 3 * 2
+    # ONNX's inference alone leaves the frame count unknown after the Div
+    monkeypatch.setattr(graph_checks, "_FOLD_ROUNDS", 0)
+    _expect_model_error(path, "node #3 (Reshape): the shape of 'framed' cannot be worked out")
+
+
+def test_hostile_streaming_graphs_are_refused(tmp_path: Path, monkeypatch) -> None:
+    built = []
+    monkeypatch.setattr(spotter_module, "_session", lambda *args: built.append(args))
+    zero = [numpy_helper.from_array(np.array([0], np.int64), "hop"), *STREAM_CONSTANTS[1:]]
+    _expect_model_error(
+        _save(_tiny_stream(constants=zero), tmp_path / "zero.onnx"),
+        "not a usable ONNX model (its shapes do not check: ",  # the frames: 2 samples / 0
+    )
+    square = [
+        helper.make_node("Transpose", ["chunk"], ["column"], perm=[1, 0]),
+        helper.make_node("MatMul", ["column", "chunk"], ["square"]),  # (samples, samples)
+        helper.make_node("Reshape", ["square", "framed_shape"], ["framed"]),
+    ]
+    constants = [
+        numpy_helper.from_array(np.array([1, -1, 2], np.int64), "framed_shape"),
+        STREAM_CONSTANTS[2],
+    ]
+    _expect_model_error(
+        _save(_tiny_stream(square, constants), tmp_path / "square.onnx"),
+        "node #1 (MatMul): 'square' grows faster than the chunk (4 elements for 1 hop, 16 for 2)",
+    )
+    assert built == []  # onnxruntime never saw them
+
+
 def test_metadata_at_the_bounds_is_read(tmp_path: Path) -> None:
     names = ("x" * 64, "a b_c-1", "_silence_")
     spotter = Spotter.from_file(

@@ -129,8 +129,8 @@ def test_state_shapes_are_documented_and_small() -> None:
     assert [s[1:] for s in shapes[2:14]] == [
         (8, 1, 2), (8, 1, 2), (12, 1, 4), (12, 1, 4), *[(16, 1, 8)] * 4, *[(20, 1, 16)] * 4,
     ]  # fmt: skip
-    assert shapes[14:] == [(2, 20, 5, 4), (2, 32, 1, 100)]
-    assert sum(np.prod(s[1:]) for s in shapes) == 6032  # floats per stream: 24.1 KB
+    assert shapes[14:] == [(2, 20, 5, 4), (2, 12, 1, 100)]  # the pool keeps 12 logits' past
+    assert sum(np.prod(s[1:]) for s in shapes) == 4032  # floats per stream: 16.1 KB
     state = model.initial_state(batch=2)
     assert [tuple(t.shape) for t in state] == shapes and all(not t.any() for t in state)
 
@@ -145,8 +145,8 @@ def test_causal_bcresnet_keeps_the_paper_parameter_count_and_a_clip_is_its_last_
     with torch.no_grad():
         assert torch.equal(head(features), head.frames(features)[0][..., -1])
         # a clip of `window` frames: the pool is the mean of them all, the plain model's pool
-        pooled = head.head[1:4](_trunk(head, features))  # (3, 32, 1, 101)
-        expected = head.head[5](pooled.mean(-1, keepdim=True)).flatten(1)
+        pooled = head.head[1:4](_trunk(head, features)).mean(-1, keepdim=True)  # (3, 32, 1, 1)
+        expected = head.head[5](pooled).flatten(1)
         assert (head(features) - expected).abs().max() < 1e-5
     with pytest.raises(ValueError, match="model.causal=true"):
         plain.frames(features)

@@ -14,6 +14,7 @@ A clip's logits are those of its last frame.
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from kws.checks import check_number
@@ -49,8 +50,7 @@ class PastFrames:
 
     def __call__(self, x: torch.Tensor, frames: int) -> torch.Tensor:
         """``x`` ``(..., T)`` preceded by its ``frames`` past frames: ``(..., frames + T)``."""
-        past = x.new_zeros(*x.shape[:-1], frames) if self._past is None else next(self._past)
-        x = torch.cat([past, x], dim=-1)
+        x = F.pad(x, (frames, 0)) if self._past is None else torch.cat([next(self._past), x], -1)
         self.kept.append(x[..., x.shape[-1] - frames :])
         return x
 
@@ -298,7 +298,8 @@ class BCResNet(nn.Module):
             nn.Conv2d(in_channels, 4 * c, 1, bias=False),
             nn.BatchNorm2d(4 * c),
             nn.ReLU(),
-            # (B, 4c, 1, 1); causal: (B, 4c, 1, T), each frame the mean of the last `window`
+            # (B, 4c, 1, 1); causal (after the classifier, see frames): each frame the mean of
+            # the last `window` frames
             nn.AvgPool2d((1, self.window), stride=1) if causal else nn.AdaptiveAvgPool2d(1),
             nn.Conv2d(4 * c, num_classes, 1),
         )
@@ -357,13 +358,16 @@ class BCResNet(nn.Module):
             for block in stage:
                 x = block(x, state)  # as in forward
         x = self.head[0](state(x, HEAD_KERNEL - 1))  # (B, 2.5c, 5, 4 + T) -> (B, 2.5c, 1, T)
-        x = self.head[1:4](x)  # (B, 4c, 1, T)
-        x = self.head[4](state(x, self.window - 1))  # mean of each last `window`: (B, 4c, 1, T)
-        return self.head[5](x).squeeze(2), state.kept  # (B, num_classes, T)
+        x = self.head[5](self.head[1:4](x))  # (B, 4c, 1, T) -> (B, num_classes, 1, T)
+        # The classifier is linear, so it commutes with the mean: pooling its logits keeps the
+        # past of num_classes channels, not 4c.
+        x = self.head[4](state(x, self.window - 1))  # mean of each last `window` frames
+        return x.squeeze(2), state.kept  # (B, num_classes, T)
 
     def state_shapes(self, batch: int = 1) -> list[tuple[int, ...]]:
         """The shapes of a causal model's past (``frames``), site by site: the stem's input,
-        each BC-ResBlock's ``f1`` input, the head's depthwise conv input, the pool's input.
+        each BC-ResBlock's ``f1`` input, the head's depthwise conv input, the pool's input (the
+        classifier's logits).
 
         Args:
             batch: streams run together. Default 1.
@@ -371,7 +375,7 @@ class BCResNet(nn.Module):
         bands = self.n_features
         for stride in self.freq_strides:
             bands = _halve(bands) if stride == 2 else bands
-        head_conv, pool_input = self.head[0], self.head[1]
+        head_conv, classifier = self.head[0], self.head[5]
         return [
             (batch, 1, self.n_features, HEAD_KERNEL - 1),
             *(
@@ -380,7 +384,7 @@ class BCResNet(nn.Module):
                 for block in stage
             ),
             (batch, head_conv.in_channels, bands, HEAD_KERNEL - 1),
-            (batch, pool_input.out_channels, 1, self.window - 1),
+            (batch, classifier.out_channels, 1, self.window - 1),
         ]
 
     def _stem_input(self, x: torch.Tensor) -> torch.Tensor:

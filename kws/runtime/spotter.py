@@ -1,5 +1,10 @@
 """``Spotter``: an exported kws model (ONNX) run by onnxruntime on numpy arrays, without torch.
 
+Two kinds of export load: a clip export (``waveform`` clips in, ``probabilities`` and ``logits``
+out) and a streaming export (``python -m kws.export --streaming``: a chunk of samples and the
+state in, each new frame's probabilities and the next state out), which ``RuntimeStream`` runs
+over a stream, each sample through the model once.
+
 The model file is a file a user hands over, so it is treated as hostile: its size is capped,
 it is parsed from bytes as ONNX only, its graph must be a kws export's kind (operators, sizes
 and shapes, ``kws.runtime.graph_checks``) and its metadata is checked
@@ -23,14 +28,16 @@ import onnxruntime as ort
 from google.protobuf.message import DecodeError
 
 from kws.data.audio import float_problem, read_waveform, to_float32
-from kws.runtime.graph_checks import MAX_CALL_ACTIVATIONS, check_graph
+from kws.runtime.graph_checks import MAX_CALL_ACTIVATIONS, check_shapes, check_structure
 from kws.runtime.model_info import (
+    CHUNK_NAME,
     INPUT_NAME,
     MAX_METADATA_ENTRIES,
     OUTPUT_NAMES,
     ModelFileError,
     ModelInfo,
     ModelInfoError,
+    StreamInfo,
 )
 from kws.streaming.calibration import Calibration
 
@@ -38,8 +45,8 @@ from kws.streaming.calibration import Calibration
 #: allows, and parsing many small messages takes about ten times a file's size); a kws export
 #: is a few MB.
 MAX_MODEL_BYTES = 128 * 2**20
-#: Clips per onnxruntime call by default: enough to keep the cores busy, few enough that the
-#: features of a chunk stay small whatever batch a caller passes.
+#: Clips (a streaming export: hops) per onnxruntime call by default: enough to keep the cores
+#: busy, few enough that the features of a chunk stay small whatever batch a caller passes.
 MAX_BATCH = 256
 _ORT_DETAIL_CHARS = 300  # enough of an onnxruntime message to say why
 
@@ -58,14 +65,15 @@ def _read_model_bytes(path: Path) -> bytes:
     return data
 
 
-def _parse_model(data: bytes, path: Path) -> tuple[onnx.ModelProto, int]:
-    """The ONNX model in ``data`` (read from ``path``), its graph checked, and its tensors'
-    elements per clip (``check_graph``)."""
+def _parse_model(data: bytes, path: Path) -> onnx.ModelProto:
+    """The ONNX model in ``data`` (read from ``path``), its parts checked
+    (``graph_checks.check_structure``; its shapes are checked once its metadata is read)."""
     try:
         model = onnx.ModelProto.FromString(data)
     except DecodeError:
         raise ModelFileError(f"{path}: not a usable ONNX model (not an ONNX file)") from None
-    return model, check_graph(model, str(path))
+    check_structure(model, str(path))
+    return model
 
 
 def _ort_detail(error: Exception) -> str:
@@ -113,16 +121,25 @@ class Spotter:
     time, each chunk converted on its own, so a large batch (e.g. a read-only sliding-window
     view over long audio) is never copied whole.
 
+    A streaming export (``streaming`` is not None) scores a clip as a stream that starts with
+    it: the probabilities at its last frame, the window score ``stream()`` gives a detector.
+    It has no logits: ``run`` gives the log-probabilities in their place, which differ from the
+    logits by a constant per clip (softmax, argmax and cross-entropy take them as logits).
+
     Args:
         session: an onnxruntime session over the exported model.
         info: the model's metadata.
         origin: where the model came from, for messages.
-        max_batch: clips per onnxruntime call. Default ``MAX_BATCH`` (256).
+        max_batch: clips per onnxruntime call; a streaming export's hops per call. Default
+            ``MAX_BATCH`` (256).
 
     Raises:
-        ModelFileError: the graph's input is not ``waveform`` float ``(batch, clip_samples)``
-            with a free batch dimension, or its outputs are not ``probabilities`` and
-            ``logits``, float ``(batch, len(class_names))``.
+        ModelFileError: the graph does not take and give what ``info`` describes: a clip
+            export's input ``waveform`` float ``(batch, clip_samples)`` with a free batch
+            dimension and outputs ``probabilities`` and ``logits``, float
+            ``(batch, len(class_names))``; a streaming export's ``chunk`` float ``(1, samples)``
+            and states in, ``probabilities`` float ``(1, frames, len(class_names))`` and the
+            next states out, each state float of its shape.
     """
 
     def __init__(
@@ -148,16 +165,17 @@ class Spotter:
 
         Args:
             path: the ``.onnx`` file, at most ``MAX_MODEL_BYTES``; it must hold the whole
-                model (no external data files).
+                model (no external data files). A clip export or a streaming export.
             threads: onnxruntime threads within one operator, at least 1. Default 1.
-            max_batch: the most clips per onnxruntime call; fewer where the graph's tensors
-                for that many clips would hold more than ``graph_checks.MAX_CALL_ACTIVATIONS``
-                elements. Default ``MAX_BATCH`` (256).
+            max_batch: the most clips (a streaming export: hops) per onnxruntime call; fewer
+                where the graph's tensors for that many would hold more than
+                ``graph_checks.MAX_CALL_ACTIVATIONS`` elements. Default ``MAX_BATCH`` (256).
 
         Raises:
             ModelFileError: the file is missing, unreadable, too large, not a loadable ONNX
-                model, not a kws export's kind of graph (see ``graph_checks.check_graph``), or
-                its graph does not match its metadata.
+                model, not a kws export's kind of graph (see ``graph_checks.check_graph``; a
+                streaming export's shapes per hop of its metadata), or its graph does not
+                match its metadata.
             ModelInfoError: its metadata is missing, malformed, more than
                 ``MAX_METADATA_ENTRIES`` entries or not a kws export's.
             Both messages start with ``path``; all but the last check run before onnxruntime
@@ -167,7 +185,7 @@ class Spotter:
             raise ValueError(f"threads must be at least 1: {threads}")
         path = Path(path)
         data = _read_model_bytes(path)
-        model, clip_elements = _parse_model(data, path)
+        model = _parse_model(data, path)
         if len(model.metadata_props) > MAX_METADATA_ENTRIES:
             raise ModelInfoError(
                 f"{path}: {len(model.metadata_props):,} metadata entries, more than "
@@ -175,6 +193,8 @@ class Spotter:
             )
         props = {prop.key: prop.value for prop in model.metadata_props}
         info = ModelInfo.from_props(props, origin=str(path))
+        hop = None if info.streaming is None else info.streaming.hop_length
+        clip_elements = check_shapes(model, str(path), hop)  # per clip, or per hop
         del model  # the session parses the bytes itself
         max_batch = min(max_batch, max(1, MAX_CALL_ACTIVATIONS // max(clip_elements, 1)))
         return cls(_session(data, path, threads), info, str(path), max_batch)
@@ -201,30 +221,59 @@ class Spotter:
         """The samples per clip the model takes; shorter clips are zero-padded."""
         return self.info.clip_samples
 
+    @property
+    def streaming(self) -> StreamInfo | None:
+        """How a streaming export runs (hop, states), or None for a clip export."""
+        return self.info.streaming
+
+    def stream(self) -> RuntimeStream:
+        """A new stream through a streaming export, from zeros of its state.
+
+        Raises:
+            ValueError: the model is a clip export.
+        """
+        return RuntimeStream(self)
+
     def _check_graph(self) -> None:
-        """Raise ``ModelFileError`` unless the graph's input and outputs are those of a kws
-        export with this metadata."""
+        """Raise ``ModelFileError`` unless the graph's inputs and outputs are those of a kws
+        export with this metadata (a name in an expected shape: a free dimension)."""
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        classes = len(self.class_names)
+        expected: dict[str, list[int | str]]
+        if self.streaming is None:
+            expected = {
+                INPUT_NAME: ["batch", self.clip_samples],
+                **dict.fromkeys(OUTPUT_NAMES, ["batch", classes]),
+            }
+            input_names = [INPUT_NAME]
+        else:
+            states = self.streaming.states
+            expected = {CHUNK_NAME: [1, "samples"], OUTPUT_NAMES[0]: [1, "frames", classes]}
+            expected |= {state.input: list(state.shape) for state in states}
+            expected |= {state.output: list(state.shape) for state in states}
+            input_names = [CHUNK_NAME, *(state.input for state in states)]
         names = [node.name for node in inputs], sorted(node.name for node in outputs)
-        if names != ([INPUT_NAME], sorted(OUTPUT_NAMES)):
+        output_names = sorted(set(expected) - set(input_names))
+        if names != (input_names, output_names):
             raise ModelFileError(
                 f"{self.origin}: graph takes {names[0]} and gives {names[1]}, expected "
-                f"[{INPUT_NAME!r}] and {sorted(OUTPUT_NAMES)}"
+                f"{input_names} and {output_names}"
             )
-        widths = {INPUT_NAME: self.clip_samples} | dict.fromkeys(
-            OUTPUT_NAMES, len(self.class_names)
-        )
         for node in (*inputs, *outputs):
-            width, shape = widths[node.name], node.shape
+            shape, want = node.shape, expected[node.name]
             if not (
                 node.type == "tensor(float)"
-                and len(shape) == 2
-                and (shape[0] is None or isinstance(shape[0], str))  # a free batch dimension
-                and shape[1] == width
+                and len(shape) == len(want)
+                and all(
+                    size is None or isinstance(size, str)
+                    if isinstance(wanted, str)
+                    else size == wanted
+                    for size, wanted in zip(shape, want, strict=True)
+                )
             ):
                 raise ModelFileError(
                     f"{self.origin}: graph's {node.name!r} is {node.type} {shape}, its "
-                    f"metadata asks for tensor(float) ['batch', {width}]"
+                    f"metadata asks for tensor(float) {want}"
                 )
 
     def read_clip(self, path: str | os.PathLike[str]) -> np.ndarray:
@@ -284,7 +333,9 @@ class Spotter:
 
         Returns:
             ``(probabilities, logits)``, float32 ``(classes,)`` each for one clip,
-            ``(batch, classes)`` for a batch; columns in the order of ``class_names``.
+            ``(batch, classes)`` for a batch; columns in the order of ``class_names``. A
+            streaming export's: its probabilities at each clip's last frame, and their logarithm
+            in place of logits (see the class).
 
         Raises:
             ValueError: the dtype, rank or length is wrong, or a clip holds NaN, infinite or
@@ -298,10 +349,16 @@ class Spotter:
         classes = len(self.class_names)
         probabilities = np.empty((len(batch), classes), dtype=np.float32)
         logits = np.empty((len(batch), classes), dtype=np.float32)
-        for start in range(0, len(batch), self.max_batch):
-            clips = self._clips(batch[start : start + self.max_batch], start)
+        rows = self.max_batch if self.streaming is None else 1  # a stream takes one clip
+        for start in range(0, len(batch), rows):
+            clips = self._clips(batch[start : start + rows], start)
             end = start + len(clips)
-            probabilities[start:end], logits[start:end] = self._run_chunk(clips)
+            if self.streaming is None:
+                probabilities[start:end], logits[start:end] = self._run_chunk(clips)
+            else:
+                probabilities[start] = self.stream().step(clips[0])[-1]
+                tiny = np.finfo(np.float32).tiny  # an underflowed probability: a finite logit
+                logits[start] = np.log(np.maximum(probabilities[start], tiny))
         if waveform.ndim == 1:
             return probabilities[0], logits[0]
         return probabilities, logits
@@ -325,6 +382,42 @@ class Spotter:
                 raise ModelFileError(f"{self.origin}: the model gave NaN or infinite {name!r}")
         return outputs[0], outputs[1]
 
+    def _run_stream(
+        self, chunk: np.ndarray, state: list[np.ndarray]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One onnxruntime call of a streaming export, outputs checked.
+
+        Args:
+            chunk: float32 ``(n * hop_length,)`` samples, ``n >= 1``.
+            state: the state, float32 arrays of ``streaming.states``' shapes.
+
+        Returns:
+            ``(probabilities (n, classes) float32, next state)``.
+        """
+        assert self.streaming is not None, "a clip export has no state"
+        states = self.streaming.states
+        hops = len(chunk) // self.streaming.hop_length
+        feeds = {CHUNK_NAME: chunk[np.newaxis]} | {
+            info.input: value for info, value in zip(states, state, strict=True)
+        }
+        names = [OUTPUT_NAMES[0], *(info.output for info in states)]
+        try:
+            outputs = self._session.run(names, feeds)
+        except Exception as error:  # onnxruntime's errors share no base class below Exception
+            raise ModelFileError(
+                f"{self.origin}: the model failed on a chunk of {hops} hops ({_ort_detail(error)})"
+            ) from None
+        shapes = [(1, hops, len(self.class_names)), *(info.shape for info in states)]
+        for name, output, shape in zip(names, outputs, shapes, strict=True):
+            if output.shape != shape or output.dtype != np.float32:
+                raise ModelFileError(
+                    f"{self.origin}: the model gave {name!r} {output.dtype} {output.shape} for "
+                    f"a chunk of {hops} hops, expected float32 {shape}"
+                )
+            if not np.isfinite(output).all():
+                raise ModelFileError(f"{self.origin}: the model gave NaN or infinite {name!r}")
+        return outputs[0][0], outputs[1:]
+
     def predict(self, waveform: np.ndarray) -> np.ndarray:
         """The class probabilities of each clip: ``run(waveform)[0]``.
 
@@ -335,3 +428,77 @@ class Spotter:
             float32 ``(classes,)`` for one clip, ``(batch, classes)`` for a batch.
         """
         return self.run(waveform)[0]
+
+
+class RuntimeStream:
+    """A streaming export run on one stream, its state kept between calls: what
+    ``kws.streaming.detector.FrameScorer`` pushes samples into (torch's counterpart is
+    ``kws.streaming.stateful.TorchStream``). Build it with ``Spotter.stream()``.
+
+    Args:
+        spotter: a ``Spotter`` loaded from a streaming export.
+
+    Raises:
+        ValueError: the spotter's model is a clip export.
+    """
+
+    def __init__(self, spotter: Spotter) -> None:
+        if spotter.streaming is None:
+            raise ValueError(
+                f"{spotter.origin}: a clip export, which cannot run as a stream "
+                "(python -m kws.export --streaming writes a streaming export)"
+            )
+        self.spotter = spotter
+        self.hop_length = spotter.streaming.hop_length
+        self._shapes = [info.shape for info in spotter.streaming.states]
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new stream: zeros of the state."""
+        self.state = [np.zeros(shape, np.float32) for shape in self._shapes]
+
+    def step(self, samples: np.ndarray) -> np.ndarray:
+        """The probabilities at the frames ``samples`` complete; the state moves past them.
+
+        Args:
+            samples: ``(n * hop_length,)``, the stream's next samples, ``n >= 0``: float in
+                [-1, 1] or int16 (scaled by 1/32768). They go to onnxruntime
+                ``spotter.max_batch`` hops at a time.
+
+        Returns:
+            ``(n, classes)`` float64, a row per frame, columns in the order of
+            ``spotter.class_names``.
+
+        Raises:
+            ValueError: not ``(samples,)`` float or int16, a length that is not a whole number
+                of hops, or NaN, infinite or far out of range samples (the state is kept).
+            ModelFileError: the model failed or gave outputs of the wrong shape, or NaN or
+                infinite ones.
+        """
+        samples = np.asarray(samples)
+        if samples.ndim != 1 or (samples.dtype != np.int16 and samples.dtype.kind != "f"):
+            raise ValueError(
+                f"samples must be (samples,) float or int16, got {samples.dtype} {samples.shape}"
+            )
+        if len(samples) % self.hop_length:
+            raise ValueError(
+                f"{len(samples)} samples are not a whole number of the model's "
+                f"{self.hop_length}-sample hops"
+            )
+        audio = to_float32(samples)
+        problem = None if samples.dtype == np.int16 else float_problem(audio[np.newaxis])
+        if problem and problem.non_finite:
+            raise ValueError(f"samples hold {problem.non_finite} NaN or infinite values")
+        if problem:
+            raise ValueError(
+                f"samples reach {problem.peak:.3g}: float samples must be in [-1, 1] "
+                "(int16 samples are scaled by 1/32768)"
+            )
+        rows = [np.zeros((0, len(self.spotter.class_names)), np.float32)]
+        piece = self.spotter.max_batch * self.hop_length
+        for first in range(0, len(audio), piece):
+            probabilities, self.state = self.spotter._run_stream(
+                audio[first : first + piece], self.state
+            )
+            rows.append(probabilities)
+        return np.concatenate(rows).astype(np.float64)

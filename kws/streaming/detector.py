@@ -20,7 +20,10 @@ Scoring is delegated to a scorer (``WindowScorer``):
   window's edges (where ``center`` pads the window with its own reflection) are computed from
   the window's first and last few hundred samples. Otherwise every window runs through the
   frontend on its own.
-* ``from_runtime`` (numpy, no torch): windows are a strided view over the sample buffer,
+* ``from_runtime`` (numpy, no torch) with a streaming export (``python -m kws.export
+  --streaming``): ``FrameScorer`` streams every sample through it once
+  (``kws.runtime.spotter.RuntimeStream``), as ``from_spotter`` streams the causal model.
+* ``from_runtime`` with a clip export: windows are a strided view over the sample buffer,
   batched to ``kws.runtime.Spotter.predict``.
 
 Any way a scorer gets at most ``batch_size`` windows at a time, in one batch.
@@ -135,7 +138,8 @@ class FrameScorer:
         if clip_samples % hop or stride_samples % hop or stride_samples > clip_samples:
             raise ValueError(
                 f"a stateful detector needs the clip ({clip_samples} samples) and the stride "
-                f"({stride_samples}) to be whole numbers of the model's hop ({hop} samples), "
+                f"({stride_samples}, detector.stride_ms) to be whole numbers of the model's hop "
+                f"({hop} samples), "
                 "the stride no longer than the clip"
             )
         self.stream = stream
@@ -462,18 +466,30 @@ class StreamingDetector:
         settings: PosteriorSettings | None = None,
         **kwargs: Any,
     ) -> StreamingDetector:
-        """A detector scoring with an exported model run by ``kws.runtime.Spotter`` (no torch).
+        """A detector scoring with an exported model run by ``kws.runtime.Spotter`` (no torch):
+        a streaming export streams each sample through the model once (``FrameScorer``), a
+        clip export scores whole windows.
 
         Args:
             spotter: the loaded runtime spotter; its class names, sample rate and clip length
                 are used.
-            stride_ms: see the class. Default 30.
+            stride_ms: see the class. Default 30; a streaming export's stride must be a whole
+                number of its hops.
             settings: see the class; None: the model's calibrated settings
                 (``spotter.calibration``), else TensorFlow's defaults.
             **kwargs: the class's other arguments.
+
+        Raises:
+            ValueError: settings the class refuses, or a stride that is not a whole number of
+                a streaming export's hops.
         """
         settings = _settings(settings, spotter.calibration)
-        scorer = RuntimeScorer(spotter, spotter.clip_samples)
+        scorer: WindowScorer
+        if spotter.streaming is not None:
+            stride = stride_samples(stride_ms, spotter.sample_rate, settings)
+            scorer = FrameScorer(spotter.stream(), spotter.clip_samples, stride)
+        else:
+            scorer = RuntimeScorer(spotter, spotter.clip_samples)
         return cls(
             scorer,
             spotter.class_names,
