@@ -42,7 +42,7 @@ from kws.streaming.posterior import Detection
 ROOT = Path(__file__).resolve().parents[1]
 RATE = 16000
 SINK = "kws_sink"
-#: ``python -m kws.runtime.listen``'s detection lines.
+#: ``python -m kws.runtime listen``'s detection lines.
 LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}  (\S+)  ([\d.]+)  at ([\d.]+) s$")
 
 
@@ -109,11 +109,11 @@ def pulse(tmp_path: Path) -> Iterator[tuple[dict[str, str], subprocess.Popen]]:
 
 
 class Listener:
-    """``python -m kws.runtime.listen MODEL ARGS...`` running, its output collected."""
+    """``python -m kws.runtime listen MODEL ARGS...`` running, its output collected."""
 
     def __init__(self, env: dict[str, str], *args: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "kws.runtime.listen", *args],
+            [sys.executable, "-m", "kws.runtime", "listen", *args],
             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         self.err: list[str] = []
@@ -325,7 +325,7 @@ def test_overruns_are_counted_and_reported(
     listener.wait_heard()
     began = time.monotonic()
     listener.process.send_signal(signal.SIGSTOP)
-    time.sleep(MAX_BACKLOG_SECONDS + 2)
+    time.sleep(MAX_BACKLOG_SECONDS + 4)  # at least 4 s dropped
     listener.process.send_signal(signal.SIGCONT)
     time.sleep(1.5)
     elapsed = time.monotonic() - began
@@ -342,7 +342,8 @@ def test_overruns_are_counted_and_reported(
         r"stopped after ([\d.]+) s of audio: \d+ detection\(s\), (\d+) overrun\(s\)", err[-1]
     )
     assert closing and int(closing[2]) == len(overruns), err
-    assert float(closing[1]) < elapsed - 1  # what was dropped was not heard
+    # what was dropped was not heard: at least 4 s, less what was heard before `began`
+    assert float(closing[1]) < elapsed - 2
 
 
 def test_missing_device_lists_the_devices(
@@ -352,7 +353,7 @@ def test_missing_device_lists_the_devices(
     the input devices, with exit status 2."""
     for device in ("99", "no such microphone"):
         result = subprocess.run(
-            [sys.executable, "-m", "kws.runtime.listen", str(listen_model), "--device", device],
+            [sys.executable, "-m", "kws.runtime", "listen", str(listen_model), "--device", device],
             env=pulse[0], cwd=ROOT, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert result.returncode == 2

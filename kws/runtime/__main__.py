@@ -1,4 +1,9 @@
-"""``python -m kws.runtime MODEL.onnx a.wav b.wav ...``: each file's top classes.
+"""``python -m kws.runtime MODEL.onnx a.wav b.wav ...``: each file's top classes;
+``python -m kws.runtime listen MODEL.onnx ...``: keywords heard by a microphone
+(``kws.runtime.listen``).
+
+``MODEL.onnx`` is a clip export or a streaming export (``python -m kws.export --streaming``),
+which scores a clip as a stream starting with it: its probabilities at the clip's last frame.
 
 One line per file, ``<path>  <class>  <probability>`` (``--top K``: the K best pairs), on
 stdout; a file that cannot be scored is an ``error: <path>: <problem>`` line on stderr and the
@@ -34,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     """The command line's parser."""
     parser = argparse.ArgumentParser(
         prog="python -m kws.runtime",
-        description="Score WAV clips with an exported kws model (ONNX), without torch.",
+        description="Score WAV clips with an exported kws model (ONNX, a clip or a streaming "
+        "export), without torch.",
     )
     parser.add_argument("model", help="the exported .onnx model")
     parser.add_argument(
@@ -59,6 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: the arguments after ``python -m kws.runtime``; ``None`` (default): the command
             line's.
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["listen"]:
+        from kws.runtime import listen
+
+        return listen.main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         spotter = Spotter.from_file(args.model, threads=args.threads)

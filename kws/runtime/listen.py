@@ -1,4 +1,4 @@
-"""``python -m kws.runtime.listen MODEL.onnx``: keywords heard by a microphone, live, without torch.
+"""``python -m kws.runtime listen MODEL.onnx``: keywords heard by a microphone, live, no torch.
 
 An input device is opened through PortAudio (``sounddevice``, the ``listen`` extra:
 ``pip install 'kws[listen]'``, and the PortAudio library: ``apt-get install libportaudio2``) at
@@ -668,7 +668,7 @@ def _device_arg(text: str) -> int | str:
 def _parser() -> argparse.ArgumentParser:
     """The command line's parser."""
     parser = argparse.ArgumentParser(
-        prog="python -m kws.runtime.listen",
+        prog="python -m kws.runtime listen",
         description="Print the keywords an exported kws model (ONNX) hears on a microphone.",
     )
     parser.add_argument("model", help="the exported .onnx model")
@@ -711,7 +711,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     when the device stopped delivering audio, 2 when listening could not start.
 
     Args:
-        argv: the arguments after ``python -m kws.runtime.listen``; ``None`` (default): the
+        argv: the arguments after ``python -m kws.runtime listen``; ``None`` (default): the
             command line's.
     """
     args = _parser().parse_args(argv)
@@ -738,7 +738,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {summary.device_lost}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
