@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from kws.data.audio import ClipFormat, read_noise
+from kws.data.audio import ClipFormat, MonoConverter, read_noise
 from kws.data.layout import BACKGROUND_NOISE
 from kws.runtime import Spotter
 from kws.runtime.listen import (
@@ -31,7 +31,6 @@ from kws.runtime.listen import (
     MAX_BACKLOG_SECONDS,
     NEGATIVES_FOLDER,
     _Clock,
-    _Converter,
     _History,
     _Saver,
     main,
@@ -413,12 +412,12 @@ def test_converter_converts_as_training_does(tmp_path: Path) -> None:
     sf.write(path, stereo, 48000, subtype="PCM_16")
     recording = ClipFormat(convert=True, max_seconds=None)  # a folder data set's negatives
     whole = np.round(read_noise(path, recording) * 32768).astype(np.int16)
-    convert = _Converter(48000, RATE, 2)
+    convert = MonoConverter(48000, RATE, 2)
     blocks = np.concatenate([convert(stereo[i : i + 4800]) for i in range(0, len(stereo), 4800)])
     assert len(blocks) > len(whole) - RATE // 40  # soxr holds back its filter delay (12 ms)
     np.testing.assert_array_equal(blocks, whole[: len(blocks)])
     mono = stereo[:, :1]
-    np.testing.assert_array_equal(_Converter(RATE, RATE, 1)(mono), mono[:, 0])
+    np.testing.assert_array_equal(MonoConverter(RATE, RATE, 1)(mono), mono[:, 0])
 
 
 def test_keyword_free_stretches_avoid_detections_and_gaps(tmp_path: Path) -> None:

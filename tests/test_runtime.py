@@ -823,8 +823,11 @@ def test_read_clip_reads_the_model_s_rate_unpadded(spotter: Spotter, tmp_path: P
     assert clip.dtype == np.float32 and clip.shape == (1200,)
     expected = np.round(_clips(1, 1200, seed=4)[0].astype(np.float64) * 32768) / 32768
     np.testing.assert_allclose(clip, expected, rtol=0, atol=1e-7)
-    with pytest.raises(ValueError, match=r"rate\.wav: sample rate 16000 Hz, expected 8000$"):
-        spotter.read_clip(wavs["rate"])
+    lines: list[str] = []
+    converted = spotter.read_clip(wavs["rate"], report=lines.append)  # 16 kHz: taken, converted
+    assert converted.shape == (CLIP // 2,) and lines == [
+        f"converted {wavs['rate']}: 16000 Hz mono -> {RATE} Hz mono"
+    ]
     with pytest.raises(ValueError, match=r"long\.wav: 0\.600 s long, expected at most 0\.5 s$"):
         spotter.read_clip(wavs["long"])
 
@@ -854,15 +857,23 @@ def test_cli_scores_each_file_and_reports_each_bad_one(
     spotter: Spotter, exported: Exported, tmp_path: Path
 ) -> None:
     wavs = _write_wavs(tmp_path)
+    stereo = tmp_path / "stereo.wav"  # 8 kHz, the good clip in both channels: their mean
+    good = sf.read(wavs["good"], dtype="int16")[0]
+    sf.write(stereo, np.stack([good, good], 1), RATE, subtype="PCM_16")
     order = ("good", "bad", "float", "rate", "long")
-    result = _runtime_command(exported[0], *(wavs[name] for name in order), "--top", "2")
+    files = [*(wavs[name] for name in order), stereo]
+    result = _runtime_command(exported[0], *files, "--top", "2")
     assert result.returncode == 1
-    good_line, float_line = result.stdout.splitlines()
+    good_line, float_line, rate_line, stereo_line = result.stdout.splitlines()
     _assert_scores(good_line, spotter, wavs["good"], 2)
     _assert_scores(float_line, spotter, wavs["float"], 2)
-    bad, rate, long = result.stderr.splitlines()
+    _assert_scores(rate_line, spotter, wavs["rate"], 2)
+    _assert_scores(stereo_line, spotter, stereo, 2)
+    assert stereo_line.split()[1:] == good_line.split()[1:]
+    bad, rate, long, mixed = result.stderr.splitlines()
     assert bad.startswith(f"error: {wavs['bad']}: not readable as audio (")
-    assert rate == f"error: {wavs['rate']}: sample rate 16000 Hz, expected 8000"
+    assert rate == f"converted {wavs['rate']}: 16000 Hz mono -> 8000 Hz mono"
+    assert mixed == f"converted {stereo}: 8000 Hz 2 channels -> 8000 Hz mono"
     assert long == f"error: {wavs['long']}: 0.600 s long, expected at most 0.5 s"
     good = _runtime_command(exported[0], wavs["good"], "--threads", "2")
     assert (good.returncode, good.stderr, good.stdout.count("\n")) == (0, "", 1)

@@ -15,6 +15,7 @@ import yaml
 
 from kws.data import SpeechCommandsDataModule
 from kws.frontend import LEAF, SincFilterbank, TriangularFilterbank
+from kws.models.sizes import unset_sizes
 from kws.tasks import train
 from kws.tasks.common import make_trainer
 from kws.training.registry import build
@@ -56,15 +57,13 @@ def numeric_settings() -> list[tuple[str, str, str, object]]:
 
 def make(group: str, name: str, **changes: Any) -> torch.nn.Module:
     """The layer ``conf/<group>/<name>.yaml`` configures, with ``changes``; a head's null sizes
-    become 40 bands by 101 frames (a log-Mel clip), as ``KWSModule`` fills them."""
+    become those of 40 bands by 101 frames (a log-Mel clip), as ``KWSModule`` fills them."""
     settings = {**config(group, name), **changes}
     if "top_db" in changes:
         settings["log"] = "db"
     if group == "frontend":
         return build(settings, "frontend")
-    sizes = {"n_features": 40, "frames": 101}
-    unset = {k: v for k, v in sizes.items() if k in settings and settings[k] is None}
-    return build(settings, "model", num_classes=12, **unset)
+    return build(settings, "model", num_classes=12, **unset_sizes(settings, 40, 101))
 
 
 @pytest.mark.parametrize(

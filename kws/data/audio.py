@@ -34,6 +34,8 @@ from kws.data.layout import CLIP_SAMPLES, SAMPLE_RATE
 #: The largest float sample taken as audio (clipped to full scale): 6 dB over it. Beyond it a
 #: float file is scaled wrongly or is no audio at all, and would decode to a full-scale square.
 FLOAT_PEAK_LIMIT = 2.0
+#: The most samples (over all channels) ``read_blocks`` reads at a time: 8 MiB of int16.
+MAX_BLOCK_VALUES = 1 << 22
 _CHUNK = 64  # files per thread task: few enough for a lively progress bar, many enough to be cheap
 
 #: Which ``clip_samples`` of a longer recording make its row (``window_start``).
@@ -214,11 +216,25 @@ def _read_int16(handle: sf.SoundFile, path: Path, frames: int = -1) -> np.ndarra
     return samples
 
 
-def _blocks(handle: sf.SoundFile, path: Path) -> Iterator[np.ndarray]:
-    """The rest of an open file, a second at a time, as ``_read_int16`` reads it: a damaged
-    part is found, and named to the second, without holding the whole file."""
+def read_blocks(
+    handle: sf.SoundFile, path: Path, frames: int | None = None
+) -> Iterator[np.ndarray]:
+    """The rest of an open file, block by block, as int16 at full scale (``(frames,)`` mono,
+    ``(frames, channels)`` otherwise): a damaged part, a NaN or an out-of-range float sample
+    is found, and named to the second, without holding the whole file.
+
+    Args:
+        handle: the open file (``open_recording``).
+        path: its path, for messages.
+        frames: frames per block; None (default): a second's. At most ``MAX_BLOCK_VALUES``
+            samples over all channels are read at a time, however many channels.
+
+    Raises:
+        BadAudioError: the part read is damaged, cut off or holds no audio.
+    """
+    step = min(frames or handle.samplerate, max(1, MAX_BLOCK_VALUES // handle.channels))
     while handle.tell() < handle.frames:
-        yield _read_int16(handle, path, min(handle.samplerate, handle.frames - handle.tell()))
+        yield _read_int16(handle, path, min(step, handle.frames - handle.tell()))
 
 
 def _header_vouches(handle: sf.SoundFile) -> bool:
@@ -337,39 +353,140 @@ _MARGIN_SECONDS = 0.01
 #: soxr's 'MQ': 16-bit precision (the rows are int16) with a passband flat to 0.05 dB at 7 kHz
 #: and aliases 127 dB down; its 20-bit 'HQ' adds precision the int16 rows cannot hold.
 RESAMPLE_QUALITY = "MQ"
-_streams = threading.local()  # per decoding thread: {rate: soxr.ResampleStream}
+#: The sample rates a converting read takes, in Hz (the frontends' range): below, no speech
+#: recording; above, resampling would cost far more than the audio is worth.
+MIN_FILE_RATE, MAX_FILE_RATE = 1000, 384_000
 
 
-def _resample(mono: np.ndarray, rate: int) -> np.ndarray:
-    """float32 ``(frames,)`` at ``rate`` resampled to ``SAMPLE_RATE`` with soxr, as
-    ``soxr.resample(mono, rate, SAMPLE_RATE, RESAMPLE_QUALITY)`` does; each thread keeps one
-    stream per rate, cleared after every clip, so that the filter is designed once rather than
-    for every clip."""
-    streams = _streams.__dict__.setdefault("by_rate", {})
-    if rate not in streams:
-        streams[rate] = soxr.ResampleStream(
-            rate, SAMPLE_RATE, 1, dtype="float32", quality=RESAMPLE_QUALITY
-        )
-    try:
-        return streams[rate].resample_chunk(mono, last=True)
-    finally:
-        streams[rate].clear()
+class MonoConverter:
+    """int16 audio at any rate and channel count as int16 mono at ``target_rate``, as training
+    converts a recording (``ClipFormat.convert``): the channels' mean, soxr at
+    ``RESAMPLE_QUALITY``, rounded to 16 bits; mono at ``target_rate`` passes as it is. The one
+    conversion of training, ``detect.py``, the runtime and ``listen``.
+
+    One soxr stream runs over successive calls, so blocks convert as the whole would, bit for
+    bit: soxr holds back its filter delay until the call with ``last=True``; ``clear`` starts
+    a new signal.
+
+    Args:
+        rate: the audio's sample rate, in Hz.
+        target_rate: the rate wanted, in Hz.
+        channels: the audio's channel count.
+    """
+
+    def __init__(self, rate: int, target_rate: int, channels: int) -> None:
+        self.rate, self.target_rate, self.channels = rate, target_rate, channels
+        self.scale = np.float32(1.0 / (32768.0 * channels))
+        self.weights = np.full(channels, self.scale, dtype=np.float32)
+        self.resampler = None
+        if rate != target_rate:
+            self.resampler = soxr.ResampleStream(
+                rate, target_rate, 1, dtype="float32", quality=RESAMPLE_QUALITY
+            )
+
+    def describe(self, path: Path | str) -> str | None:
+        """The line saying what ``path`` was converted from, or None when it is not converted.
+
+        Args:
+            path: the file, named in the line.
+        """
+        if self.resampler is None and self.channels == 1:
+            return None
+        channels = "mono" if self.channels == 1 else f"{self.channels} channels"
+        return f"converted {path}: {self.rate} Hz {channels} -> {self.target_rate} Hz mono"
+
+    def __call__(self, samples: np.ndarray, last: bool = False) -> np.ndarray:
+        """The next block converted.
+
+        Args:
+            samples: int16 ``(frames,)`` (mono) or ``(frames, channels)``.
+            last: the signal ends with it: soxr's held-back samples follow. Default False.
+
+        Returns:
+            int16 ``(samples,)`` at ``target_rate``.
+        """
+        if samples.ndim == 2 and samples.shape[1] == 1:
+            samples = samples[:, 0]
+        if samples.ndim == 1 and self.resampler is None:
+            return samples
+        if samples.ndim == 1:
+            mono = samples.astype(np.float32) * self.scale
+        else:  # a matrix product: numpy's mean over a short axis is many times slower
+            mono = samples.astype(np.float32) @ self.weights
+        if self.resampler is not None:
+            mono = self.resampler.resample_chunk(mono, last=last)
+        return to_int16(mono)
+
+    def clear(self) -> None:
+        """Forget the signal so far: the next call starts a new one."""
+        if self.resampler is not None:
+            self.resampler.clear()
+
+
+_converters = threading.local()  # per decoding thread: {(rate, channels): MonoConverter}
 
 
 def _mono_16k(samples: np.ndarray, rate: int) -> np.ndarray:
     """int16 ``(frames,)`` or ``(frames, channels)`` at ``rate`` as int16 ``(samples,)`` mono at
-    ``SAMPLE_RATE``: the channels' mean, resampled with soxr; 16 kHz mono as it is."""
-    if samples.ndim == 1 and rate == SAMPLE_RATE:
-        return samples
-    channels = 1 if samples.ndim == 1 else samples.shape[1]
-    scale = np.float32(1.0 / (32768.0 * channels))
-    if samples.ndim == 1:
-        mono = samples.astype(np.float32) * scale
-    else:  # a matrix product: numpy's mean over a short axis is many times slower
-        mono = samples.astype(np.float32) @ np.full(channels, scale, dtype=np.float32)
-    if rate != SAMPLE_RATE:
-        mono = _resample(mono, rate)
-    return to_int16(mono)
+    ``SAMPLE_RATE`` (``MonoConverter``); each thread keeps one converter per format, cleared
+    after every clip, so that soxr's filter is designed once rather than for every clip."""
+    converters = _converters.__dict__.setdefault("by_format", {})
+    key = (rate, 1 if samples.ndim == 1 else samples.shape[1])
+    if key not in converters:
+        converters[key] = MonoConverter(rate, SAMPLE_RATE, key[1])
+    try:
+        return converters[key](samples, last=True)
+    finally:
+        converters[key].clear()
+
+
+def open_recording(
+    path: Path, max_seconds: float | None = None, min_frames: int = 1
+) -> sf.SoundFile:
+    """Open a recording of any channel count and a rate in ``[MIN_FILE_RATE, MAX_FILE_RATE]``
+    for ``read_blocks`` or ``read_converted``, checked from its header.
+
+    Args:
+        path: the audio file.
+        max_seconds: the longest it may be; None (default): any length.
+        min_frames: the fewest frames it may hold. Default 1.
+
+    Raises:
+        BadAudioError: it is missing, unreadable, cut off, at a rate out of range, or too
+            long or short.
+    """
+
+    def problem(handle: sf.SoundFile) -> str | None:
+        rate = handle.samplerate
+        if not MIN_FILE_RATE <= rate <= MAX_FILE_RATE:
+            return f"sample rate {rate} Hz, outside [{MIN_FILE_RATE}, {MAX_FILE_RATE}]"
+        longest = None if max_seconds is None else math.floor(max_seconds * rate + 1e-6)
+        return _format_problem(handle, longest, None, min_frames)
+
+    return _open_checked(path, problem)
+
+
+def read_converted(
+    path: Path, sample_rate: int, max_seconds: float | None = None
+) -> tuple[np.ndarray, str | None]:
+    """A whole recording of any rate and channel count as int16 mono at ``sample_rate``
+    (``MonoConverter``).
+
+    Args:
+        path: the audio file.
+        sample_rate: the rate wanted, in Hz.
+        max_seconds: the longest it may be; None (default): any length.
+
+    Returns:
+        ``(samples,)`` int16, and the line saying it was converted (None: it was not).
+
+    Raises:
+        BadAudioError: see ``open_recording``; or the samples are damaged, NaN or far out of
+            range.
+    """
+    with open_recording(path, max_seconds) as handle:
+        convert = MonoConverter(handle.samplerate, sample_rate, handle.channels)
+        return convert(_read_int16(handle, path), last=True), convert.describe(path)
 
 
 def inspect_clip(path: Path, clip_format: ClipFormat = SPEECH_COMMANDS_CLIPS) -> int:
@@ -386,7 +503,7 @@ def inspect_clip(path: Path, clip_format: ClipFormat = SPEECH_COMMANDS_CLIPS) ->
     """
     with _open_checked(path, clip_format.problem) as handle:
         if not _header_vouches(handle):
-            for _ in _blocks(handle, path):
+            for _ in read_blocks(handle, path):
                 pass
         return clip_format.pieces(handle.frames, handle.samplerate)
 

@@ -5,6 +5,10 @@
 ``MODEL.onnx`` is a clip export or a streaming export (``python -m kws.export --streaming``),
 which scores a clip as a stream starting with it: its probabilities at the clip's last frame.
 
+Each file may have any sample rate and channel count soundfile reads, and be at most one of the
+model's clips long: it is converted to the model's rate in mono as training converts
+(``kws.data.audio.MonoConverter``), with a ``converted <path>: ...`` line on stderr.
+
 One line per file, ``<path>  <class>  <probability>`` (``--top K``: the K best pairs), on
 stdout; a file that cannot be scored is an ``error: <path>: <problem>`` line on stderr and the
 others are still scored. Exit status 0 if every file was scored, 1 if any was not, 2 if the
@@ -35,6 +39,11 @@ def _positive(text: str) -> int:
     return number
 
 
+def _note(line: str) -> None:
+    """Print a line about a file (its conversion) on stderr, beside its errors."""
+    print(line, file=sys.stderr, flush=True)
+
+
 def _parser() -> argparse.ArgumentParser:
     """The command line's parser."""
     parser = argparse.ArgumentParser(
@@ -47,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
         "wavs",
         nargs="+",
         metavar="WAV",
-        help="mono clips at the model's sample rate, each at most one clip long",
+        help="audio files of any sample rate and channel count, each at most one clip long",
     )
     parser.add_argument(
         "--threads", type=_positive, default=1, help="onnxruntime threads (default 1)"
@@ -79,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = False
     for path in args.wavs:
         try:
-            probabilities = spotter.predict(spotter.read_clip(path))
+            probabilities = spotter.predict(spotter.read_clip(path, report=_note))
         except BadAudioError as error:
             print(f"error: {error}", file=sys.stderr)
             failed = True

@@ -3,7 +3,7 @@
 An input device is opened through PortAudio (``sounddevice``, the ``listen`` extra:
 ``pip install 'kws[listen]'``, and the PortAudio library: ``apt-get install libportaudio2``) at
 the model's sample rate when it takes it, else at its own rate, converted as training converts a
-recording (the channels' mean, then soxr at ``kws.data.audio.RESAMPLE_QUALITY``, then 16-bit).
+recording (``kws.data.audio.MonoConverter``: the channels' mean, soxr, then 16-bit).
 A device that offers mono is read in mono; another is read with all its channels, averaged.
 Its blocks go through a queue to the main thread, where a ``StreamingDetector`` (built with
 ``from_runtime``) scores them; the audio callback only copies. Each detection is printed on
@@ -48,10 +48,9 @@ from typing import Any, NamedTuple, TextIO
 
 import numpy as np
 import soundfile as sf
-import soxr
 
 from kws.checks import check_number
-from kws.data.audio import RESAMPLE_QUALITY, to_int16
+from kws.data.audio import MonoConverter
 from kws.io import atomic_write
 from kws.runtime.spotter import Spotter
 from kws.streaming.detector import StreamingDetector
@@ -159,29 +158,6 @@ def input_devices(sd: ModuleType) -> str:
     if not found:
         return "no input devices (no microphone, or no sound server running)"
     return "input devices: " + ", ".join(found)
-
-
-class _Converter:
-    """Device blocks to int16 mono at the model's rate, as training converts a recording
-    (``kws.data.audio``): the channels' mean, soxr at ``RESAMPLE_QUALITY``, rounded to 16 bits.
-    One soxr stream runs over the whole session, so blocks convert as the whole would."""
-
-    def __init__(self, rate: int, model_rate: int, channels: int) -> None:
-        self.weights = np.full(channels, 1.0 / (32768.0 * channels), dtype=np.float32)
-        self.resampler = None
-        if rate != model_rate:
-            self.resampler = soxr.ResampleStream(
-                rate, model_rate, 1, dtype="float32", quality=RESAMPLE_QUALITY
-            )
-
-    def __call__(self, block: np.ndarray) -> np.ndarray:
-        """``(frames, channels)`` int16 in, ``(samples,)`` int16 out."""
-        if self.resampler is None and block.shape[1] == 1:
-            return block[:, 0]
-        mono = block.astype(np.float32) @ self.weights
-        if self.resampler is not None:
-            mono = self.resampler.resample_chunk(mono)
-        return to_int16(mono)
 
 
 class _History:
@@ -408,7 +384,7 @@ class _Session:
     def __init__(
         self,
         detector: StreamingDetector,
-        convert: _Converter,
+        convert: MonoConverter,
         history: _History,
         saver: _Saver | None,
         recording: sf.SoundFile | None,
@@ -624,7 +600,7 @@ def listen(
                 sf.SoundFile(handle, "w", model_rate, 1, "PCM_16", format="WAV")
             )
         stack.callback(stream.close)  # however listening ends, before the recording closes
-        convert = _Converter(device_rate, model_rate, channels)
+        convert = MonoConverter(device_rate, model_rate, channels)
         session = _Session(detector, convert, history, saver, recording, out, log)
         try:
             stream.start()

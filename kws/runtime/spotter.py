@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ import onnx
 import onnxruntime as ort
 from google.protobuf.message import DecodeError
 
-from kws.data.audio import float_problem, read_waveform, to_float32
+from kws.data.audio import float_problem, read_converted, to_float32
 from kws.runtime.graph_checks import MAX_CALL_ACTIVATIONS, check_shapes, check_structure
 from kws.runtime.model_info import (
     CHUNK_NAME,
@@ -276,20 +277,31 @@ class Spotter:
                     f"metadata asks for tensor(float) {want}"
                 )
 
-    def read_clip(self, path: str | os.PathLike[str]) -> np.ndarray:
-        """One WAV file as a clip for this model, read with ``kws.data.audio.read_waveform``.
+    def read_clip(
+        self, path: str | os.PathLike[str], report: Callable[[str], None] | None = None
+    ) -> np.ndarray:
+        """One audio file as a clip for this model: any rate and channel count soundfile reads,
+        converted to ``sample_rate`` in mono as training converts
+        (``kws.data.audio.read_converted``).
 
         Args:
-            path: a mono WAV file at ``sample_rate`` of at most ``clip_samples`` samples.
+            path: the audio file, at most one clip (``clip_samples / sample_rate`` seconds) long.
+            report: called with the line saying the file was converted, when it was. Default
+                None: not told.
 
         Returns:
             ``(samples,)`` float32 in [-1, 1], not padded.
 
         Raises:
-            BadAudioError: the file is unusable (unreadable, another sample rate, too long,
-                ...); the message starts with ``path``.
+            BadAudioError: the file is unusable (unreadable, too long, a sample rate out of
+                range, NaN samples, ...); the message starts with ``path``.
         """
-        return read_waveform(Path(path), max_frames=self.clip_samples, sample_rate=self.sample_rate)
+        samples, conversion = read_converted(
+            Path(path), self.sample_rate, max_seconds=self.clip_samples / self.sample_rate
+        )
+        if conversion and report is not None:
+            report(conversion)
+        return to_float32(samples)
 
     def _check_waveform(self, waveform: np.ndarray) -> None:
         """Raise ``ValueError`` unless ``waveform`` has a dtype, rank and length ``run`` takes;

@@ -1,8 +1,10 @@
 """One pass of a streaming detector over a recording file, and what it writes.
 
-``DetectorConfig`` checks the ``detector`` config group, ``Recording`` a mono file at the model's
-rate, read in blocks so memory stays flat in its length. ``scan`` pushes the file through a
-``StreamingDetector``; ``report_scan`` writes ``detections.csv`` and, with the recording's labels
+``DetectorConfig`` checks the ``detector`` config group, ``Recording`` a file of any rate and
+channel count, read in blocks and converted to the model's rate in mono as training converts
+(``kws.data.audio.MonoConverter``), so memory stays flat in its length. ``scan`` pushes the
+file through a ``StreamingDetector``; ``report_scan`` writes ``detections.csv`` and, with the
+recording's labels
 (``label,start_ms`` rows, as ``python -m kws.data.stream_audio`` writes them),
 ``stream_metrics.json``, ``det_curve.csv`` and ``det_curve.png``: TensorFlow's streaming
 figures, and false rejects against false accepts per hour over a sweep of thresholds.
@@ -11,6 +13,7 @@ figures, and false rejects against false accepts per hour over a sweep of thresh
 from __future__ import annotations
 
 import csv
+import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 
 from kws.checks import check_number
+from kws.data.audio import BadAudioError, MonoConverter, open_recording, read_blocks
 from kws.io import atomic_write, write_json
 from kws.streaming.calibration import Calibration
 from kws.streaming.detector import MAX_BATCH_SIZE, StreamingDetector
@@ -42,7 +45,7 @@ METRICS_FILE = "stream_metrics.json"
 #: handling (``PosteriorSettings``' fields).
 POSTERIOR_KEYS = ("average_window_ms", "threshold", "suppression_ms", "minimum_count")
 DETECTOR_KEYS = ("stride_ms", "batch_size", *POSTERIOR_KEYS)
-#: Samples read from the file and pushed at a time (10 s at 16 kHz).
+#: Samples (at the model's rate) read from the file and pushed at a time (10 s at 16 kHz).
 BLOCK_SAMPLES = 160_000
 
 
@@ -134,70 +137,73 @@ class DetectorConfig:
 
 @dataclass(frozen=True)
 class Recording:
-    """A mono recording at the model's rate, checked from its header.
+    """A recording of any rate and channel count soundfile reads, checked from its header, and
+    heard at the model's rate in mono, converted as training converts (``MonoConverter``).
 
     Args:
         path: the audio file.
-        sample_rate: its rate in Hz.
-        frames: its length in samples.
+        sample_rate: the model's rate in Hz, which the detector hears it at.
+        frames: its length in samples at ``sample_rate`` (soxr's: the file's frames times the
+            rate ratio, rounded).
+        file_rate: the file's own rate in Hz.
+        channels: the file's channel count.
     """
 
     path: Path
     sample_rate: int
     frames: int
+    file_rate: int
+    channels: int
 
     @property
     def duration_ms(self) -> float:
         """Its length in milliseconds."""
         return 1000.0 * self.frames / self.sample_rate
 
+    @property
+    def conversion(self) -> str | None:
+        """The line saying what it is converted from, or None when it is heard as it is."""
+        return MonoConverter(self.file_rate, self.sample_rate, self.channels).describe(self.path)
+
     @classmethod
     def open(cls, path: str | Path, sample_rate: int) -> Recording:
-        """Check that ``path`` is a readable mono file at ``sample_rate``.
+        """Check that ``path`` is a readable recording (``kws.data.audio.open_recording``).
 
         Args:
-            path: the audio file (any format soundfile reads; WAV in practice).
+            path: the audio file (any format, rate and channel count soundfile reads).
             sample_rate: the model's rate in Hz.
 
         Raises:
-            ValueError: naming the file and its problem (unreadable, not mono, another rate, empty).
+            ValueError: naming the file and its problem (missing, unreadable, cut off, empty,
+                a sample rate out of range).
         """
         path = Path(path)
         if not path.is_file():
             raise ValueError(f"{path}: no such file (audio=)")
-        try:
-            info = sf.info(str(path))
-        except (RuntimeError, sf.LibsndfileError) as error:
-            raise ValueError(f"{path}: not a readable audio file ({error})") from None
-        if info.channels != 1:
-            raise ValueError(
-                f"{path}: {info.channels} channels; detection takes mono audio (mix it down first)"
-            )
-        if info.samplerate != sample_rate:
-            raise ValueError(
-                f"{path}: {info.samplerate} Hz; the model takes {sample_rate} Hz "
-                "(resample the file first)"
-            )
-        if info.frames < 1:
-            raise ValueError(f"{path}: holds no audio")
-        return cls(path, sample_rate, int(info.frames))
+        with open_recording(path) as handle:
+            rate, channels, frames = handle.samplerate, handle.channels, handle.frames
+        return cls(path, sample_rate, round(frames * sample_rate / rate), rate, channels)
 
-    def blocks(self, block_samples: int = BLOCK_SAMPLES) -> Iterator[tuple[int, np.ndarray]]:
-        """The samples as float32 in [-1, 1], block by block (int16 files scaled by 1/32768).
+    def blocks(self, block_samples: int = BLOCK_SAMPLES) -> Iterator[np.ndarray]:
+        """The samples as int16 at ``sample_rate`` in mono, converted block by block by one
+        ``MonoConverter``, so that the blocks join to what the whole file converts to.
 
         Args:
-            block_samples: samples per block. Default ``BLOCK_SAMPLES``.
+            block_samples: about how many samples per block, at ``sample_rate``. Default
+                ``BLOCK_SAMPLES``.
 
-        Yields:
-            ``(first sample, block)`` pairs.
+        Raises:
+            BadAudioError: a ``ValueError`` naming the file: it changed since it was opened, or
+                a part of it is damaged or holds NaN or far out of range float samples (named
+                to the second).
         """
-        first = 0
-        try:
-            for block in sf.blocks(str(self.path), blocksize=block_samples, dtype="float32"):
-                yield first, block
-                first += len(block)
-        except (RuntimeError, sf.LibsndfileError) as error:
-            raise ValueError(f"{self.path}: unreadable at sample {first} ({error})") from None
+        with open_recording(self.path) as handle:
+            if (handle.samplerate, handle.channels) != (self.file_rate, self.channels):
+                raise BadAudioError(self.path, "changed while it was being scanned")
+            convert = MonoConverter(self.file_rate, self.sample_rate, self.channels)
+            frames = math.ceil(block_samples * self.file_rate / self.sample_rate)
+            for block in read_blocks(handle, self.path, frames):
+                yield convert(block, last=handle.tell() >= handle.frames)
 
 
 @dataclass(frozen=True)
@@ -228,20 +234,14 @@ def scan(detector: StreamingDetector, recording: Recording) -> Scan:
         recording: the checked file.
 
     Raises:
-        ValueError: a block the detector refuses (float samples outside [-1, 1], NaN), naming
-            the file and the second where it starts.
+        BadAudioError: a ``ValueError`` naming the file and the part of it that is damaged or
+            holds NaN or far out of range float samples.
     """
     detector.reset()
     detections: list[Detection] = []
     start = time.perf_counter()
-    for first, block in recording.blocks():
-        try:
-            detections += detector.push(block)
-        except ValueError as error:
-            second = first / recording.sample_rate
-            raise ValueError(
-                f"{recording.path}: in the block from {second:.1f} s: {error}"
-            ) from None
+    for block in recording.blocks():
+        detections += detector.push(block)
     return Scan(detections, time.perf_counter() - start, recording.duration_ms)
 
 
@@ -275,7 +275,8 @@ def report_scan(
     stream, say) write ``detections_<name>.csv`` each, and pool their metrics and DET curves
     (``pooled_metrics``): false accepts per hour over all the audio, false rejects over all the
     keywords; ``det_curve.png`` draws the pooled curve and each labelled stream's own. The
-    labels are read and checked before any scan, so a bad file costs nothing.
+    labels are read and checked before any scan, so a bad file costs nothing. A recording
+    converted to the model's rate in mono gets a line saying so (``Recording.conversion``).
 
     Args:
         detector: built with ``keep_track`` when labels are given.
@@ -309,6 +310,8 @@ def report_scan(
     settings = detector.handler.settings
     written, scans, streams, scored = [], {}, {}, []
     for name, (recording, _) in recordings.items():
+        if recording.conversion:
+            print(recording.conversion)
         result = scans[name] = scan(detector, recording)
         file = DETECTIONS_FILE if len(recordings) == 1 else f"detections_{name}.csv"
         write_detections(output_dir / file, result.detections)

@@ -115,7 +115,8 @@ def detect(cfg: DictConfig) -> dict[str, Any]:
     """``detect.py``: find keywords in ``cfg.audio`` and, with ``cfg.labels``, score them.
 
     Every input is checked before the scan: the detector settings, ``threads``, the model, the
-    recording's header (mono, the model's rate, at least one clip long) and the labels.
+    recording's header (any rate and channel count, converted to the model's rate in mono as
+    training converts; at least one clip long once converted) and the labels.
 
     Args:
         cfg: ``conf/detect.yaml`` composed: ``ckpt_path`` or ``model_path``, ``audio``,
