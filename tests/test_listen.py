@@ -7,21 +7,22 @@ start (``.ci/run`` installs ``pulseaudio libportaudio2``)."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from kws.benchmark.__main__ import main as benchmark_main
+from kws.benchmark.listen import SINK, AudioServerError, bench_listen, pulse_server
 from kws.data.audio import ClipFormat, MonoConverter, read_noise
 from kws.data.layout import BACKGROUND_NOISE
 from kws.runtime import Spotter
@@ -40,7 +41,6 @@ from kws.streaming.posterior import Detection
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE = 16000
-SINK = "kws_sink"
 #: ``python -m kws.runtime listen``'s detection lines.
 LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}  (\S+)  ([\d.]+)  at ([\d.]+) s$")
 
@@ -72,39 +72,15 @@ def played(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 @pytest.fixture
 def pulse(tmp_path: Path) -> Iterator[tuple[dict[str, str], subprocess.Popen]]:
-    """A PulseAudio server of this test's own, with a 16 kHz mono null sink ``SINK``: the
-    environment that reaches it (PortAudio reaches it through ALSA's ``pulse`` device) and the
-    server's process."""
-    missing = [tool for tool in ("pulseaudio", "paplay", "pactl") if shutil.which(tool) is None]
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not installed (apt-get install pulseaudio)")
-    try:
-        import sounddevice  # noqa: F401
-    except (ImportError, OSError) as error:  # OSError: no PortAudio library
-        pytest.skip(f"sounddevice cannot be used: {error} (pip install 'kws[listen]', apt-get "
-                    "install libportaudio2)")  # fmt: skip
-    home = tmp_path / "pa"  # short: a socket path has at most 107 characters
-    home.mkdir(mode=0o700)
-    socket = home / "native"
-    env = {**os.environ, "HOME": str(home), "XDG_RUNTIME_DIR": str(home),
-           "PULSE_SERVER": f"unix:{socket}"}  # fmt: skip
-    server = subprocess.Popen(
-        ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
-         f"--log-target=file:{home / 'log'}",
-         f"--load=module-null-sink sink_name={SINK} rate={RATE} channels=1",
-         f"--load=module-native-protocol-unix socket={socket} auth-anonymous=1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 15
-    while subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode:
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            log = (home / "log").read_text() if (home / "log").exists() else ""
-            pytest.skip(f"the PulseAudio server did not start: {log.strip()[-300:]}")
-        time.sleep(0.1)
-    yield env, server
-    server.terminate()
-    server.wait(10)
+    """``kws.benchmark.listen.pulse_server`` in this test's folder (a 16 kHz mono null sink
+    ``SINK``): the environment that reaches it and the server's process; skips where it
+    cannot start."""
+    with ExitStack() as stack:
+        try:
+            server = stack.enter_context(pulse_server(tmp_path / "pa"))
+        except AudioServerError as error:
+            pytest.skip(str(error))
+        yield server
 
 
 class Listener:
@@ -457,3 +433,56 @@ def test_keyword_free_stretches_avoid_detections_and_gaps(tmp_path: Path) -> Non
         assert not at - clip < gap < at + 2 * clip  # nor the first window after the gap
         assert at >= gap or at + 2 * clip <= gap  # contiguous audio
         assert stretch.any()
+
+
+def test_listen_benchmark_refuses_bad_arguments(
+    listen_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``python -m kws.benchmark listen``: settings out of range are argparse errors naming the
+    option, a missing or unreadable file and a malformed labels CSV one-line errors naming the
+    file, all before any server starts."""
+    audio = tmp_path / "a.wav"
+    sf.write(audio, np.zeros(RATE, np.int16), RATE, subtype="PCM_16")
+    model = str(listen_model)
+    for args, message in {
+        ("--block-ms", "0"): "--block-ms: must be in [1, 1000], got 0.0",
+        ("--block-ms", "30", "2000"): "--block-ms: must be in [1, 1000], got 2000.0",
+        ("--seconds", "nan"): "--seconds: must be a finite number, got nan",
+        ("--threshold", "1.5"): "--threshold: must be in [0, 1], got 1.5",
+        ("--threshold", "0"): "--threshold: must be 'auto' or a number in (0, 1], got 0",
+    }.items():
+        with pytest.raises(SystemExit):
+            benchmark_main(["listen", model, str(audio), *args])
+        assert message in capsys.readouterr().err, args
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"not audio")
+    (tmp_path / "b_labels.csv").write_text("label,start_ms\nyes,soon\n")
+    sf.write(tmp_path / "b.wav", np.zeros(RATE, np.int16), RATE, subtype="PCM_16")
+    for model_path, wav, start in (
+        (tmp_path / "none.onnx", audio, f"error: {tmp_path / 'none.onnx'}: file does not exist"),
+        (listen_model, junk, f"error: {junk}: not a readable audio file"),
+        (listen_model, tmp_path / "b.wav", f"error: {tmp_path / 'b_labels.csv'}: not a label"),
+    ):
+        with pytest.raises(SystemExit) as stopped:
+            benchmark_main(["listen", str(model_path), str(wav)])
+        assert str(stopped.value).startswith(start), stopped.value
+
+
+def test_listen_benchmark_measures_a_live_listener(
+    pulse: tuple[dict[str, str], subprocess.Popen], listen_model: Path, played: Path
+) -> None:
+    """On a real server, each block size's run reports listen's CPU (more than none, less than
+    two cores), resident memory (over 10 MB, the peak at least the current), the audio it heard
+    (about the seconds measured) and whole detection and overrun counts; a played stream's
+    labels CSV gives latencies, finite."""
+    labels = next(played.parent.glob("*_labels.csv"))  # the stream's, beside played.wav
+    stream = labels.with_name(labels.name.removesuffix("_labels.csv") + ".wav")
+    report = bench_listen(pulse[0], listen_model, stream, [30, 100], seconds=3, threshold="0.3")
+    assert set(report["blocks"]) == {"30", "100"}
+    for row in report["blocks"].values():
+        assert 0 < row["cpu_percent"] < 200, row
+        assert row["rss_mb"] > 10 and row["peak_rss_mb"] >= row["rss_mb"], row
+        assert 2.5 < row["audio_s"] < 10 and 2.9 < row["wall_s"] < 5, row
+        assert row["overruns"] == 0 and row["detections"] >= 0, row
+        assert row["latency"] is not None, row
+        assert all(np.isfinite(v) for v in row["latency"].values()), row

@@ -50,6 +50,12 @@ first recipe's; with ``--window-scoring`` a causal recipe also with whole window
 ``python -m kws.data.tts`` writing 40 phrases by each speaker (eSpeak NG alone, and every engine
 installed) against one ``espeak-ng`` process per clip, in clips per second of wall and of CPU time.
 
+``python -m kws.benchmark listen MODEL.onnx AUDIO.wav [--block-ms 30 100] [--seconds 30]
+[--threshold auto|X] [--json PATH]`` plays AUDIO into a PulseAudio null sink of its own while
+``python -m kws.runtime listen MODEL --device pulse`` hears it, once per block size: its CPU as
+% of one core, resident memory, detections, overruns and, with a labels CSV beside AUDIO, the
+latency from each keyword's end to its printed line.
+
 ``frontend`` and ``train`` make glibc keep freed memory for reuse first, as ``train.py`` does
 (``--no-keep-freed-memory``: glibc's default), for every peer in the process alike.
 """
@@ -58,11 +64,11 @@ from __future__ import annotations
 
 import argparse
 
-from kws.benchmark import data, export, frontend, stream, stream_quality, training, tts
+from kws.benchmark import data, export, frontend, listen, stream, stream_quality, training, tts
 
 # Each module adds its commands with add_parser(commands), each command's ``run(args)`` set as a
 # default. A new benchmark: a module with add_parser, one entry here (and a paragraph above).
-BENCHMARKS = (frontend, training, data, export, stream, stream_quality, tts)
+BENCHMARKS = (frontend, training, data, export, stream, stream_quality, tts, listen)
 
 
 def main(argv: list[str] | None = None) -> None:
