@@ -88,7 +88,7 @@ def test_without_labels_only_detections_are_written(linear_checkpoint, stream, t
     assert metrics["detections"] == len(read_rows(tmp_path / "detections.csv")) - 1
 
 
-def test_an_export_finds_what_its_checkpoint_finds(linear_checkpoint, stream, tmp_path):
+def test_an_export_finds_what_its_checkpoint_finds(linear_checkpoint, stream, tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     from kws.export.checkpoint import export_checkpoint
 
@@ -100,6 +100,7 @@ def test_an_export_finds_what_its_checkpoint_finds(linear_checkpoint, stream, tm
             compose_in(tmp_path / name, [model, f"audio={stream.wav}", "detector.threshold=0.5"])
         )
         found[name] = read_rows(tmp_path / name / "detections.csv")[1:]
+        assert "stride 30 ms, each window scored)" in capsys.readouterr().out
     assert len(found["ckpt"]) >= 3
     assert [r[:2] for r in found["onnx"]] == [r[:2] for r in found["ckpt"]]
     np.testing.assert_allclose(
@@ -107,7 +108,7 @@ def test_an_export_finds_what_its_checkpoint_finds(linear_checkpoint, stream, tm
     )
 
 
-def test_a_streaming_export_finds_what_its_causal_checkpoint_finds(stream, tmp_path):
+def test_a_streaming_export_finds_what_its_causal_checkpoint_finds(stream, tmp_path, capsys):
     """``detect.py model_path=spotter.stream.onnx``: each sample through the exported model
     once (``RuntimeStream``), the detections and scores of the checkpoint's stateful
     detector."""
@@ -124,6 +125,7 @@ def test_a_streaming_export_finds_what_its_causal_checkpoint_finds(stream, tmp_p
         overrides = [model, f"audio={stream.wav}", "detector.threshold=0.5"]
         detect(compose_in(tmp_path / name, overrides))
         found[name] = read_rows(tmp_path / name / "detections.csv")[1:]
+        assert "stride 30 ms, each frame through the model once)" in capsys.readouterr().out
     assert len(found["ckpt"]) >= 10, "a model that detects little tests little"
     assert [r[:2] for r in found["onnx"]] == [r[:2] for r in found["ckpt"]]
     np.testing.assert_allclose(

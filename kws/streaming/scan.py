@@ -26,7 +26,7 @@ from kws.checks import check_number
 from kws.data.audio import BadAudioError, MonoConverter, open_recording, read_blocks
 from kws.io import atomic_write, write_json
 from kws.streaming.calibration import Calibration
-from kws.streaming.detector import MAX_BATCH_SIZE, StreamingDetector
+from kws.streaming.detector import MAX_BATCH_SIZE, FrameScorer, StreamingDetector
 from kws.streaming.posterior import Detection, PosteriorSettings
 from kws.streaming.report import (
     budgets,
@@ -361,9 +361,11 @@ def report_scan(
         print(format_summary(metrics))
     if threshold_note:
         print(threshold_note)
+    frame_by_frame = isinstance(detector.scorer, FrameScorer)
+    scoring = "each frame through the model once" if frame_by_frame else "each window scored"
     print(
         f"real-time factor {timing['real_time_factor']:.4f} ({audio_seconds:.1f} s of audio in "
-        f"{seconds:.2f} s, stride {stride_ms:g} ms)"
+        f"{seconds:.2f} s, stride {stride_ms:g} ms, {scoring})"
     )
     print(f"written to {output_dir}: {', '.join(written)}")
     return metrics
