@@ -66,22 +66,28 @@ def synthetic_overrides(synthetic_root: Path) -> list[str]:
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="session")
-def linear_checkpoint(tmp_path_factory: pytest.TempPathFactory, synthetic_root: Path) -> Path:
-    """A linear model on a trainable Mel basis, trained 4 epochs on the synthetic data: enough
-    to predict many classes, right and wrong. Shared by the evaluate and detect tests."""
+def _trained(run_dir: Path, synthetic_root: Path, *overrides: str) -> Path:
+    """``train.py`` with ``overrides`` on the synthetic data into ``run_dir``, no warm-up, no
+    progress bar; its last checkpoint."""
     from kws.tasks import train
 
-    run_dir = tmp_path_factory.mktemp("trained")
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(
             "train",
             overrides=[f"output_dir={run_dir}", "data=synthetic", f"data.root={synthetic_root}",
-                       "model=linear", "trainer.max_epochs=4", "module.scheduler.warmup_epochs=0",
+                       *overrides, "module.scheduler.warmup_epochs=0",
                        "trainer.enable_progress_bar=false"],
         )  # fmt: skip
     train(cfg)
     return run_dir / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture(scope="session")
+def linear_checkpoint(tmp_path_factory: pytest.TempPathFactory, synthetic_root: Path) -> Path:
+    """A linear model on a trainable Mel basis, trained 4 epochs on the synthetic data: enough
+    to predict many classes, right and wrong. Shared by the evaluate and detect tests."""
+    run_dir = tmp_path_factory.mktemp("trained")
+    return _trained(run_dir, synthetic_root, "model=linear", "trainer.max_epochs=4")
 
 
 @pytest.fixture(scope="session")
@@ -89,19 +95,11 @@ def causal_checkpoint(tmp_path_factory: pytest.TempPathFactory, synthetic_root: 
     """A causal BC-ResNet-1 (``model.causal=true``) on a fixed log-Mel, trained 3 epochs on
     the synthetic data: a model that streams frame by frame, with trained weights and batch
     statistics."""
-    from kws.tasks import train
-
     run_dir = tmp_path_factory.mktemp("causal")
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose(
-            "train",
-            overrides=[f"output_dir={run_dir}", "data=synthetic", f"data.root={synthetic_root}",
-                       "model=bcresnet", "model.causal=true", "frontend.trainable_mel=false",
-                       "trainer.max_epochs=3", "module.scheduler.warmup_epochs=0",
-                       "trainer.enable_progress_bar=false"],
-        )  # fmt: skip
-    train(cfg)
-    return run_dir / "checkpoints" / "last.ckpt"
+    return _trained(
+        run_dir, synthetic_root, "model=bcresnet", "model.causal=true",
+        "frontend.trainable_mel=false", "trainer.max_epochs=3",
+    )  # fmt: skip
 
 
 def run_command(script: str, *overrides: str, cwd: Path) -> subprocess.CompletedProcess:

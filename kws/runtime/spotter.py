@@ -377,21 +377,10 @@ class Spotter:
 
     def _run_chunk(self, clips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One onnxruntime call on ``(rows, clip_samples)`` float32 clips, outputs checked."""
-        try:
-            outputs = self._session.run(list(OUTPUT_NAMES), {INPUT_NAME: clips})
-        except Exception as error:  # onnxruntime's errors share no base class below Exception
-            raise ModelFileError(
-                f"{self.origin}: the model failed on {len(clips)} clips ({_ort_detail(error)})"
-            ) from None
         expected = (len(clips), len(self.class_names))
-        for name, output in zip(OUTPUT_NAMES, outputs, strict=True):
-            if output.shape != expected or output.dtype != np.float32:
-                raise ModelFileError(
-                    f"{self.origin}: the model gave {name!r} {output.dtype} {output.shape} for "
-                    f"{len(clips)} clips, expected float32 {expected}"
-                )
-            if not np.isfinite(output).all():
-                raise ModelFileError(f"{self.origin}: the model gave NaN or infinite {name!r}")
+        outputs = self._checked_run(
+            list(OUTPUT_NAMES), {INPUT_NAME: clips}, [expected] * 2, f"{len(clips)} clips"
+        )
         return outputs[0], outputs[1]
 
     def _run_stream(
@@ -413,22 +402,43 @@ class Spotter:
             info.input: value for info, value in zip(states, state, strict=True)
         }
         names = [OUTPUT_NAMES[0], *(info.output for info in states)]
+        shapes = [(1, hops, len(self.class_names)), *(info.shape for info in states)]
+        outputs = self._checked_run(names, feeds, shapes, f"a chunk of {hops} hops")
+        return outputs[0][0], outputs[1:]
+
+    def _checked_run(
+        self,
+        names: list[str],
+        feeds: dict[str, np.ndarray],
+        shapes: list[tuple[int, ...]],
+        what: str,
+    ) -> list[np.ndarray]:
+        """One onnxruntime call; each output must be float32 of its shape and finite.
+
+        Args:
+            names: the outputs to compute.
+            feeds: the inputs by name.
+            shapes: each output's expected shape.
+            what: the input, as messages name it (``"8 clips"``).
+
+        Raises:
+            ModelFileError: onnxruntime failed, or an output is not as expected.
+        """
         try:
             outputs = self._session.run(names, feeds)
         except Exception as error:  # onnxruntime's errors share no base class below Exception
             raise ModelFileError(
-                f"{self.origin}: the model failed on a chunk of {hops} hops ({_ort_detail(error)})"
+                f"{self.origin}: the model failed on {what} ({_ort_detail(error)})"
             ) from None
-        shapes = [(1, hops, len(self.class_names)), *(info.shape for info in states)]
         for name, output, shape in zip(names, outputs, shapes, strict=True):
-            if output.shape != shape or output.dtype != np.float32:
+            if output.shape != tuple(shape) or output.dtype != np.float32:
                 raise ModelFileError(
                     f"{self.origin}: the model gave {name!r} {output.dtype} {output.shape} for "
-                    f"a chunk of {hops} hops, expected float32 {shape}"
+                    f"{what}, expected float32 {tuple(shape)}"
                 )
             if not np.isfinite(output).all():
                 raise ModelFileError(f"{self.origin}: the model gave NaN or infinite {name!r}")
-        return outputs[0][0], outputs[1:]
+        return outputs
 
     def predict(self, waveform: np.ndarray) -> np.ndarray:
         """The class probabilities of each clip: ``run(waveform)[0]``.
