@@ -1,33 +1,27 @@
-"""Hooks into Lightning and Hydra: checkpoints, frontend figures, the W&B logger, sweep reports.
+"""Hooks into Lightning: checkpoints, frontend figures, the W&B logger.
 
-``RunCheckpoint``, ``FrontendFigures``, ``wandb_logger``, and ``SweepReport`` (closes each job's
-W&B run; writes the comparison report when a sweep ends).
+``RunCheckpoint``, ``FrontendFigures`` (drawn by ``kws.plotting``) and ``wandb_logger``. The
+Hydra callback that writes a sweep's comparison report is ``kws.reporting.sweep.SweepReport``:
+training never imports reporting.
 """
 
 from __future__ import annotations
 
-import logging
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.experimental.callback import Callback as HydraCallback
 from hydra.types import RunMode
-from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from pytorch_lightning.trainer.states import TrainerFn
 
-from kws.checks import check_number
-from kws.reporting.figures import DPI, figure_to_rgb, frontend_figures, save_images
-
-log = logging.getLogger(__name__)
-#: The highest figure resolution (a few figures at 1200 dpi are already tens of megapixels).
-MAX_DPI = 1200
+from kws.plotting.frontend import frontend_figures
+from kws.plotting.images import DPI, MAX_DPI, figure_to_rgb, save_images
+from kws_runtime.checks import check_number
 
 
 class RunCheckpoint(ModelCheckpoint):
@@ -147,25 +141,3 @@ def wandb_logger(group: str | None = None, name: str | None = None, **kwargs: An
         group = group or hydra.sweep.dir
         name = name or hydra.job.override_dirname or None
     return WandbLogger(group=group, name=name, **kwargs)
-
-
-class SweepReport(HydraCallback):
-    """Hydra callback: after each job, close its W&B run (else the next job of a sweep, in the
-    same process, would log into it); when a sweep ends, compare its runs in its folder.
-    """
-
-    def on_job_end(self, config: DictConfig, **kwargs: Any) -> None:
-        wandb = sys.modules.get("wandb")
-        if wandb is not None and wandb.run is not None:
-            wandb.finish()
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from kws.reporting.compare import NoRunsError, write_comparison
-
-        sweep_dir = Path(config.hydra.sweep.dir)
-        try:
-            written = write_comparison([sweep_dir], sweep_dir)
-        except NoRunsError as error:
-            log.warning("no comparison report: %s", error)
-            return
-        log.info("comparison report: %s", ", ".join(str(p) for p in written))

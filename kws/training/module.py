@@ -21,15 +21,15 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
-from kws.checks import SettingError, check_number
 from kws.data.layout import SILENCE, UNKNOWN
 from kws.data.stream_examples import TrainingBatch
 from kws.frontend import drift_of, drift_summary
 from kws.models import KeywordSpotter
 from kws.models.sizes import unset_sizes
-from kws.reporting.metrics import ClassificationReport, Scores
-from kws.streaming.calibration import Calibration
 from kws.training.registry import ConfigError, build, is_plain_data, partial
+from kws.training.scores import ClassificationReport, Scores
+from kws_runtime.calibration import Calibration
+from kws_runtime.checks import SettingError, check_number
 
 CHECKPOINT_FORMAT = "kws-1"
 #: The hyper-parameters a kws checkpoint holds: ``KWSModule``'s arguments and the format.
@@ -74,7 +74,7 @@ def saved_negative_weight(checkpoint: Mapping[str, Any]) -> float:
 
 
 class KWSModule(pl.LightningModule):
-    """Cross-entropy training of a ``KeywordSpotter``, scored by ``kws.reporting.metrics``.
+    """Cross-entropy training of a ``KeywordSpotter``, scored by ``kws.training.scores``.
 
     Every config is a ``{"_target_": name, **arguments}`` dict naming an entry of
     ``kws.training.registry``.

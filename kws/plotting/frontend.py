@@ -1,24 +1,20 @@
 """Figures of what a trainable frontend learned, each drawn against its initial basis.
 
-Every figure is a ``matplotlib.figure.Figure`` rendered by the Agg canvas without pyplot, so it
-works headless, keeps no global state, and the caller saves or logs it.
-``python -m kws.reporting.figures CKPT OUT_DIR`` writes the figures of a checkpoint's frontend.
+Every figure is a ``matplotlib.figure.Figure`` made without pyplot (no global state, works
+headless); the caller renders, saves or logs it (``kws.plotting.images``). ``frontend_figures``
+gives every figure that applies to a frontend.
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
 from matplotlib import colormaps
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from PIL import Image
 from torch import nn
 
 from kws.data.layout import SAMPLE_RATE
@@ -34,7 +30,6 @@ from kws.frontend import (
     mel_to_hz,
     trainable_parts,
 )
-from kws.io import atomic_write
 
 #: Kernels drawn in time, by centre frequency: one low, two in the formant range, one high.
 KERNEL_FREQUENCIES_HZ = (250.0, 1000.0, 2500.0, 5000.0)
@@ -42,7 +37,6 @@ KERNEL_FREQUENCIES_HZ = (250.0, 1000.0, 2500.0, 5000.0)
 #: of their own, down to the second (where there is no change at all).
 RESPONSE_FLOOR_DB = -100.0
 CHANGE_FLOOR_DB = -300.0
-DPI = 100
 
 # The initial basis is drawn thin, dashed and on top of the learned one, which is wider and
 # solid: where the two coincide the dashes still show, where they part both do.
@@ -340,115 +334,3 @@ def frontend_figures(frontend: nn.Module) -> dict[str, Figure]:
     if drift_of(frontend):
         figures["frontend_drift"] = drift_figure(frontend)
     return figures
-
-
-def confusion_matrix_figure(matrix: np.ndarray, class_names: Sequence[str], title: str) -> Figure:
-    """Counts per (true, predicted) class, coloured by the fraction of the true class.
-
-    Args:
-        matrix: ``(classes, classes)`` counts, rows true, columns predicted.
-        class_names: one name per row.
-        title: the figure's title, wrapped to the figure's width.
-    """
-    n = len(class_names)
-    fractions = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    side = max(6.0, 0.55 * n + 2.5)
-    figure = Figure(figsize=(side + 1.5, side), layout="constrained")
-    axis = figure.subplots()
-    image = axis.imshow(fractions, cmap="Blues", vmin=0.0, vmax=1.0)
-    if n <= 40:
-        for (true, predicted), count in np.ndenumerate(matrix):
-            if count:
-                colour = "white" if fractions[true, predicted] > 0.6 else "black"
-                axis.text(predicted, true, str(count), ha="center", va="center", color=colour,
-                          fontsize="small" if n > 15 else "medium")  # fmt: skip
-    axis.set_xticks(range(n), class_names, rotation=45, ha="right")
-    axis.set_yticks(range(n), class_names)
-    axis.set_xlabel("Predicted class")
-    axis.set_ylabel("True class")
-    # Over the whole figure, broken into lines that fit it: a long title over a small matrix
-    # would otherwise run off both sides of the canvas.
-    figure.suptitle(title, wrap=True)
-    figure.colorbar(image, ax=axis, label="Fraction of the true class's clips", shrink=0.8)
-    return figure
-
-
-def figure_to_rgb(figure: Figure, dpi: int = DPI) -> np.ndarray:
-    """The figure as an ``(height, width, 3)`` uint8 image, for loggers that take pixels.
-
-    Args:
-        figure: the figure.
-        dpi: pixels per inch of figure size. Default ``DPI``.
-    """
-    figure.set_dpi(dpi)
-    canvas = FigureCanvasAgg(figure)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
-
-
-def save_figures(figures: dict[str, Figure], directory: str | Path, dpi: int = DPI) -> list[Path]:
-    """Write each figure to ``directory/<name>.png`` (see ``save_images``).
-
-    Args:
-        figures: the figures by file stem.
-        directory: where they go; made if missing.
-        dpi: pixels per inch of figure size.
-
-    Returns:
-        The paths written, in the order of ``figures``.
-    """
-    return save_images({name: figure_to_rgb(f, dpi) for name, f in figures.items()}, directory)
-
-
-def save_images(images: dict[str, np.ndarray], directory: str | Path) -> list[Path]:
-    """Write each image to ``directory/<name>.png`` in 256 colours, atomically.
-
-    256 colours are a third of the size of full colour and the same to the eye, which matters for
-    figures written every few epochs and for those kept in the repository. Each file is renamed
-    into place when complete, so a killed run leaves the previous file or none, never a torso.
-
-    Args:
-        images: ``(H, W, 3)`` uint8 pixels by file stem.
-        directory: where they go; made if missing.
-
-    Returns:
-        The paths written, in the order of ``images``.
-    """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, pixels in images.items():
-        path = directory / f"{name}.png"
-        image = Image.fromarray(pixels).quantize(256, method=Image.Quantize.MEDIANCUT)
-        with atomic_write(path, "wb") as file:
-            image.save(file, format="PNG", optimize=True)
-        paths.append(path)
-    return paths
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Run the command.
-
-    Args:
-        argv: the command-line arguments; None: ``sys.argv[1:]``.
-    """
-    from kws.training import CheckpointError, load_checkpoint
-
-    parser = argparse.ArgumentParser(
-        prog="python -m kws.reporting.figures",
-        description="Draw a checkpoint's frontend against its initial basis.",
-    )
-    parser.add_argument("checkpoint", type=Path)
-    parser.add_argument("output_dir", type=Path)
-    parser.add_argument("--dpi", type=int, default=DPI)
-    args = parser.parse_args(argv)
-    try:
-        module = load_checkpoint(args.checkpoint)
-    except CheckpointError as error:
-        raise SystemExit(f"error: {error}") from None
-    for path in save_figures(frontend_figures(module.spotter.frontend), args.output_dir, args.dpi):
-        print(path)
-
-
-if __name__ == "__main__":
-    main()

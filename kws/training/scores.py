@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import Metric
 
-from kws.io import atomic_write
+from kws_runtime.io import atomic_write
 
 
 class Scores(Metric):
