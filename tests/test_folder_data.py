@@ -18,12 +18,14 @@ import soxr
 import torch
 
 from kws.data import SILENCE, UNKNOWN, FolderDataModule
-from kws.data.audio import RESAMPLE_QUALITY, read_clip
-from kws.data.cache import BadFilesError, DataTreeError
+from kws.data.audio import read_clip
+from kws.data.cache import BadFilesError
 from kws.data.folder import FolderIndex
 from kws.data.splits import speaker_set
 from kws.data.stream_audio import write_word_stream
-from kws.data.synthetic import _speaker_ids, speak, write_words
+from kws.data.synthetic import speak, speaker_ids, write_words
+from kws.data.tree import DataTreeError
+from kws_runtime.audio import RESAMPLE_QUALITY
 
 SPEAKERS = 30  # seed 0: 24 in training, 3 in validation, 3 in testing by the speaker hash
 KEYWORDS = ["hey_kitchen", "lights_on"]
@@ -75,7 +77,7 @@ def test_flac_and_wav_at_any_rate_become_the_16khz_mono_recording(own_words, tmp
     dm = folder(own_words, cache_dir=str(tmp_path / "cache"))
     dm.setup()
     assert dm.clip_samples == 16000
-    for i, sid in enumerate(_speaker_ids(0, SPEAKERS)[:6]):
+    for i, sid in enumerate(speaker_ids(0, SPEAKERS)[:6]):
         for word, name, level in [("hey_kitchen", f"{sid}_nohash_0.flac", 0.9),  # (1 + 0.8) / 2
                                   ("lights_on", f"{sid}_nohash_0.wav", 1.0)]:  # fmt: skip
             spoken = speak(word, i).astype(float)  # what write_words resampled and wrote
@@ -331,11 +333,11 @@ def test_adding_files_moves_no_clip_to_another_split(words):
         return {path: split for split, index in built.items() for path in index.paths}
 
     before = splits()
-    for i, sid in enumerate(_speaker_ids(7, 40)):  # 40 new speakers, and new takes of old ones
+    for i, sid in enumerate(speaker_ids(7, 40)):  # 40 new speakers, and new takes of old ones
         for word in ("hey_kitchen", "window"):
             clip = speak(word, i, seed=7).astype(np.float32) / 32768
             sf.write(words / word / f"{sid}_nohash_0.wav", clip, 16000, subtype="PCM_16")
-    old = _speaker_ids(0, SPEAKERS)[0]
+    old = speaker_ids(0, SPEAKERS)[0]
     sf.write(words / "banana" / f"{old}_nohash_5.wav", np.zeros(8000), 16000, subtype="PCM_16")
     after = splits()
     assert len(after) == len(before) + 81

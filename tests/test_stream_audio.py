@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from kws.data import stream_audio
 from kws.data.audio import read_waveform
 from kws.data.layout import (
     BACKGROUND_NOISE,
@@ -33,11 +32,12 @@ from kws.data.stream_audio import (
     CLIP_MS,
     StreamWriteError,
     find_clips,
-    main,
     make_noise_stream,
     make_stream,
+    mixing,
     plan_words,
 )
+from kws.data.stream_audio.__main__ import main
 
 MS = SAMPLE_RATE // 1000
 
@@ -410,7 +410,7 @@ def test_a_write_that_fails_keeps_the_old_stream_and_leaves_no_temporary(
 ):
     old = make_stream(synthetic_root, tmp_path, minutes=0.5)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    read_word, calls = stream_audio._read_word, []
+    read_word, calls = mixing._read_word, []
 
     def disk_full_on_the_third_word(path: Path, read: Any) -> np.ndarray:
         calls.append(path)
@@ -418,7 +418,7 @@ def test_a_write_that_fails_keeps_the_old_stream_and_leaves_no_temporary(
             raise OSError(28, "No space left on device")
         return read_word(path, read)
 
-    monkeypatch.setattr(stream_audio, "_read_word", disk_full_on_the_third_word)
+    monkeypatch.setattr(mixing, "_read_word", disk_full_on_the_third_word)
     with pytest.raises(StreamWriteError, match=re.escape(f"{old.wav}: cannot be written")):
         make_stream(synthetic_root, tmp_path, minutes=0.5, seed=1)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 import subprocess
 import sys
@@ -14,7 +15,8 @@ import soundfile as sf
 
 from kws.data.layout import KEYWORDS, SAMPLE_RATE, WORDS
 from kws.data.splits import speaker_id, which_set
-from kws.data.synthetic import NOISE_FILES, generate, main
+from kws.data.synthetic import NOISE_FILES, generate
+from kws.data.synthetic.__main__ import main
 
 # Lines of the published lists. v0.02 validation_list.txt / testing_list.txt as copied in
 # github.com/ubkarakaya/Human-Data-Analytic; v0.01 ones as in
@@ -233,3 +235,18 @@ def test_cli_without_out_dir_writes_where_data_synthetic_reads(tmp_path, monkeyp
     with pytest.raises(SystemExit) as refused:  # a folder of words needs its own place
         main(["--words", "a,b"])
     assert refused.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("package", "command"),
+    [("synthetic", True), ("stream_audio", True), ("tts", True), ("folder", False)],
+)
+def test_each_generator_is_a_package_whose_command_alone_parses_arguments(package, command):
+    """``python -m kws.data.<package>`` runs its ``__main__.py``, the one file that parses
+    arguments; every file holds one job in at most 400 lines."""
+    module = importlib.import_module(f"kws.data.{package}")
+    assert hasattr(module, "__path__"), f"kws.data.{package} is a single module"
+    files = {path.name: path.read_text() for path in Path(module.__file__).parent.glob("*.py")}
+    assert ("__main__.py" in files) == command
+    assert {name for name, text in files.items() if "argparse" in text} <= {"__main__.py"}
+    assert max(len(text.splitlines()) for text in files.values()) <= 400

@@ -13,6 +13,8 @@ import soundfile as sf
 
 from kws.data import FolderDataModule, tts
 from kws.data import phonemes as phonemes_module
+from kws.data.tts.__main__ import main
+from kws.data.tts.engines import flite_library
 
 needs_espeak = pytest.mark.skipif(
     shutil.which("espeak-ng") is None,
@@ -125,8 +127,8 @@ def test_bad_phrases_are_errors_naming_the_option():
 
 def test_a_missing_engine_names_the_package_to_install(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))  # no espeak-ng, no flite
-    tts.espeak_library.cache_clear()
-    tts._flite.cache_clear()
+    phonemes_module.espeak_library.cache_clear()
+    flite_library.cache_clear()
     try:
         with pytest.raises(tts.EngineMissingError, match="apt-get install espeak-ng"):
             tts.engine_voices(["espeak"])
@@ -135,23 +137,23 @@ def test_a_missing_engine_names_the_package_to_install(monkeypatch, tmp_path):
         with pytest.raises(tts.EngineMissingError, match="no speech synthesiser"):
             tts.engine_voices()
         with pytest.raises(SystemExit, match="apt-get install espeak-ng"):
-            tts.main([str(tmp_path / "out"), "--phrases", "hey kitchen"])
+            main([str(tmp_path / "out"), "--phrases", "hey kitchen"])
         assert not (tmp_path / "out").exists()
     finally:
-        tts.espeak_library.cache_clear()
-        tts._flite.cache_clear()
+        phonemes_module.espeak_library.cache_clear()
+        flite_library.cache_clear()
     with pytest.raises(ValueError, match="--engines"):
         tts.engine_voices(["festival"])
 
 
 def test_bad_settings_are_refused_before_any_work(tmp_path):
     with pytest.raises(SystemExit, match="--phrases"):
-        tts.main([str(tmp_path / "out"), "--phrases", "hey/you"])
+        main([str(tmp_path / "out"), "--phrases", "hey/you"])
     for option, value in (("--voices", "0"), ("--clip-seconds", "99"), ("--near", "-1")):
         with pytest.raises(SystemExit, match=option):
-            tts.main([str(tmp_path / "out"), "--phrases", "stop", option, value])
+            main([str(tmp_path / "out"), "--phrases", "stop", option, value])
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("")
     with pytest.raises(SystemExit, match="--force"):
-        tts.main([str(tmp_path / "full"), "--phrases", "stop"])
+        main([str(tmp_path / "full"), "--phrases", "stop"])
     assert not (tmp_path / "out").exists()
