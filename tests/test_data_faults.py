@@ -22,17 +22,18 @@ import pytest
 import soundfile as sf
 
 from kws.data import cache
-from kws.data.audio import BadAudioError, read_clip
+from kws.data.audio import read_clip
 from kws.data.cache import (
     INDEX,
     MANIFEST,
     BadFilesError,
     CacheDamagedError,
     CacheWriteError,
-    DataTreeError,
 )
 from kws.data.download import ArchiveError, extract_tar
 from kws.data.files import staging_folder
+from kws.data.tree import DataTreeError
+from kws_runtime.audio import BadAudioError
 
 
 def listed(root: Path) -> set[str]:

@@ -18,9 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import shutil
-import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,9 +28,10 @@ from typing import Any
 import numpy as np
 
 from kws.data.audio import read_clip, read_clips
-from kws.data.files import BadFileError, replace_folder, staging_folder
+from kws.data.files import replace_folder, staging_folder
 from kws.data.layout import CLIP_SAMPLES
 from kws.data.protocol import SplitIndex
+from kws_runtime.io import BadFileError
 
 CACHE_FORMAT = 2
 MANIFEST = "manifest.json"
@@ -55,10 +54,6 @@ class BadFilesError(ValueError):
         self.problems = problems
 
 
-class DataTreeError(OSError):
-    """A folder of the data tree that cannot be listed, or an entry that cannot be examined."""
-
-
 class CacheDamagedError(BadFileError):
     """A file of a built cache that is missing or no longer what its manifest records;
     ``str()`` is ``"<path>: <problem>"``."""
@@ -66,58 +61,6 @@ class CacheDamagedError(BadFileError):
 
 class CacheWriteError(OSError):
     """The cache cannot be written: too little free space, or a write failed."""
-
-
-def list_folder(folder: Path) -> list[os.DirEntry]:
-    """The entries of ``folder``, hidden ones included.
-
-    Args:
-        folder: the folder to list.
-
-    Raises:
-        DataTreeError: it cannot be listed (no permission, a link loop, not a folder).
-    """
-    try:
-        with os.scandir(folder) as entries:
-            return list(entries)
-    except OSError as error:
-        raise DataTreeError(f"{folder}: cannot list this folder ({error.strerror})") from error
-
-
-def _visible(folder: Path | str) -> list[tuple[str, str, os.stat_result]]:
-    """``(name, path, stat)`` of the entries of ``folder`` not hidden, links followed."""
-    found = []
-    for entry in list_folder(Path(folder)):
-        if entry.name.startswith("."):
-            continue
-        try:
-            found.append((entry.name, entry.path, entry.stat()))
-        except OSError as error:
-            raise DataTreeError(f"{entry.path}: cannot be examined ({error.strerror})") from error
-    return found
-
-
-def scan_tree(root: Path, depth: int = 1) -> dict[str, tuple[int, int]]:
-    """``{relative path: (size, mtime_ns)}`` of every file in ``root`` and its subfolders down
-    to ``depth`` levels (1: the Speech Commands layout, ``word/clip.wav``); relative paths use
-    ``/``, hidden names are skipped, links followed.
-
-    Args:
-        root: the data set folder.
-        depth: folder levels below ``root`` to list. Default 1.
-
-    Raises:
-        DataTreeError: naming a folder that cannot be listed or an entry that cannot be
-            examined (a link loop, a broken link, no permission).
-    """
-    files: dict[str, tuple[int, int]] = {}
-    for name, path, info in _visible(root):
-        if stat.S_ISREG(info.st_mode):
-            files[name] = (info.st_size, info.st_mtime_ns)
-        elif stat.S_ISDIR(info.st_mode) and depth > 0:
-            for child, record in scan_tree(Path(path), depth - 1).items():
-                files[f"{name}/{child}"] = record
-    return files
 
 
 def fingerprint(value: Any) -> str:

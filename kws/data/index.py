@@ -17,8 +17,8 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from kws.data.audio import SPEECH_COMMANDS_CLIPS, ClipFormat, inspect_clips, read_clip
-from kws.data.cache import DataTreeError, list_folder, scan_tree
+from kws.data.audio import inspect_clips, read_clip
+from kws.data.clip_format import SPEECH_COMMANDS_CLIPS, ClipFormat
 from kws.data.layout import BACKGROUND_NOISE, DATA_SET_CONTENTS, TESTING_LIST, VALIDATION_LIST
 from kws.data.protocol import (
     SPLITS,
@@ -29,6 +29,7 @@ from kws.data.protocol import (
     protocol_index,
     split_word_clips,
 )
+from kws.data.tree import DataTreeError, list_folder, scan_tree
 
 LISTED = {  # where each split's clips are, under the protocol
     "train": f"outside {VALIDATION_LIST} and {TESTING_LIST}",

@@ -19,17 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kws.data.audio import (
-    SPEECH_COMMANDS_CLIPS,
-    BadAudioError,
-    ClipFormat,
-    read_clip,
-    read_noise,
-)
+from kws.data.audio import read_clip, read_noise
 from kws.data.augment import crops
-from kws.data.cache import scan_tree
-from kws.data.files import BadFileError
+from kws.data.clip_format import SPEECH_COMMANDS_CLIPS, ClipFormat
 from kws.data.layout import CLIP_SAMPLES, SAMPLE_RATE
+from kws.data.tree import scan_tree
+from kws_runtime.audio import BadAudioError
+from kws_runtime.io import BadFileError
 
 #: The longest impulse-response recording read, in seconds (a concert hall's tail is shorter).
 MAX_RIR_SECONDS = 10.0

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from kws.data.cache import list_folder
 from kws.data.download import Archive, DownloadError, download_and_extract
+from kws.data.tree import list_folder
 
 log = logging.getLogger(__name__)
 

@@ -35,10 +35,10 @@ import math
 import torch
 from torch import nn
 
-from kws.checks import check_number
 from kws.frontend.functional import KEY, check_framing, fft_frequencies, pad_both_ends
 from kws.frontend.pcen import Compression, make_compression
 from kws.frontend.protocol import FilterbankFrontend, mel_points
+from kws_runtime.checks import check_number
 
 #: The widest Gaussian pooling window, as a fraction of half its support: wider, it is all but
 #: flat over the support (LEAF keeps its learnt widths at most 0.5).

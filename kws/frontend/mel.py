@@ -14,7 +14,6 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from kws.checks import check_number
 from kws.frontend.functional import (
     KEY,
     SQRT_EPS,
@@ -22,16 +21,19 @@ from kws.frontend.functional import (
     MelScale,
     PadMode,
     check_log_mode,
+    check_mel_scale,
     compress,
     fft_frequencies,
     filter_edges,
     mel_filterbank,
     relative_change,
     slaney_gains,
+    top_edge,
 )
 from kws.frontend.pcen import PCEN, Compression
 from kws.frontend.protocol import MEL_BASIS_CHANGE, MEL_CENTRE_SHIFT_HZ, drift_of, trainable_parts
 from kws.frontend.stft import STFT, Implementation
+from kws_runtime.checks import check_number
 
 MelInit = Literal["mel", "random", "linear"]
 MelParam = Literal["additive", "multiplicative"]
@@ -156,11 +158,9 @@ class MelSpectrogram(nn.Module):
         super().__init__()
         check_log_mode(log, log_eps, top_db)
         check_number(KEY + "power", power, 0.0, MAX_POWER, low_open=True)
-        if mel_scale not in ("htk", "slaney"):
-            raise ValueError(
-                f"{KEY}mel_scale must be 'htk' or 'slaney', got {mel_scale!r} (for triangles "
-                "evenly spaced in Hz use mel_init='linear')"
-            )
+        check_mel_scale(
+            mel_scale, advice=" (for triangles evenly spaced in Hz use mel_init='linear')"
+        )
         _check_choice("mel_init", mel_init, MEL_INITS)
         _check_choice("mel_param", mel_param, MEL_PARAMS)
         _check_choice("compression", compression, COMPRESSIONS)
@@ -331,7 +331,7 @@ def _initial_filters(
     filters = mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max, scale, norm)
     gains = torch.ones(n_mels, dtype=torch.float64)
     if norm == "slaney":
-        edges = filter_edges(n_mels, f_min, sample_rate / 2 if f_max is None else f_max, scale)
+        edges = filter_edges(n_mels, f_min, top_edge(sample_rate, f_max), scale)
         gains = slaney_gains(edges)
     if mel_init == "random":
         generator = torch.Generator().manual_seed(init_seed)

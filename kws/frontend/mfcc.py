@@ -7,10 +7,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from kws.checks import check_number
 from kws.frontend.functional import KEY, dct_matrix, relative_change
 from kws.frontend.mel import MelSpectrogram
 from kws.frontend.protocol import DCT_CHANGE
+from kws_runtime.checks import check_number
 
 
 class MFCC(nn.Module):

@@ -21,9 +21,9 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from kws.checks import check_number
 from kws.frontend.functional import KEY, check_log_eps, compress, relative_change
 from kws.frontend.protocol import PCEN_CHANGE
+from kws_runtime.checks import check_number
 
 Compression = Literal["log", "pcen"]
 

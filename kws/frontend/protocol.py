@@ -20,7 +20,13 @@ from typing import ClassVar, Protocol
 import torch
 from torch import nn
 
-from kws.frontend.functional import KEY, MelScale, check_band, filter_edges, relative_change
+from kws.frontend.functional import (
+    MelScale,
+    check_band,
+    check_mel_scale,
+    filter_edges,
+    relative_change,
+)
 
 #: Relative Frobenius change of the STFT's Fourier kernels from their initial values (scalar).
 STFT_KERNEL_CHANGE = "stft_kernel_change"
@@ -233,7 +239,8 @@ def mel_points(
     scale: MelScale = "htk",
 ) -> torch.Tensor:
     """The Mel filterbank's edges (``functional.filter_edges``) for a parametric filterbank's
-    settings, checked first (``functional.check_band``; a ValueError names the config key):
+    settings, checked first (``functional.check_mel_scale``, ``functional.check_band``; a
+    ValueError names the config key):
     ``n_filters + 2`` frequencies evenly spaced in mels from ``f_min`` to ``f_max``, filter ``i``
     rising from point ``i`` to a peak at ``i + 1`` and falling to ``i + 2``, where the parametric
     filterbanks start.
@@ -251,7 +258,6 @@ def mel_points(
     Returns:
         ``(n_filters + 2,)`` in float64.
     """
-    if scale not in ("htk", "slaney"):
-        raise ValueError(f"{KEY}mel_scale must be 'htk' or 'slaney', got {scale!r}")
+    check_mel_scale(scale)
     f_max = check_band(sample_rate, n_fft, n_filters, f_min, f_max)
     return filter_edges(n_filters, f_min, f_max, scale)

@@ -34,11 +34,11 @@ import math
 import torch
 from torch import nn
 
-from kws.checks import check_number
 from kws.frontend.functional import KEY, PadMode, fft_frequencies
 from kws.frontend.pcen import Compression, make_compression
 from kws.frontend.protocol import FilterbankFrontend, mel_points
 from kws.frontend.stft import STFT
+from kws_runtime.checks import check_number
 
 
 class SincFilterbank(FilterbankFrontend):

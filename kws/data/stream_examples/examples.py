@@ -1,162 +1,21 @@
-"""Stream-shaped training examples: what a detector meets on a stream besides centred words.
-
-A streaming detector scores a window every few tens of milliseconds, so it sees keywords
-anywhere in its window, parts of keywords entering and leaving it, and long stretches of speech
-without a keyword and of noise. Centred clips teach none of that. ``StreamExamples`` makes
-each training batch stream-shaped, on the device, vectorised over the batch:
-
-* **placed keywords**: a keyword clip moved so that its word lands anywhere in the window, the
-  whole word inside (its extent found by ``word_bounds``);
-* **partial keywords**, labelled ``_unknown_``: a keyword's first or last part, cut at a random
-  point, placed anywhere in the window (openWakeWord trains on partial phrases);
-* **keyword-free windows**: windows cut at random places of a long stream of the training
-  split's non-keyword speech over background noise (``KeywordFreeStream``, made by
-  ``keyword_free_stream`` with ``kws.data.stream_audio.render_stream``), labelled ``_unknown_``
-  where they hold speech and ``_silence_`` where they hold none (for the training accuracy: their
-  loss does not tell the two apart);
-* **hard negatives**: windows of that stream that a model scored high for a keyword, once
-  ``kws.training.hard_negatives.HardNegativeMining`` has found some.
-
-The partial keywords, keyword-free windows and hard negatives are rows added to the batch's clips,
-so the clips train as they would without them; their target is "no keyword" (any class but the
-keywords, ``TrainingBatch.not_keyword``) and they carry the loss weight ``weight``, the clips 1.
-"""
+"""``StreamExamples``: the ``data.stream_examples`` settings, checked, and the making of a
+stream-shaped training batch from a batch of clips (placed and partial keywords, keyword-free
+windows, hard negatives), on the device, vectorised over the batch."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
-from kws.checks import check_number
-from kws.data.augment import crops
-from kws.data.layout import SAMPLE_RATE, SILENCE, UNKNOWN
-from kws.data.stream_audio import SplitClips, render_stream
-
-#: Frames over which ``word_bounds`` measures energy: 20 ms long, every 10 ms (at 16 kHz).
-BOUNDS_FRAME_MS = 20
-BOUNDS_HOP_MS = 10
-#: A frame is speech when its energy is within this many dB of the clip's loudest frame.
-BOUNDS_FLOOR_DB = -20.0
-#: The speech a keyword-free window must hold to be ``_unknown_`` rather than ``_silence_``.
-MIN_SPEECH_MS = 50
-
-
-def word_bounds(
-    waveforms: torch.Tensor, sample_rate: int = 16000, floor_db: float = BOUNDS_FLOOR_DB
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Where the word of each clip is: from the first to the end of the last 20 ms frame whose
-    energy is within ``floor_db`` of the clip's loudest frame and above the midpoint, in dB,
-    between that frame and the clip's noise (its quietest 10% of frames), so that a clip
-    recorded in a noisy room is not all word.
-
-    Args:
-        waveforms: ``(batch, samples)`` float clips, each holding one word (or none).
-        sample_rate: their rate in Hz. Default 16000.
-        floor_db: how far below the loudest frame speech reaches, in dB. Default -20.
-
-    Returns:
-        ``(start, end)``, each ``(batch,)`` int64 samples, ``0 <= start < end <= samples``; a
-        silent clip is all word.
-    """
-    frame = sample_rate * BOUNDS_FRAME_MS // 1000
-    hop = sample_rate * BOUNDS_HOP_MS // 1000
-    samples = waveforms.shape[1]
-    energy = F.avg_pool1d(waveforms[:, None].float() ** 2, frame, hop, ceil_mode=True)[:, 0]
-    level = 10.0 * torch.log10(energy + 1e-10)  # (batch, frames) dB
-    peak = level.amax(1, keepdim=True)
-    noise = level.quantile(0.1, dim=1, keepdim=True)
-    loud = level >= torch.maximum(peak + floor_db, (peak + noise) / 2)
-    frames = torch.arange(loud.shape[1], device=waveforms.device)
-    first = torch.where(loud, frames, loud.shape[1]).amin(1)
-    last = torch.where(loud, frames, -1).amax(1)
-    return first * hop, (last * hop + frame).clamp_max(samples)
-
-
-class TrainingBatch(NamedTuple):
-    """What a training step receives.
-
-    Attributes:
-        waveforms: ``(batch, samples)`` float in [-1, 1].
-        labels: ``(batch,)`` int64 class indices.
-        weights: ``(batch,)`` float32 loss weights; None: all 1.
-        not_keyword: ``(batch,)`` bool: rows whose target is "no keyword" (any class but the
-            keywords: a stream-shaped negative, silence or not); None: none.
-    """
-
-    waveforms: torch.Tensor
-    labels: torch.Tensor
-    weights: torch.Tensor | None = None
-    not_keyword: torch.Tensor | None = None
-
-
-@dataclass(frozen=True)
-class KeywordFreeStream:
-    """A long stretch of audio without a keyword, and where it holds speech.
-
-    Args:
-        audio: ``(samples,)`` int16, at least one window long.
-        speech: ``(units + 1,)`` int64: ``speech[k]`` is how many of the stream's first ``k``
-            units of ``unit`` samples hold speech (a running count from 0).
-        unit: samples per unit of ``speech`` (10 ms).
-    """
-
-    audio: torch.Tensor
-    speech: torch.Tensor
-    unit: int
-
-    def to(self, device: torch.device) -> KeywordFreeStream:
-        """The same stream on ``device``."""
-        return KeywordFreeStream(self.audio.to(device), self.speech.to(device), self.unit)
-
-    def windows(self, starts: torch.Tensor, samples: int) -> torch.Tensor:
-        """The windows starting at ``starts``.
-
-        Args:
-            starts: ``(n,)`` int64 first samples, each at most ``len(audio) - samples``.
-            samples: window length.
-
-        Returns:
-            ``(n, samples)`` float32 in [-1, 1).
-        """
-        rows = torch.zeros_like(starts)
-        return crops(self.audio[None], rows, starts, samples).float() / 32768.0
-
-    def speech_ms(self, starts: torch.Tensor, samples: int, sample_rate: int) -> torch.Tensor:
-        """How much speech each window holds, in ms (whole units inside it).
-
-        Args:
-            starts: ``(n,)`` int64 first samples.
-            samples: window length.
-            sample_rate: the stream's rate in Hz.
-
-        Returns:
-            ``(n,)`` float32 milliseconds.
-        """
-        first = torch.div(starts + self.unit - 1, self.unit, rounding_mode="floor")
-        last = torch.div(starts + samples, self.unit, rounding_mode="floor")
-        units = (self.speech[last] - self.speech[first]).clamp_min(0)
-        return units.float() * (1000.0 * self.unit / sample_rate)
-
-
-@dataclass(frozen=True)
-class StreamClasses:
-    """The class indices stream-shaped examples are labelled with.
-
-    Args:
-        silence: ``_silence_``'s index; None: no such class (speechless windows are unknown).
-        unknown: ``_unknown_``'s index.
-        keywords: ``(classes,)`` bool, True for the keywords.
-    """
-
-    silence: int | None
-    unknown: int
-    keywords: torch.Tensor
+from kws.data.layout import UNKNOWN
+from kws.data.stream_examples.batch import StreamClasses, TrainingBatch
+from kws.data.stream_examples.bounds import word_bounds
+from kws.data.stream_examples.keyword_free import MIN_SPEECH_MS, KeywordFreeStream
+from kws_runtime.checks import check_number
 
 
 @dataclass(frozen=True)
@@ -355,70 +214,3 @@ def make_stream_examples(
             "has no such class (data.unknown=true, or data.silence_and_unknown=true)"
         )
     return StreamExamples(**settings)
-
-
-def stream_classes(class_names: Sequence[str]) -> StreamClasses:
-    """The class indices stream-shaped rows get, from the data's class names.
-
-    Args:
-        class_names: the data's classes, ``_unknown_`` among them.
-    """
-    keywords = torch.tensor([name not in (SILENCE, UNKNOWN) for name in class_names])
-    silence = class_names.index(SILENCE) if SILENCE in class_names else None
-    return StreamClasses(silence, list(class_names).index(UNKNOWN), keywords)
-
-
-def keyword_free_stream(
-    clips: SplitClips, settings: StreamExamples, seed: int, batch: int = 256
-) -> KeywordFreeStream:
-    """The keyword-free training stream: a split's non-keyword clips, one per slot of a clip
-    plus ``settings.stream_gap_ms`` on average, over its background noise at U(0,
-    ``settings.stream_volume``) per second (``kws.data.stream_audio.render_stream``), and where
-    each clip's word is (``word_bounds``).
-
-    Args:
-        clips: the training split's clips (``stream_clips("train")``); only ``unknown`` and
-            ``noise`` are used.
-        settings: the stream's length, gap and volume.
-        seed: its random seed.
-        batch: clips measured together by ``word_bounds``. Default 256.
-
-    Raises:
-        ValueError: the split has no non-keyword clip, naming it.
-    """
-    if not clips.unknown:
-        raise ValueError(
-            f"data.stream_examples: the {clips.split} split has no non-keyword clip to make the "
-            "keyword-free training stream of (add other words, or data.negatives for a folder)"
-        )
-    rendered = render_stream(
-        clips, settings.stream_minutes, seed, gap_ms=settings.stream_gap_ms,
-        volume=settings.stream_volume if clips.noise else 0.0, unknown_fraction=1.0,
-    )  # fmt: skip
-    if len(rendered.audio) < clips.clip_format.clip_samples:
-        raise ValueError(
-            f"data.stream_examples.stream_minutes={settings.stream_minutes:g} makes a keyword-free "
-            f"stream shorter than one clip ({clips.clip_format.clip_samples} samples)"
-        )
-    unit = SAMPLE_RATE * BOUNDS_HOP_MS // 1000
-    units = len(rendered.audio) // unit
-    speech = np.zeros(units + 1, dtype=np.int64)  # +1 where a word starts, -1 where it ends
-    starts = [p.start_ms * SAMPLE_RATE // 1000 for p in rendered.placements]
-    for first in range(0, len(starts), batch):
-        words = [clips.read(p.clip) for p in rendered.placements[first : first + batch]]
-        width = max(len(w) for w in words)
-        stack = torch.zeros(len(words), width)
-        for row, word in enumerate(words):
-            stack[row, : len(word)] = torch.from_numpy(np.asarray(word, dtype=np.float32))
-        begin, end = word_bounds(stack)
-        for offset, a, b in zip(
-            starts[first : first + batch], begin.tolist(), end.tolist(), strict=True
-        ):
-            lo, hi = min((offset + a) // unit, units), min(-(-(offset + b) // unit), units)
-            speech[lo] += 1
-            speech[hi] -= 1
-    inside = np.cumsum(speech[:-1]) > 0  # (units,) whether each unit holds speech
-    counts = np.concatenate([[0], np.cumsum(inside)])
-    return KeywordFreeStream(
-        torch.from_numpy(rendered.audio), torch.from_numpy(counts.astype(np.int64)), unit
-    )
