@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from kws.data import cache, index
+from kws.data.audio import read_clip
 from kws.data.cache import MANIFEST, CacheDamagedError, ClipCache
 
 
@@ -112,10 +113,21 @@ def test_an_interrupted_build_leaves_nothing_behind(root, monkeypatch, datamodul
 
 
 def test_a_cache_without_its_manifest_is_damaged_and_rebuilt(root, monkeypatch, datamodule):
-    datamodule(root).setup()
+    built = datamodule(root)
+    built.setup()
     [folder] = cache_folders(root)
     sources = manifest(root)["sources"]
-    assert ClipCache.open(folder, sources) is not None
+    paths = {split: built.split_index[split].paths for split in built.datasets}
+    words = {split: [row for row, path in enumerate(paths[split]) if path] for split in paths}
+    decoded = {
+        split: [read_clip(root / paths[split][row]) for row in words[split]] for split in paths
+    }
+    with monkeypatch.context() as reading:  # opened whole: each WAV's samples, none decoded
+        forbid_audio_reads(reading)
+        opened = ClipCache.open(folder, sources)
+        for split, rows in decoded.items():
+            assert opened.index(split).paths == paths[split]
+            assert opened.clips(split)[words[split]].tobytes() == np.stack(rows).tobytes()
     (folder / MANIFEST).unlink()
     with pytest.raises(CacheDamagedError, match=f"^{folder / MANIFEST}: missing$"):
         ClipCache.open(folder, sources)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
 
@@ -30,15 +32,42 @@ def test_compiled_training_step_matches_eager_and_keeps_the_state_dict_keys():
         torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-6, msg=name)
 
 
-def test_shapes_are_static_unless_the_settings_say_otherwise(monkeypatch):
-    model, seen = _spotter(), []
-    monkeypatch.setattr(model, "compile", lambda **settings: seen.append(settings))
-    compile_model(model, {"backend": "cudagraphs"})
-    compile_model(model, {"backend": "cudagraphs", "dynamic": None})
-    assert seen == [
-        {"dynamic": False, "backend": "cudagraphs"},
-        {"dynamic": None, "backend": "cudagraphs"},
-    ]
+#: Each graph torch.compile hands the ``kws_test_recording`` backend: per input, its shape, or
+#: ``"SymInt"`` for a size left symbolic (a dynamic shape).
+TRACED: list[list[tuple[int, ...] | str]] = []
+
+
+def _recording_backend(graph: torch.fx.GraphModule, inputs: list) -> Callable:
+    TRACED.append([tuple(x.shape) if isinstance(x, torch.Tensor) else "SymInt" for x in inputs])
+    return graph.forward  # runs the traced graph as it is
+
+
+torch._dynamo.register_backend(_recording_backend, name="kws_test_recording")
+
+
+@pytest.mark.parametrize(
+    ("settings", "traced", "symbolic"),
+    [
+        ({}, [1, 1, 1, 0, 0], [0, 0, 0, 0, 0]),  # each batch size traced once, static
+        ({"dynamic": None}, [1, 1, 0, 0, 0], [0, 1, 0, 0, 0]),  # torch's: dynamic from the 2nd
+    ],
+)
+def test_shapes_are_static_unless_the_settings_say_otherwise(settings, traced, symbolic):
+    """Batches of 4, 3, 2, 4 and 3 clips: at which calls torch.compile traces graphs, at which
+    their sizes are symbolic, and the same outputs as eager at every call."""
+    torch._dynamo.reset()
+    eager, compiled = _spotter(), _spotter()
+    compile_model(compiled, {"backend": "kws_test_recording", **settings})
+    waveforms = 0.1 * torch.randn(4, 16000, generator=torch.Generator().manual_seed(1))
+    graphs = []  # per call, the inputs of each graph traced
+    with torch.no_grad():
+        for batch in (4, 3, 2, 4, 3):
+            TRACED.clear()
+            out = compiled(waveforms[:batch])
+            graphs.append(list(TRACED))
+            torch.testing.assert_close(out, eager(waveforms[:batch]), rtol=1e-5, atol=1e-5)
+    assert [int(bool(call)) for call in graphs] == traced
+    assert [int(any("SymInt" in inputs for inputs in call)) for call in graphs] == symbolic
 
 
 def test_no_settings_compile_nothing():

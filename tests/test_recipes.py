@@ -3,6 +3,7 @@ mixed precision, DDP on CPU (resuming: tests/test_resume.py)."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import socket
 import subprocess
@@ -12,13 +13,18 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
 from hydra.utils import instantiate
 
 from kws.data.augment import Augmentation
 from kws.frontend import MelSpectrogram
 from kws.models import SpecAugment
 from kws.tasks import train
+from kws.tasks.train import build_module as build
 from kws.training import load_checkpoint, saved_datamodule
+
+#: The module (``kws.tasks.train`` as an attribute is the function).
+train_module = importlib.import_module("kws.tasks.train")
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,14 +89,33 @@ def test_bf16_mixed_precision_trains_with_a_float32_frontend(
         return out
 
     monkeypatch.setattr(MelSpectrogram, "forward", recording)
+    built, initial = [], {}  # the module train() builds, and its parameters as built
+
+    def building(*args, **kwargs):
+        built.append(build(*args, **kwargs))
+        initial.update({n: p.detach().clone() for n, p in built[0].named_parameters()})
+        return built[0]
+
+    monkeypatch.setattr(train_module, "build_module", building)
     cfg = compose_config(
         [*synthetic_overrides, "+trainer.fast_dev_run=true", "trainer.precision=bf16-mixed",
-         "frontend.trainable_stft=true"]
+         "frontend.trainable_stft=true", "module.scheduler.warmup_epochs=0"]
     )  # fmt: skip
     metrics = train(cfg)
-    assert 0.0 <= metrics["test/acc"] <= 1.0 and metrics["test/loss"] == metrics["test/loss"]
     assert any(autocast for autocast, _ in seen)  # the training steps ran under autocast...
     assert {dtype for _, dtype in seen} == {torch.float32}  # ...and the frontend in float32
+    # The one step trained every part (no step skipped for a non-finite gradient), and the
+    # weights stayed float32.
+    for name, parameter in built[0].named_parameters():
+        assert parameter.dtype == torch.float32 and torch.isfinite(parameter).all(), name
+        assert (parameter - initial[name]).abs().max() > 0, f"{name} did not move"
+    # The loss it reports is float32's on those weights, to bf16's precision.
+    datamodule = instantiate(cfg.data, _convert_="all")
+    datamodule.setup("test")
+    clips, labels = next(iter(datamodule.test_dataloader()))[:2]  # fast_dev_run: one batch
+    with torch.no_grad():
+        loss = F.cross_entropy(built[0].eval().spotter(clips).double(), labels)
+    assert metrics["test/loss"] == pytest.approx(float(loss), rel=1e-3)
 
 
 def _loopback_works() -> bool:

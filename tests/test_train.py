@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,13 +10,16 @@ from typing import Any
 
 import pytest
 import torch
-from hydra.utils import get_object
+from hydra.utils import get_object, instantiate
 from omegaconf import OmegaConf
 
 from kws.frontend import drift_of
 from kws.tasks import common, evaluate, train
 from kws.tasks.train import build_module
 from kws.training import CheckpointError, load_checkpoint
+
+#: The module (``kws.tasks.train`` as an attribute is the function).
+train_module = importlib.import_module("kws.tasks.train")
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 PRIMARY = {"detector": "detect"}  # groups that only another entry point's config uses
@@ -59,10 +63,38 @@ def test_evaluate_config_composes(compose_config):
     assert cfg.split == "test" and cfg.data.test_set == "list"
 
 
-def test_fast_dev_run(compose_config, synthetic_overrides):
+def test_fast_dev_run_reports_the_models_scores_on_the_test_clips(
+    compose_config, synthetic_overrides, monkeypatch
+):
+    """The default run (BC-ResNet-1 on a trainable Mel basis), one batch of each stage: the
+    accuracy, macro F1 and loss it reports are the model's on the test clips, recounted here."""
+    built = []  # the module train() builds, as training leaves it
+    monkeypatch.setattr(
+        train_module,
+        "build_module",
+        lambda *a, **k: built.append(build_module(*a, **k)) or built[0],
+    )
     cfg = compose_config([*synthetic_overrides, "+trainer.fast_dev_run=true"])
     metrics = train(cfg)
-    assert 0.0 <= metrics["test/acc"] <= 1.0
+    datamodule = instantiate(cfg.data, _convert_="all")
+    datamodule.setup("test")
+    clips, labels = next(iter(datamodule.test_dataloader()))[:2]  # fast_dev_run: one batch
+    with torch.no_grad():
+        logits = built[0].eval().spotter(clips)
+    predicted = logits.argmax(dim=1)
+    assert len(labels) == len(datamodule.datasets["test"])  # the whole test split
+    assert metrics["test/acc"] == pytest.approx(
+        float((predicted == labels).double().mean()), abs=1e-6
+    )
+    # Macro F1: per class labelled or predicted, 2 tp / (2 tp + fp + fn), averaged.
+    hits = [(predicted == c, labels == c) for c in torch.cat([labels, predicted]).unique()]
+    f1 = torch.stack(
+        [2 * (ours & theirs).sum() / (ours.sum() + theirs.sum()) for ours, theirs in hits]
+    )
+    assert metrics["test/f1"] == pytest.approx(float(f1.mean()), abs=1e-6)
+    assert metrics["test/loss"] == pytest.approx(
+        float(torch.nn.functional.cross_entropy(logits.double(), labels)), rel=1e-5
+    )
     written = json.loads((Path(cfg.output_dir) / "metrics.json").read_text())
     assert written["test/loss"] == pytest.approx(metrics["test/loss"])
     assert (Path(cfg.output_dir) / "config.yaml").is_file()
