@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from kws.data.audio import BadAudioError, ClipFormat, MonoConverter, read_converted, read_noise
-from kws.streaming.scan import Recording
+from kws.data.audio import read_noise
+from kws.data.clip_format import ClipFormat
+from kws_runtime.audio import BadAudioError, MonoConverter, read_converted
+from kws_runtime.scan import Recording
 
 
 def _stereo(path: Path, seconds: float, rate: int) -> np.ndarray:

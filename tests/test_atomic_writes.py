@@ -11,9 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from kws.io import atomic_write, write_json
 from kws.reporting.figures import save_images
 from kws.training.checkpoint_io import AtomicCheckpointIO
+from kws_runtime.io import atomic_write, write_json
 
 
 class DiskFullError(OSError):

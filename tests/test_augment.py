@@ -14,9 +14,9 @@ import torch
 from scipy.signal import fftconvolve
 
 from kws.data.augment import Augmentation, convolve_rows
-from kws.data.files import BadFileError
 from kws.data.layout import SILENCE
 from kws.data.noise import read_rirs, rir_bank, unit_response
+from kws_runtime.io import BadFileError
 
 SAMPLES = 16000
 

@@ -15,8 +15,9 @@ import pytest
 import soundfile as sf
 
 from kws.data import KEYWORDS, SILENCE, UNKNOWN
-from kws.data.audio import BadAudioError, read_clip
+from kws.data.audio import read_clip
 from kws.data.cache import BadFilesError
+from kws_runtime.audio import BadAudioError
 
 
 def tone(seconds: float = 1.0, rate: int = 16000) -> np.ndarray:

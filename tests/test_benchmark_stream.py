@@ -23,9 +23,10 @@ from kws.benchmark.stream import (
 )
 from kws.data.stream_audio import find_clips, plan_words
 from kws.streaming import Detection
-from kws.streaming.detector import FrameScorer, TorchScorer
+from kws.streaming.detector import TorchScorer
 from kws.streaming.scoring import detection_errors, keyword_hits
 from kws.training import KWSModule
+from kws_runtime.detector import FrameScorer
 
 RATE = 16000
 MEL = {"_target_": "kws.frontend.MelSpectrogram", "n_mels": 40}

@@ -8,9 +8,10 @@ import math
 import pytest
 
 from kws.streaming import PosteriorSettings
-from kws.streaming.calibration import Calibration, calibrate
-from kws.streaming.scan import DetectorConfig
+from kws.streaming.calibration import calibrate
 from kws.streaming.scoring import DetPoint
+from kws_runtime.calibration import Calibration
+from kws_runtime.scan import DetectorConfig
 
 SETTINGS = PosteriorSettings()
 

@@ -266,7 +266,7 @@ def test_detect_marks_the_calibrated_and_the_used_threshold_on_its_det_curve(
 ):
     import torch
 
-    from kws.streaming.calibration import Calibration
+    from kws_runtime.calibration import Calibration
 
     checkpoint = torch.load(linear_checkpoint, weights_only=True)
     calibration = Calibration(0.6123, 0.5, True, 0.0, 0.25, 0.1, 20, 30.0, 500.0, 500.0, 4)

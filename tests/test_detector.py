@@ -210,7 +210,7 @@ def test_onnx_runtime_gives_the_same_detections(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     from kws.export import InferenceGraph
     from kws.export.onnx_model import to_onnx
-    from kws.runtime import ModelInfo, Spotter
+    from kws_runtime import ModelInfo, Spotter
 
     spotter = _linear()
     info = ModelInfo(
@@ -257,7 +257,7 @@ def test_a_batch_size_out_of_range_is_refused_before_any_memory_is_taken(batch_s
 
 
 def test_the_detector_config_refuses_a_huge_batch_before_the_model_loads() -> None:
-    from kws.streaming.scan import DetectorConfig
+    from kws_runtime.scan import DetectorConfig
 
     with pytest.raises(ValueError, match=r"^detector\.batch_size must be in \[1, 4096\]"):
         DetectorConfig.from_config({"batch_size": 10**8, "stride_ms": 30})

@@ -23,10 +23,10 @@ from kws.export.__main__ import main
 from kws.export.checkpoint import training_data
 from kws.export.onnx_model import example_batch
 from kws.frontend import STFT
-from kws.runtime import ModelInfo, Spotter
-from kws.runtime.graph_checks import EXPORT_OPS
 from kws.tasks import evaluate, train
 from kws.training import KWSModule, load_checkpoint
+from kws_runtime import ModelInfo, Spotter
+from kws_runtime.graph_checks import EXPORT_OPS
 
 SGD = {"_target_": "torch.optim.SGD", "lr": 0.1}
 MEL = {"_target_": "kws.frontend.MelSpectrogram", "n_mels": 40}

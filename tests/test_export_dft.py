@@ -18,8 +18,8 @@ from kws.export import FILE_NAMES
 from kws.export.checkpoint import export_module
 from kws.export.graph import inference_frontend
 from kws.frontend import STFT, MelSpectrogram
-from kws.runtime import Spotter
 from kws.training import KWSModule
+from kws_runtime import Spotter
 
 SGD = {"_target_": "torch.optim.SGD", "lr": 0.1}
 CLASSES = ["_silence_", "_unknown_", "yes", "no"]

@@ -1,4 +1,4 @@
-"""``kws.runtime.listen``: a real PulseAudio server (a null sink, played into with ``paplay``)
+"""``kws_runtime.listen``: a real PulseAudio server (a null sink, played into with ``paplay``)
 heard through PortAudio detects what ``StreamingDetector.from_runtime`` detects in the file
 played; the audio saved around detections is what was heard and a folder data set takes it as
 negatives; a lost or missing device is a one-line error. The server tests skip, saying why,
@@ -23,25 +23,20 @@ import soundfile as sf
 
 from kws.benchmark.__main__ import main as benchmark_main
 from kws.benchmark.listen import SINK, AudioServerError, bench_listen, pulse_server
-from kws.data.audio import ClipFormat, MonoConverter, read_noise
+from kws.data.audio import read_noise
+from kws.data.clip_format import ClipFormat
 from kws.data.layout import BACKGROUND_NOISE
-from kws.runtime import Spotter
-from kws.runtime.listen import (
-    BACKGROUND_FOLDER,
-    BLOCK_MS,
-    MAX_BACKLOG_SECONDS,
-    NEGATIVES_FOLDER,
-    _Clock,
-    _History,
-    _Saver,
-    main,
-)
 from kws.streaming import PosteriorSettings, StreamingDetector, detections_sweep
-from kws.streaming.posterior import Detection
+from kws_runtime import Spotter
+from kws_runtime.__main__ import listen_main as main
+from kws_runtime.audio import MonoConverter
+from kws_runtime.listen import BLOCK_MS, MAX_BACKLOG_SECONDS
+from kws_runtime.posterior import Detection
+from kws_runtime.saving import BACKGROUND_FOLDER, NEGATIVES_FOLDER, Clock, History, Saver
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE = 16000
-#: ``python -m kws.runtime listen``'s detection lines.
+#: ``python -m kws_runtime listen``'s detection lines.
 LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}  (\S+)  ([\d.]+)  at ([\d.]+) s$")
 
 
@@ -84,11 +79,11 @@ def pulse(tmp_path: Path) -> Iterator[tuple[dict[str, str], subprocess.Popen]]:
 
 
 class Listener:
-    """``python -m kws.runtime listen MODEL ARGS...`` running, its output collected."""
+    """``python -m kws_runtime listen MODEL ARGS...`` running, its output collected."""
 
     def __init__(self, env: dict[str, str], *args: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "kws.runtime", "listen", *args],
+            [sys.executable, "-m", "kws_runtime", "listen", *args],
             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         self.err: list[str] = []
@@ -328,7 +323,7 @@ def test_missing_device_lists_the_devices(
     the input devices, with exit status 2."""
     for device in ("99", "no such microphone"):
         result = subprocess.run(
-            [sys.executable, "-m", "kws.runtime", "listen", str(listen_model), "--device", device],
+            [sys.executable, "-m", "kws_runtime", "listen", str(listen_model), "--device", device],
             env=pulse[0], cwd=ROOT, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert result.returncode == 2
@@ -369,13 +364,15 @@ def test_without_sounddevice_says_what_to_install(listen_model: Path) -> None:
     """Without sounddevice, listening is a one-line error saying what to install, after the
     model and settings are checked."""
     code = (
-        "import sys; sys.modules['sounddevice'] = None; from kws.runtime.listen import main; "
-        f"sys.exit(main([{str(listen_model)!r}]))"
+        "import sys; sys.modules['sounddevice'] = None; "
+        "from kws_runtime.__main__ import listen_main; "
+        f"sys.exit(listen_main([{str(listen_model)!r}]))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr == (
-        "error: listening needs the sounddevice package: pip install 'kws[listen]'\n"
+        "error: listening needs the sounddevice package: pip install sounddevice (kws-runtime's "
+        "listen extra)\n"
     )
 
 
@@ -406,8 +403,8 @@ def test_keyword_free_stretches_avoid_detections_and_gaps(tmp_path: Path) -> Non
     audio[30 * RATE : 34 * RATE] = 0  # digital silence
     (tmp_path / NEGATIVES_FOLDER).mkdir()
     (tmp_path / BACKGROUND_FOLDER).mkdir()
-    saver = _Saver(tmp_path, RATE, clip, 3600.0 * 10, rng=np.random.default_rng(0))
-    history, clock = _History(4 * clip + 2 * RATE // 10), _Clock(RATE)
+    saver = Saver(tmp_path, RATE, clip, 3600.0 * 10, rng=np.random.default_rng(0))
+    history, clock = History(4 * clip + 2 * RATE // 10), Clock(RATE)
     fired, gap = 8 * RATE, 20 * RATE
     saved = []
     for first in range(0, len(audio), RATE // 10):
@@ -466,6 +463,9 @@ def test_listen_benchmark_refuses_bad_arguments(
         with pytest.raises(SystemExit) as stopped:
             benchmark_main(["listen", str(model_path), str(wav)])
         assert str(stopped.value).startswith(start), stopped.value
+    with pytest.raises(SystemExit) as stopped:
+        benchmark_main(["listen", model, str(audio), "--python", str(tmp_path / "nopython")])
+    assert str(stopped.value) == f"error: --python {tmp_path / 'nopython'}: no such interpreter"
 
 
 def test_listen_benchmark_measures_a_live_listener(

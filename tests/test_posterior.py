@@ -1,4 +1,4 @@
-"""kws.streaming.posterior: TensorFlow's RecognizeCommands rules on hand-built score tracks, the
+"""kws_runtime.posterior: TensorFlow's RecognizeCommands rules on hand-built score tracks, the
 averaging window, chunking invariance, flat memory, speed and settings validation."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from kws.streaming import (
     detections_at,
     detections_sweep,
 )
-from kws.streaming.posterior import window_count
+from kws_runtime.firing import window_count
 
 NAMES = ("_silence_", "_unknown_", "yes", "no")
 SPEECH_COMMANDS = (

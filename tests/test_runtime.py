@@ -1,4 +1,4 @@
-"""``kws.runtime``: an exported ONNX spotter scores clips as the torch model does, without torch;
+"""``kws_runtime``: an exported ONNX spotter scores clips as the torch model does, without torch;
 every hostile model file, waveform or WAV is a clear error naming it."""
 
 from __future__ import annotations
@@ -23,8 +23,16 @@ from torch import nn
 
 from kws.frontend import MelSpectrogram
 from kws.models import KeywordSpotter, LinearClassifier
-from kws.runtime import ModelFileError, ModelInfo, ModelInfoError, Spotter, graph_checks
-from kws.runtime import spotter as spotter_module
+from kws_runtime import (
+    ModelFileError,
+    ModelInfo,
+    ModelInfoError,
+    Spotter,
+    graph_checks,
+    model_file,
+    shapes,
+)
+from kws_runtime import spotter as spotter_module
 
 RATE = 8000  # not the data set's 16 kHz: the runtime must take the model's rate, not a default
 CLIP = 4000
@@ -216,7 +224,7 @@ def test_model_files_that_are_not_usable_onnx(tmp_path: Path, monkeypatch) -> No
     _expect_model_error(not_onnx, "not a usable ONNX model (")
     _expect_model_error(tmp_path / "missing.onnx", "file does not exist")
     _expect_model_error(tmp_path, "cannot be read (Is a directory)")
-    monkeypatch.setattr(spotter_module, "MAX_MODEL_BYTES", 100)
+    monkeypatch.setattr(model_file, "MAX_MODEL_BYTES", 100)
     _expect_model_error(not_onnx, "more than 100 bytes, too large for a model")
 
 
@@ -438,7 +446,7 @@ def test_hostile_graphs_are_refused_before_onnxruntime_builds_them(
     path = _save(model, tmp_path / "hostile.onnx")
     assert path.stat().st_size < 2048
     built = []
-    monkeypatch.setattr(spotter_module, "_session", lambda *args: built.append(args))
+    monkeypatch.setattr(spotter_module, "open_session", lambda *args: built.append(args))
     _expect_model_error(path, message)
     assert built == []  # onnxruntime never saw it
 
@@ -679,13 +687,13 @@ def test_a_streaming_graph_s_shape_arithmetic_is_worked_out_before_it_runs(
     assert graph_checks.check_graph(onnx.load(path), "x", hop=STREAM_HOP) == 19
     assert graph_checks.multiply_adds(onnx.load(path), "x", STREAM_HOP, count=5) == 5 * 3 * 2
     # ONNX's inference alone leaves the frame count unknown after the Div
-    monkeypatch.setattr(graph_checks, "_FOLD_ROUNDS", 0)
+    monkeypatch.setattr(shapes, "_FOLD_ROUNDS", 0)
     _expect_model_error(path, "node #3 (Reshape): the shape of 'framed' cannot be worked out")
 
 
 def test_hostile_streaming_graphs_are_refused(tmp_path: Path, monkeypatch) -> None:
     built = []
-    monkeypatch.setattr(spotter_module, "_session", lambda *args: built.append(args))
+    monkeypatch.setattr(spotter_module, "open_session", lambda *args: built.append(args))
     zero = [numpy_helper.from_array(np.array([0], np.int64), "hop"), *STREAM_CONSTANTS[1:]]
     _expect_model_error(
         _save(_tiny_stream(constants=zero), tmp_path / "zero.onnx"),
@@ -836,7 +844,7 @@ def _runtime_command(
     *args: str | Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "kws.runtime", *map(str, args)],
+        [sys.executable, "-m", "kws_runtime", *map(str, args)],
         cwd=ROOT, capture_output=True, text=True, timeout=120, env=env,
     )  # fmt: skip
 
@@ -924,7 +932,7 @@ def test_runtime_runs_where_torch_cannot_be_imported(
     # The library too: it scores as in-process, and where torch is importable, nothing asks
     # for it (or for Lightning, Hydra, tqdm).
     script = (
-        "import sys; from kws.runtime import Spotter; "
+        "import sys; from kws_runtime import Spotter; "
         f"s = Spotter.from_file({str(exported[0])!r}); "
         f"print(s.predict(s.read_clip({str(wav)!r})).tolist()); "
         f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(BLOCKED)!r}))"

@@ -14,8 +14,9 @@ import torch.nn.functional as F
 from kws.frontend import MelSpectrogram
 from kws.models import BCResNet, KeywordSpotter
 from kws.streaming import StreamingDetector, TorchScorer
-from kws.streaming.detector import FrameScorer, frame_stft
+from kws.streaming.detector import frame_stft
 from kws.streaming.stateful import StatefulSpotter, stateful_problem
+from kws_runtime.detector import FrameScorer
 
 HOP = 160
 TAIL = 512 - HOP  # n_fft - hop: the frame tail

@@ -1,6 +1,6 @@
 """The streaming export (``python -m kws.export --streaming``): a causal spotter as ONNX with
 external state, checked against PyTorch frame for frame before it is written, run without torch
-by ``kws.runtime`` (``RuntimeStream``) with the PyTorch stateful detector's detections."""
+by ``kws_runtime`` (``RuntimeStream``) with the PyTorch stateful detector's detections."""
 
 from __future__ import annotations
 
@@ -24,11 +24,11 @@ from kws.export import checkpoint as export_checkpoint_module
 from kws.export.__main__ import main as export_main
 from kws.export.checkpoint import export_module
 from kws.export.streaming import chunk_sizes
-from kws.runtime import ModelFileError, ModelInfo, Spotter, graph_checks
 from kws.streaming import PosteriorSettings, StreamingDetector
-from kws.streaming.detector import FrameScorer
 from kws.streaming.stateful import StatefulSpotter
 from kws.training import KWSModule
+from kws_runtime import ModelFileError, ModelInfo, Spotter, graph_checks
+from kws_runtime.detector import FrameScorer
 
 ROOT = Path(__file__).resolve().parents[1]
 HOP = 160
@@ -275,7 +275,7 @@ def test_the_command_line_scores_wavs_with_it_without_torch(exported, tmp_path) 
     sf.write(wav, varied(1.0, seed=11), 16000, subtype="FLOAT")
     model = out / FILE_NAMES["stream"]
     result = subprocess.run(
-        [sys.executable, "-m", "kws.runtime", str(model), str(wav), "--top", "2"],
+        [sys.executable, "-m", "kws_runtime", str(model), str(wav), "--top", "2"],
         capture_output=True, text=True, env=env, cwd=tmp_path,
     )  # fmt: skip
     assert (result.returncode, result.stderr) == (0, "")
@@ -286,7 +286,7 @@ def test_the_command_line_scores_wavs_with_it_without_torch(exported, tmp_path) 
     assert result.stdout == f"{wav}  {expected}\n"
     # the detector, in a process where torch cannot be imported
     script = (
-        "import numpy as np, soundfile as sf, sys; from kws.runtime import Spotter; "
+        "import numpy as np, soundfile as sf, sys; from kws_runtime import Spotter; "
         "from kws.streaming import StreamingDetector; "
         f"d = StreamingDetector.from_runtime(Spotter.from_file({str(model)!r})); "
         f"audio = sf.read({str(wav)!r}, dtype='float32')[0]; "

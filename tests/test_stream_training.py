@@ -14,10 +14,10 @@ import torch
 from conftest import CONF_DIR
 from hydra import compose, initialize_config_dir
 
-from kws.streaming.calibration import Calibration
 from kws.tasks import train
 from kws.training import load_checkpoint
 from kws.training.hard_negatives import pick_windows
+from kws_runtime.calibration import Calibration
 
 #: A few seconds of everything: two epochs, short streams, the linear head.
 QUICK = [
@@ -188,8 +188,8 @@ def test_a_tampered_negative_weight_is_refused(
 def test_the_calibrated_threshold_travels_into_the_export(streaming_run: Path, tmp_path: Path):
     pytest.importorskip("onnxruntime")
     from kws.export.checkpoint import export_checkpoint
-    from kws.runtime import Spotter
     from kws.streaming import StreamingDetector
+    from kws_runtime import Spotter
 
     checkpoint = streaming_run / "checkpoints" / "best.ckpt"
     export_checkpoint(checkpoint, tmp_path)

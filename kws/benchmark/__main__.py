@@ -52,7 +52,7 @@ installed) against one ``espeak-ng`` process per clip, in clips per second of wa
 
 ``python -m kws.benchmark listen MODEL.onnx AUDIO.wav [--block-ms 30 100] [--seconds 30]
 [--threshold auto|X] [--json PATH]`` plays AUDIO into a PulseAudio null sink of its own while
-``python -m kws.runtime listen MODEL --device pulse`` hears it, once per block size: its CPU as
+``python -m kws_runtime listen MODEL --device pulse`` hears it, once per block size: its CPU as
 % of one core, resident memory, detections, overruns and, with a labels CSV beside AUDIO, the
 latency from each keyword's end to its printed line.
 

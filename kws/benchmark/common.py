@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from kws.allocator import keep_freed_memory
-from kws.io import write_json
+from kws_runtime.io import write_json
 
 Report = dict[str, Any]  # what a timed command returns and writes to --json
 

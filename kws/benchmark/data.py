@@ -35,7 +35,7 @@ from kws.data.layout import (
 )
 from kws.data.splits import which_set
 from kws.data.synthetic import speak
-from kws.io import write_json
+from kws_runtime.io import write_json
 
 
 def serve_cached(clips: int, batch: int, epochs: int) -> None:

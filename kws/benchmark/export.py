@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 from kws.benchmark.common import Report
-from kws.io import write_json
-from kws.runtime.model_info import INPUT_NAME, OUTPUT_NAMES
 from kws.training import load_checkpoint
+from kws_runtime.io import write_json
+from kws_runtime.model_info import INPUT_NAME, OUTPUT_NAMES
 
 if TYPE_CHECKING:
     import onnx
@@ -182,7 +182,7 @@ def bench_export(
 
     from kws.export import FILE_NAMES
     from kws.export.checkpoint import calibration_clips, export_module, training_data
-    from kws.runtime import Spotter
+    from kws_runtime import Spotter
 
     module = load_checkpoint(checkpoint)
     datamodule = training_data(module, checkpoint, data_root)

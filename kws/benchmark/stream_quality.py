@@ -34,9 +34,7 @@ from hydra import compose, initialize_config_dir
 
 from kws.benchmark.common import Report
 from kws.data.stream_audio import DEFAULT_NOISE_VOLUME, DEFAULT_VOLUME, render_stream
-from kws.io import write_json
 from kws.streaming import StreamingDetector
-from kws.streaming.scan import DetectorConfig
 from kws.streaming.scoring import (
     FA_PER_HOUR_TARGETS,
     DetPoint,
@@ -44,6 +42,8 @@ from kws.streaming.scoring import (
     frr_at_false_accepts,
     pool_det_curves,
 )
+from kws_runtime.io import write_json
+from kws_runtime.scan import DetectorConfig
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 #: The recipes compared by default: ``name=override,override,...``; the first is the baseline.

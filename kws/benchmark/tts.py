@@ -25,7 +25,7 @@ from pathlib import Path
 from kws.data.phonemes import ESPEAK_PROGRAM
 from kws.data.synthetic import worker_count
 from kws.data.tts import COMMON_WORDS, draw_speakers, engine_voices, write_phrases
-from kws.io import write_json
+from kws_runtime.io import write_json
 
 #: What every speaker says: 40 two-word phrases of everyday words, about as many texts as one
 #: phrase and its negatives (each speaker's texts share one forked process).

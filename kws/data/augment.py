@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from kws.checks import SettingError, check_number
+from kws_runtime.checks import SettingError, check_number
 
 
 def crops(

@@ -24,20 +24,6 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
-class BadFileError(ValueError):
-    """One file that cannot be used as it is; ``str()`` is ``"<path>: <problem>"``.
-
-    Args:
-        path: the file.
-        problem: what is wrong with it.
-    """
-
-    def __init__(self, path: Path, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem
-
-
 def _work_folder(target: Path, kind: str) -> Path:
     """A new empty folder ``.<target name>.<kind>-<host>-<pid>-<random>`` beside ``target``."""
     owner = f"{socket.gethostname()}-{os.getpid()}"

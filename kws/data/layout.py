@@ -2,8 +2,6 @@
 
 SAMPLE_RATE = 16000
 CLIP_SAMPLES = SAMPLE_RATE  # every clip is at most one second; shorter ones are zero-padded
-#: The longest clip a checkpoint or an exported model may ask for (60 s at 16 kHz).
-MAX_CLIP_SAMPLES = 60 * SAMPLE_RATE
 WORDS = (
     "backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward",
     "four", "go", "happy", "house", "learn", "left", "marvin", "nine", "no", "off", "on", "one",

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kws.io import atomic_write
+from kws_runtime.io import atomic_write
 
 #: The word list ``--negatives auto`` searches by default (Debian's ``wamerican``).
 DEFAULT_WORD_LIST = Path("/usr/share/dict/words")

@@ -16,8 +16,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from kws.data.audio import ClipFormat
 from kws.data.cache import BadFilesError, CacheDamagedError, ClipCache, SplitSource, fingerprint
+from kws.data.clip_format import ClipFormat
 from kws.data.index import FoundClips
 from kws.data.noise import fixed_noise_clips, read_noise_files, stack_noise
 from kws.data.protocol import SplitIndex

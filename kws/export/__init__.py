@@ -3,7 +3,7 @@
 ``graph`` says what is exported (``InferenceGraph``: waveform to probabilities and logits, the
 frontend inside) and its metadata, ``onnx_model`` and ``program`` write the two formats,
 ``quantize`` makes the int8 variants, and ``checkpoint`` runs it all for one checkpoint file,
-as ``python -m kws.export CKPT OUT_DIR`` does. ``kws.runtime`` runs the ONNX files without torch.
+as ``python -m kws.export CKPT OUT_DIR`` does. ``kws_runtime`` runs the ONNX files without torch.
 """
 
 from kws.export.checkpoint import FILE_NAMES, FORMATS, export_checkpoint

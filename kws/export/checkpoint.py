@@ -28,8 +28,8 @@ from kws.export.streaming import (
     streaming_model,
     to_stream_onnx,
 )
-from kws.io import write_json
 from kws.training import KWSModule, load_checkpoint, saved_datamodule
+from kws_runtime.io import write_json
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from torch import nn
 from kws.data.download import sha256_of
 from kws.data.layout import SAMPLE_RATE
 from kws.frontend import STFT, MelSpectrogram
-from kws.runtime.model_info import ModelInfo
 from kws.training import KWSModule
+from kws_runtime.model_info import ModelInfo
 
 
 def inference_frontend(frontend: nn.Module) -> nn.Module:
@@ -91,7 +91,7 @@ class InferenceGraph(nn.Module):
 
 
 def model_info(module: KWSModule, checkpoint: str | Path | None = None) -> ModelInfo:
-    """The metadata an export of ``module`` carries (see ``kws.runtime.model_info``).
+    """The metadata an export of ``module`` carries (see ``kws_runtime.model_info``).
 
     Args:
         module: the trained module, e.g. from ``kws.training.load_checkpoint``.

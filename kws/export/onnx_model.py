@@ -25,8 +25,8 @@ from onnxscript import optimizer
 
 from kws.export.graph import InferenceGraph
 from kws.export.quantize import strip_metadata
-from kws.io import atomic_write
-from kws.runtime.model_info import INPUT_NAME, OUTPUT_NAMES, ModelInfo
+from kws_runtime.io import atomic_write
+from kws_runtime.model_info import INPUT_NAME, OUTPUT_NAMES, ModelInfo
 
 #: The lowest ONNX opset written (the first with an STFT operator; kws needs none).
 OPSET = 18

@@ -13,8 +13,8 @@ import torch
 
 from kws.export.graph import InferenceGraph
 from kws.export.onnx_model import example_batch
-from kws.io import atomic_write, write_json
-from kws.runtime.model_info import INPUT_NAME, ModelInfo
+from kws_runtime.io import atomic_write, write_json
+from kws_runtime.model_info import INPUT_NAME, ModelInfo
 
 
 def to_program(graph: InferenceGraph, info: ModelInfo) -> torch.export.ExportedProgram:

@@ -37,7 +37,7 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
-from kws.runtime.model_info import INPUT_NAME, ModelInfo
+from kws_runtime.model_info import INPUT_NAME, ModelInfo
 
 #: The calibration clips run through the model per batch.
 _CALIBRATION_BATCH = 32
@@ -102,7 +102,7 @@ def strip_metadata(model: onnx.ModelProto, keep_scopes: bool) -> None:
     ``torch.export`` signature, which lists every parameter), each value's, and each node's
     (the stack trace, with the exporting machine's paths; the FX node; class hierarchy,
     namespace, name scopes, rewrite rule), and the intermediate tensors' inferred shapes
-    (``value_info``, which onnxruntime and ``kws.runtime`` infer again). In a BC-ResNet-1
+    (``value_info``, which onnxruntime and ``kws_runtime`` infer again). In a BC-ResNet-1
     export on a fixed STFT they are three quarters of the file (300 of 407 KB).
 
     Args:

@@ -17,8 +17,8 @@ and gives
 
 ``state_0`` is the frame tail (the last ``n_fft - hop_length`` samples), the others the past
 frames each causal layer reads (``StatefulSpotter.state_shapes``). The metadata's ``streaming``
-(``kws.runtime.model_info.StreamInfo``) holds the hop and every state's names and shape, so
-``kws.runtime.Spotter`` runs the file without knowing the model (``RuntimeStream``).
+(``kws_runtime.model_info.StreamInfo``) holds the hop and every state's names and shape, so
+``kws_runtime.Spotter`` runs the file without knowing the model (``RuntimeStream``).
 
 The frontend is ``inference_frontend``'s frozen copy (the ONNX ``DFT`` where the STFT kernels
 hold the Fourier basis). The file is kept to its weights: no debugging records (the saved file
@@ -48,11 +48,11 @@ from onnx import helper
 
 from kws.export.graph import inference_frontend
 from kws.export.onnx_model import translate
-from kws.runtime.graph_checks import multiply_adds
-from kws.runtime.model_info import CHUNK_NAME, OUTPUT_NAMES, ModelInfo, StateInfo, StreamInfo
-from kws.runtime.spotter import Spotter
 from kws.streaming.stateful import StatefulSpotter, stateful_problem
 from kws.training import KWSModule
+from kws_runtime.graph_checks import multiply_adds
+from kws_runtime.model_info import CHUNK_NAME, OUTPUT_NAMES, ModelInfo, StateInfo, StreamInfo
+from kws_runtime.spotter import Spotter
 
 #: The chunks, in hops, whose work ``stream_report`` counts: a frame, and a 30 ms stride.
 REPORTED_HOPS = (1, 3)
@@ -281,7 +281,7 @@ def calibration_feeds(model: onnx.ModelProto, info: ModelInfo, clips: np.ndarray
 def stream_report(model: onnx.ModelProto, info: ModelInfo) -> dict[str, Any]:
     """What a streaming export costs: its ``streaming`` metadata, the bytes of its weights and
     of its (float32) state, and the multiply-adds of a step on a chunk of each of
-    ``REPORTED_HOPS`` hops (``kws.runtime.graph_checks.multiply_adds``: the ``DFT`` counted as a
+    ``REPORTED_HOPS`` hops (``kws_runtime.graph_checks.multiply_adds``: the ``DFT`` counted as a
     direct transform).
 
     Args:

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kws.checks import check_number
 from kws.models.sizes import KEY, MAX_SIZE, check_sizes
+from kws_runtime.checks import check_number
 
 # Table 1 of the paper, one entry per stage of BC-ResBlocks.
 STAGE_BLOCKS = (2, 2, 4, 4)  # BC-ResBlocks per stage

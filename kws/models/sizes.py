@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from typing import Any
 
-from kws.checks import check_number
+from kws_runtime.checks import check_number
 
 #: Where a head's settings sit in the configs (``conf/model/*.yaml``): every error about a
 #: setting names it as ``model.<argument>``.

@@ -5,7 +5,7 @@ import math
 import torch
 from torch import nn
 
-from kws.checks import check_number
+from kws_runtime.checks import check_number
 
 #: The most masks of each kind per example (each is a loop over the batch's masks).
 MAX_MASKS = 100

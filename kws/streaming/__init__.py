@@ -1,28 +1,23 @@
-"""Streaming detection: keywords found in a continuous audio stream, and how well.
+"""Streaming detection with a PyTorch model, and how well it detects.
 
-* ``kws.streaming.posterior``: the posterior handling (numpy only): per-step class scores
-  averaged over a window and turned into detections by TensorFlow's ``RecognizeCommands`` rules,
-  plus the same rule applied to a kept track of averaged scores for threshold sweeps.
-* ``kws.streaming.detector``: ``StreamingDetector``, which scores the stream with a keyword
-  spotter (a checkpoint's or the ONNX runtime's).
+The detector itself, its posterior handling and its pass over a recording are the runtime's
+(``kws_runtime.detector``, ``kws_runtime.posterior``, ``kws_runtime.scan``: numpy only); the
+names a training user needs are imported here too.
+
+* ``kws.streaming.detector``: ``StreamingDetector.from_spotter``, a detector for a torch
+  ``KeywordSpotter`` (``TorchScorer``, or a causal model's ``kws.streaming.stateful``).
 * ``kws.streaming.scoring``: detections against a stream's labels: TensorFlow's figures, false
   accepts per hour, false-reject rates, the DET curve.
 * ``kws.streaming.report``: those scores as ``stream_metrics.json``, a summary table and the DET
   figure.
-* ``kws.streaming.scan``: one pass over a recording file and the files it writes (``detect.py``'s
+* ``kws.streaming.scan``: a pass over labelled recordings and the files it writes (``detect.py``'s
   and ``evaluate.py stream=true``'s library).
-
-This package's import (posterior and detector) stays light and torch-free, so the ONNX runtime
-can use it; ``scoring``, ``report`` and ``scan`` are imported by name.
+* ``kws.streaming.calibration``: the threshold for a false-accept budget.
 """
 
-from kws.streaming.detector import (
-    RuntimeScorer,
-    StreamingDetector,
-    TorchScorer,
-    WindowScorer,
-)
-from kws.streaming.posterior import (
+from kws.streaming.detector import StreamingDetector, TorchScorer
+from kws_runtime.detector import RuntimeScorer, WindowScorer
+from kws_runtime.posterior import (
     IGNORED_LABELS,
     SILENCE_LABEL,
     UNKNOWN_LABEL,

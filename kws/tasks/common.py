@@ -23,9 +23,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from kws.allocator import keep_freed_memory
-from kws.checks import check_number
 from kws.training.checkpoint_io import AtomicCheckpointIO
 from kws.training.progress import with_progress_bar
+from kws_runtime.checks import check_number
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -15,14 +15,15 @@ from typing import TYPE_CHECKING, Any
 import torch
 from omegaconf import DictConfig
 
-from kws.checks import check_number
 from kws.streaming import StreamingDetector
-from kws.streaming.scan import DetectorConfig, Recording, report_scan
+from kws.streaming.scan import report_scan
 from kws.tasks.common import process_settings
 from kws.training import KWSModule, load_checkpoint
+from kws_runtime.checks import check_number
+from kws_runtime.scan import DetectorConfig, Recording
 
 if TYPE_CHECKING:
-    from kws.runtime import Spotter
+    from kws_runtime import Spotter
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def load_model(cfg: DictConfig) -> tuple[KWSModule | Spotter, str]:
     if ckpt_path is not None:
         return load_checkpoint(ckpt_path), str(ckpt_path)
     try:
-        from kws.runtime import Spotter
+        from kws_runtime import Spotter
     except ImportError as error:
         raise ImportError(
             f"model_path needs onnxruntime ({error}): pip install -e '.[export]'"
@@ -130,6 +131,8 @@ def detect(cfg: DictConfig) -> dict[str, Any]:
     """
     if not cfg.get("audio"):
         raise ValueError("give audio=PATH.wav: the recording to listen to")
+    if not Path(cfg.audio).is_file():
+        raise ValueError(f"{cfg.audio}: no such file (audio=)")
     if cfg.get("labels") and not Path(cfg.labels).is_file():
         raise ValueError(f"{cfg.labels}: no such file (labels=)")
     config = DetectorConfig.from_config(cfg.detector)

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 import torch
 from omegaconf import DictConfig
 
-from kws.checks import check_number
 from kws.data.layout import SAMPLE_RATE
 from kws.data.stream_audio import (
     DEFAULT_NOISE_VOLUME,
@@ -19,16 +18,18 @@ from kws.data.stream_audio import (
     write_noise_stream,
     write_word_stream,
 )
-from kws.io import write_json
 from kws.reporting.figures import confusion_matrix_figure, frontend_figures, save_figures
-from kws.reporting.metrics import ClassificationReport, Scores
-from kws.streaming.scan import DetectorConfig, Recording, report_scan
+from kws.streaming.scan import report_scan
 from kws.tasks.common import instantiate_config, make_trainer, process_settings
 from kws.tasks.detect import calibrated, load_model, make_detector
 from kws.training import saved_datamodule
+from kws.training.scores import ClassificationReport, Scores
+from kws_runtime.checks import check_number
+from kws_runtime.io import write_json
+from kws_runtime.scan import DetectorConfig, Recording
 
 if TYPE_CHECKING:
-    from kws.runtime import Spotter
+    from kws_runtime import Spotter
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +206,7 @@ def score_export(exported: Spotter, datamodule: Any, split: str) -> Classificati
     it, through the same ``Scores`` as training.
 
     Args:
-        exported: the model, from ``kws.runtime.Spotter.from_file``.
+        exported: the model, from ``kws_runtime.Spotter.from_file``.
         datamodule: a ``SpeechCommandsDataModule`` with the model's classes.
         split: ``"test"`` or ``"val"``.
     """

@@ -12,11 +12,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from kws.data.layout import CLIP_SAMPLES
 from kws.frontend import drift_of, drift_summary
-from kws.io import atomic_write, write_json
 from kws.tasks.common import compile_model, instantiate_config, make_trainer, process_settings
 from kws.training import KWSModule, check_resume
 from kws.training.basis_health import BasisHealth
 from kws.training.stream_validation import unmet
+from kws_runtime.io import atomic_write, write_json
 
 log = logging.getLogger(__name__)
 

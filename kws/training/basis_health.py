@@ -40,8 +40,8 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from kws.checks import SettingError, check_number
 from kws.frontend import MFCC, STFT, FilterbankFrontend, MelSpectrogram
+from kws_runtime.checks import SettingError, check_number
 
 log = logging.getLogger(__name__)
 

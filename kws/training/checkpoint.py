@@ -19,12 +19,12 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from kws.data.layout import MAX_CLIP_SAMPLES
 from kws.frontend.functional import MAX_N_FFT
 from kws.models.sizes import unset_sizes
-from kws.streaming.calibration import Calibration
 from kws.training.module import CHECKPOINT_FORMAT, HPARAM_KEYS, KWSModule, saved_negative_weight
 from kws.training.registry import ConfigError, build, check
+from kws_runtime.calibration import Calibration
+from kws_runtime.model_info import MAX_CLIP_SAMPLES
 
 
 class CheckpointError(ValueError):

@@ -1,4 +1,5 @@
-"""Lightning's checkpoint writer, made atomic: ``kws.io.atomic_write`` around ``torch.save``."""
+"""Lightning's checkpoint writer, made atomic: ``kws_runtime.io.atomic_write`` around
+``torch.save``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import torch
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
-from kws.io import atomic_write
+from kws_runtime.io import atomic_write
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

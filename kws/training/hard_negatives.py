@@ -31,8 +31,8 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from kws.checks import check_number
 from kws.streaming import TorchScorer
+from kws_runtime.checks import check_number
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import math
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
-from kws.checks import check_number
+from kws_runtime.checks import check_number
 
 
 def warmup_cosine(

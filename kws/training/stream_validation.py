@@ -41,7 +41,6 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.trainer.states import TrainerFn
 
-from kws.checks import check_number
 from kws.data.stream_audio import (
     DEFAULT_NOISE_VOLUME,
     DEFAULT_VOLUME,
@@ -49,9 +48,11 @@ from kws.data.stream_audio import (
     render_stream,
 )
 from kws.streaming import PosteriorSettings, StreamingDetector
-from kws.streaming.calibration import TARGET_FA_PER_HOUR, Calibration, calibrate
-from kws.streaming.detector import MAX_BATCH_SIZE
+from kws.streaming.calibration import TARGET_FA_PER_HOUR, calibrate
 from kws.streaming.scoring import det_curves, pool_det_curves
+from kws_runtime.calibration import Calibration
+from kws_runtime.checks import check_number
+from kws_runtime.detector import MAX_BATCH_SIZE
 
 log = logging.getLogger(__name__)
 

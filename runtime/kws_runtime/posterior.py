@@ -28,14 +28,12 @@ times must rise strictly from step to step (TensorFlow checks only against the o
 its window); non-finite scores are refused; the average is the window's sum divided by its
 count (TensorFlow adds each score divided by the count, which may differ in the last bit).
 
-Everything here is numpy only, with no torch import, so the torch-free ONNX runtime can use it.
-``detections_at`` and ``detections_sweep`` apply the same firing rule to a kept track of
-averaged scores, which is how a threshold sweep (a DET curve) is computed without rescoring.
+The rule itself is ``kws_runtime.firing``'s; ``detections_at`` and ``detections_sweep`` apply
+it to a kept track of averaged scores: a threshold sweep (a DET curve) without rescoring.
 """
 
 from __future__ import annotations
 
-import bisect
 import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -43,13 +41,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from kws_runtime.firing import NO_LABEL, State, fire, top_class, window_averages
+
 SILENCE_LABEL = "_silence_"
 UNKNOWN_LABEL = "_unknown_"
 #: Labels that fire internally but are never reported as detections.
 IGNORED_LABELS = (SILENCE_LABEL, UNKNOWN_LABEL)
-
-# The index of "no label" in the firing state: nothing fired yet and no _silence_ class.
-_NO_LABEL = -1
 
 
 def _real(name: str, value: object) -> float:
@@ -159,137 +156,19 @@ def _check_ignore(ignore: Iterable[str]) -> frozenset[str]:
     return labels
 
 
-def window_count(times_ms: np.ndarray, average_window_ms: float) -> np.ndarray:
-    """How many steps each step's averaging window holds, itself included.
-
-    Args:
-        times_ms: ``(steps,)`` strictly increasing step times.
-        average_window_ms: the window length.
-
-    Returns:
-        ``(steps,)`` int64 counts (steps within ``[t - average_window_ms, t]``).
-    """
-    first = np.searchsorted(times_ms, times_ms - average_window_ms, side="left")
-    return np.arange(len(times_ms)) - first + 1
-
-
-def _window_averages(
-    times: np.ndarray, scores: np.ndarray, start: int, settings: PosteriorSettings
-) -> np.ndarray:
-    """Averaged scores of steps ``start:`` of ``times`` / ``scores``, whose rows before
-    ``start`` must hold every earlier step their windows reach; rows with no reliable average
-    are NaN.
-
-    Each step's sum adds its window's rows newest first, in the same order whatever else is in
-    the arrays, so a step's average is bit-identical however the stream was split into pushes.
-    The cost is ``steps x window steps x classes``: a sliding sum, not a cumulative one, whose
-    rounding would depend on where the stream was cut.
-    """
-    counts = window_count(times, settings.average_window_ms)[start:]
-    deepest = int(counts.max(initial=0))
-    # Zero rows in front, so that every shifted slice below is in bounds; rows past a step's
-    # window add an exact 0.0 to it, which changes no sum.
-    padded = np.concatenate([np.zeros((deepest, scores.shape[1])), scores])
-    total = np.zeros((len(counts), scores.shape[1]), dtype=np.float64)
-    for back in range(deepest):
-        rows = padded[deepest + start - back : deepest + len(times) - back]
-        inside = counts > back
-        total += rows if inside.all() else np.where(inside[:, None], rows, 0.0)
-    averages = total / counts[:, None]
-    span = times[start:] - times[np.arange(start, len(times)) - counts + 1]
-    unreliable = (counts < settings.minimum_count) | (span < settings.average_window_ms / 4)
-    averages[unreliable] = np.nan
-    return averages
-
-
-def _top(averaged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The top class of each averaged row (the first on ties) and its score; NaN rows give
-    index 0 and a NaN score, which never passes a threshold."""
-    filled = np.where(np.isnan(averaged), -np.inf, averaged)
-    top = np.argmax(filled, axis=1) if averaged.shape[0] else np.zeros(0, dtype=np.int64)
-    score = averaged[np.arange(averaged.shape[0]), top]
-    return top, score
-
-
-class _State(NamedTuple):
-    """The firing rule's memory: the label that fired last and when."""
-
-    label: int
-    time_ms: float
-
-
-def _initial_state(class_names: Sequence[str]) -> _State:
+def _initial_state(class_names: Sequence[str]) -> State:
     # TensorFlow starts as if _silence_ had fired at minus infinity: no waiting time.
-    silence = class_names.index(SILENCE_LABEL) if SILENCE_LABEL in class_names else _NO_LABEL
-    return _State(silence, -np.inf)
+    silence = class_names.index(SILENCE_LABEL) if SILENCE_LABEL in class_names else NO_LABEL
+    return State(silence, -np.inf)
 
 
-def _fire(
-    times: np.ndarray,
-    top: np.ndarray,
-    score: np.ndarray,
-    threshold: float,
-    suppression_ms: float,
-    silence: int,
-    state: _State,
-) -> tuple[np.ndarray, _State]:
-    """TensorFlow's firing rule over consecutive steps: which of them fire, and the state after.
-
-    A step is a candidate when its top score is above ``threshold``; a candidate fires when its
-    label differs from the last fired one and, unless that was ``silence`` (or nothing), it comes
-    strictly more than ``suppression_ms`` after it. Steps that are not candidates change
-    nothing, so the loop runs once per firing, jumping over the waiting time by binary search
-    and over a run of candidates of the last fired label to the next label change.
+def reported_classes(class_names: Sequence[str], ignore: Iterable[str]) -> np.ndarray:
+    """``(classes,)`` bool: which classes are reported.
 
     Args:
-        times: ``(steps,)`` strictly increasing step times.
-        top: ``(steps,)`` the top class of each step.
-        score: ``(steps,)`` its averaged score (NaN: no average, never fires).
-        threshold: scores must be strictly above it.
-        suppression_ms: the waiting time after a firing.
-        silence: the index of ``_silence_`` (``_NO_LABEL`` if there is none).
-        state: the last firing before these steps.
-
-    Returns:
-        The indices of the steps that fired, in order, and the state after the last step.
+        class_names: the classes.
+        ignore: labels never reported.
     """
-    candidates = np.flatnonzero(score > threshold)
-    # Plain lists and bisect: the loop body runs once per firing, on Python scalars.
-    cand_times = times[candidates].tolist()
-    cand_labels = top[candidates]
-    # Positions where the candidates' label changes: a run of the last fired label is skipped
-    # to the next of these.
-    changes = (np.flatnonzero(cand_labels[1:] != cand_labels[:-1]) + 1).tolist()
-    cand_labels = cand_labels.tolist()
-    n = len(cand_times)
-    fired: list[int] = []
-    label, when = state
-    position = 0
-    while position < n:
-        q = position
-        if label != silence and label != _NO_LABEL:
-            # The first candidate with time - when > suppression_ms, evaluated exactly as
-            # TensorFlow writes it (the search's guess is corrected for rounding).
-            q = max(position, bisect.bisect_right(cand_times, when + suppression_ms))
-            while q > position and cand_times[q - 1] - when > suppression_ms:
-                q -= 1
-            while q < n and not cand_times[q] - when > suppression_ms:
-                q += 1
-            if q >= n:
-                break
-        if cand_labels[q] == label:
-            after = bisect.bisect_right(changes, q)
-            if after == len(changes):
-                break
-            q = changes[after]
-        fired.append(q)
-        label, when = cand_labels[q], cand_times[q]
-        position = q + 1
-    return candidates[np.asarray(fired, dtype=np.int64)], _State(label, when)
-
-
-def _reported(class_names: Sequence[str], ignore: Iterable[str]) -> np.ndarray:
-    """``(classes,)`` bool: which classes are reported (those not in ``ignore``)."""
     ignored = frozenset(ignore)
     return np.array([name not in ignored for name in class_names], dtype=bool)
 
@@ -302,7 +181,7 @@ def _report(
     class_names: Sequence[str],
     reported: np.ndarray,
 ) -> list[Detection]:
-    """The fired steps as detections, leaving out classes not ``reported`` (``_reported``)."""
+    """The fired steps as detections, but for classes not ``reported``."""
     fired = fired[reported[top[fired]]]
     labels = [class_names[i] for i in top[fired].tolist()]
     return list(map(Detection, labels, times[fired].tolist(), score[fired].tolist()))
@@ -358,14 +237,14 @@ def detections_sweep(
     """
     names = _check_class_names(class_names)
     times, averaged = _check_track(times_ms, averaged_scores, names)
-    reported = _reported(names, _check_ignore(ignore))
-    top, score = _top(averaged)
+    reported = reported_classes(names, _check_ignore(ignore))
+    top, score = top_class(averaged)
     start = _initial_state(names)
     silence = start.label
     results = []
     for threshold in thresholds:
         settings = PosteriorSettings(threshold=threshold, suppression_ms=suppression_ms)
-        fired, _ = _fire(
+        fired, _ = fire(
             times, top, score, settings.threshold, settings.suppression_ms, silence, start
         )
         results.append(_report(fired, times, top, score, names, reported))
@@ -431,7 +310,7 @@ class PosteriorHandler:
         self.ignore = _check_ignore(ignore)
         self.keep_track = keep_track
         self._silence = _initial_state(self.class_names).label
-        self._reported = _reported(self.class_names, self.ignore)
+        self._reported = reported_classes(self.class_names, self.ignore)
         self.reset()
 
     def reset(self) -> None:
@@ -479,9 +358,12 @@ class PosteriorHandler:
         start = len(self._times)
         all_times = np.concatenate([self._times, times])
         all_scores = np.concatenate([self._scores, scores])
-        averaged = _window_averages(all_times, all_scores, start, self.settings)
-        top, score = _top(averaged)
-        fired, self._state = _fire(
+        averaged = window_averages(
+            all_times, all_scores, start, self.settings.average_window_ms,
+            self.settings.minimum_count,
+        )  # fmt: skip
+        top, score = top_class(averaged)
+        fired, self._state = fire(
             times,
             top,
             score,

@@ -5,32 +5,27 @@ out) and a streaming export (``python -m kws.export --streaming``: a chunk of sa
 state in, each new frame's probabilities and the next state out), which ``RuntimeStream`` runs
 over a stream, each sample through the model once.
 
-The model file is a file a user hands over, so it is treated as hostile: its size is capped,
-it is parsed from bytes as ONNX only, its graph must be a kws export's kind (operators, sizes
-and shapes, ``kws.runtime.graph_checks``) and its metadata is checked
-(``ModelInfo.from_props``) before onnxruntime builds a session; the graph must take and give
-exactly what the metadata promises, and every output is checked before it is returned. An ONNX
-file may point its weights at "external data" files, which the graph checks refuse; loaded
-from bytes, onnxruntime would look for them below the current working directory, so the
-session is also told to look in a new empty folder instead, where nothing can be found.
+The model file is a file a user hands over, so it is treated as hostile: it is read and parsed
+as ``kws_runtime.model_file`` reads it (size capped, ONNX only, a kws export's kind of graph,
+no external data) and its metadata is checked (``ModelInfo.from_props``) before onnxruntime
+builds a session; the graph must take and give exactly what the metadata promises, and every
+output is checked before it is returned.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import onnx
 import onnxruntime as ort
-from google.protobuf.message import DecodeError
 
-from kws.data.audio import float_problem, read_converted, to_float32
-from kws.runtime.graph_checks import MAX_CALL_ACTIVATIONS, check_shapes, check_structure
-from kws.runtime.model_info import (
+from kws_runtime.audio import float_problem, read_converted, to_float32
+from kws_runtime.calibration import Calibration
+from kws_runtime.graph_checks import MAX_CALL_ACTIVATIONS, check_shapes
+from kws_runtime.model_file import open_session, ort_detail, parse_model, read_model_bytes
+from kws_runtime.model_info import (
     CHUNK_NAME,
     INPUT_NAME,
     MAX_METADATA_ENTRIES,
@@ -40,76 +35,11 @@ from kws.runtime.model_info import (
     ModelInfoError,
     StreamInfo,
 )
-from kws.streaming.calibration import Calibration
+from kws_runtime.stream import RuntimeStream
 
-#: The largest model file read (128 MiB: twice the float32 weights ``graph_checks.MAX_WEIGHTS``
-#: allows, and parsing many small messages takes about ten times a file's size); a kws export
-#: is a few MB.
-MAX_MODEL_BYTES = 128 * 2**20
 #: Clips (a streaming export: hops) per onnxruntime call by default: enough to keep the cores
 #: busy, few enough that the features of a chunk stay small whatever batch a caller passes.
 MAX_BATCH = 256
-_ORT_DETAIL_CHARS = 300  # enough of an onnxruntime message to say why
-
-
-def _read_model_bytes(path: Path) -> bytes:
-    """The bytes of the model file ``path``, at most ``MAX_MODEL_BYTES`` of them."""
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_MODEL_BYTES + 1)
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: file does not exist") from None
-    except OSError as error:
-        raise ModelFileError(f"{path}: cannot be read ({error.strerror})") from None
-    if len(data) > MAX_MODEL_BYTES:
-        raise ModelFileError(f"{path}: more than {MAX_MODEL_BYTES:,} bytes, too large for a model")
-    return data
-
-
-def _parse_model(data: bytes, path: Path) -> onnx.ModelProto:
-    """The ONNX model in ``data`` (read from ``path``), its parts checked
-    (``graph_checks.check_structure``; its shapes are checked once its metadata is read)."""
-    try:
-        model = onnx.ModelProto.FromString(data)
-    except DecodeError:
-        raise ModelFileError(f"{path}: not a usable ONNX model (not an ONNX file)") from None
-    check_structure(model, str(path))
-    return model
-
-
-def _ort_detail(error: Exception) -> str:
-    """The gist of an onnxruntime error: its first line without the ``[ONNXRuntimeError] : 1 :
-    FAIL :`` prefix, C++ source locations and failed checks' signatures, shortened."""
-    lines = str(error).strip().splitlines() or [type(error).__name__]
-    detail = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", lines[0])
-    detail = detail.split(" was false. ", 1)[-1]  # a failed check's message follows its code
-    detail = re.sub(r"\S+\.(?:cc|h):\d+ ", "", detail)
-    if len(detail) > _ORT_DETAIL_CHARS:
-        detail = detail[: _ORT_DETAIL_CHARS - 3] + "..."
-    return detail
-
-
-def _session(data: bytes, path: Path, threads: int) -> ort.InferenceSession:
-    """An onnxruntime CPU session over the ONNX model ``data`` read from ``path``, running
-    ``threads`` threads within an operator and one operator at a time."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = 4  # fatal only: errors are raised, and reported, by kws
-    options.add_session_config_entry("session.load_model_format", "ONNX")
-    with tempfile.TemporaryDirectory(prefix="kws-no-external-data-") as empty:
-        # From bytes, external data would be read below the working directory; an empty
-        # folder holds none, and onnxruntime refuses paths that climb out of it.
-        options.add_session_config_entry(
-            "session.model_external_initializers_file_folder_path", empty
-        )
-        try:
-            return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-        except Exception as error:  # onnxruntime's errors share no base class below Exception
-            raise ModelFileError(
-                f"{path}: not a usable ONNX model ({_ort_detail(error)})"
-            ) from None
 
 
 class Spotter:
@@ -165,7 +95,7 @@ class Spotter:
         """Load an exported ONNX model.
 
         Args:
-            path: the ``.onnx`` file, at most ``MAX_MODEL_BYTES``; it must hold the whole
+            path: the ``.onnx`` file, at most ``model_file.MAX_MODEL_BYTES``; it must hold the whole
                 model (no external data files). A clip export or a streaming export.
             threads: onnxruntime threads within one operator, at least 1. Default 1.
             max_batch: the most clips (a streaming export: hops) per onnxruntime call; fewer
@@ -185,8 +115,8 @@ class Spotter:
         if threads < 1:
             raise ValueError(f"threads must be at least 1: {threads}")
         path = Path(path)
-        data = _read_model_bytes(path)
-        model = _parse_model(data, path)
+        data = read_model_bytes(path)
+        model = parse_model(data, path)
         if len(model.metadata_props) > MAX_METADATA_ENTRIES:
             raise ModelInfoError(
                 f"{path}: {len(model.metadata_props):,} metadata entries, more than "
@@ -198,7 +128,7 @@ class Spotter:
         clip_elements = check_shapes(model, str(path), hop)  # per clip, or per hop
         del model  # the session parses the bytes itself
         max_batch = min(max_batch, max(1, MAX_CALL_ACTIVATIONS // max(clip_elements, 1)))
-        return cls(_session(data, path, threads), info, str(path), max_batch)
+        return cls(open_session(data, path, threads), info, str(path), max_batch)
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -282,7 +212,7 @@ class Spotter:
     ) -> np.ndarray:
         """One audio file as a clip for this model: any rate and channel count soundfile reads,
         converted to ``sample_rate`` in mono as training converts
-        (``kws.data.audio.read_converted``).
+        (``kws_runtime.audio.read_converted``).
 
         Args:
             path: the audio file, at most one clip (``clip_samples / sample_rate`` seconds) long.
@@ -428,7 +358,7 @@ class Spotter:
             outputs = self._session.run(names, feeds)
         except Exception as error:  # onnxruntime's errors share no base class below Exception
             raise ModelFileError(
-                f"{self.origin}: the model failed on {what} ({_ort_detail(error)})"
+                f"{self.origin}: the model failed on {what} ({ort_detail(error)})"
             ) from None
         for name, output, shape in zip(names, outputs, shapes, strict=True):
             if output.shape != tuple(shape) or output.dtype != np.float32:
@@ -450,77 +380,3 @@ class Spotter:
             float32 ``(classes,)`` for one clip, ``(batch, classes)`` for a batch.
         """
         return self.run(waveform)[0]
-
-
-class RuntimeStream:
-    """A streaming export run on one stream, its state kept between calls: what
-    ``kws.streaming.detector.FrameScorer`` pushes samples into (torch's counterpart is
-    ``kws.streaming.stateful.TorchStream``). Build it with ``Spotter.stream()``.
-
-    Args:
-        spotter: a ``Spotter`` loaded from a streaming export.
-
-    Raises:
-        ValueError: the spotter's model is a clip export.
-    """
-
-    def __init__(self, spotter: Spotter) -> None:
-        if spotter.streaming is None:
-            raise ValueError(
-                f"{spotter.origin}: a clip export, which cannot run as a stream "
-                "(python -m kws.export --streaming writes a streaming export)"
-            )
-        self.spotter = spotter
-        self.hop_length = spotter.streaming.hop_length
-        self._shapes = [info.shape for info in spotter.streaming.states]
-        self.reset()
-
-    def reset(self) -> None:
-        """Start a new stream: zeros of the state."""
-        self.state = [np.zeros(shape, np.float32) for shape in self._shapes]
-
-    def step(self, samples: np.ndarray) -> np.ndarray:
-        """The probabilities at the frames ``samples`` complete; the state moves past them.
-
-        Args:
-            samples: ``(n * hop_length,)``, the stream's next samples, ``n >= 0``: float in
-                [-1, 1] or int16 (scaled by 1/32768). They go to onnxruntime
-                ``spotter.max_batch`` hops at a time.
-
-        Returns:
-            ``(n, classes)`` float64, a row per frame, columns in the order of
-            ``spotter.class_names``.
-
-        Raises:
-            ValueError: not ``(samples,)`` float or int16, a length that is not a whole number
-                of hops, or NaN, infinite or far out of range samples (the state is kept).
-            ModelFileError: the model failed or gave outputs of the wrong shape, or NaN or
-                infinite ones.
-        """
-        samples = np.asarray(samples)
-        if samples.ndim != 1 or (samples.dtype != np.int16 and samples.dtype.kind != "f"):
-            raise ValueError(
-                f"samples must be (samples,) float or int16, got {samples.dtype} {samples.shape}"
-            )
-        if len(samples) % self.hop_length:
-            raise ValueError(
-                f"{len(samples)} samples are not a whole number of the model's "
-                f"{self.hop_length}-sample hops"
-            )
-        audio = to_float32(samples)
-        problem = None if samples.dtype == np.int16 else float_problem(audio[np.newaxis])
-        if problem and problem.non_finite:
-            raise ValueError(f"samples hold {problem.non_finite} NaN or infinite values")
-        if problem:
-            raise ValueError(
-                f"samples reach {problem.peak:.3g}: float samples must be in [-1, 1] "
-                "(int16 samples are scaled by 1/32768)"
-            )
-        rows = [np.zeros((0, len(self.spotter.class_names)), np.float32)]
-        piece = self.spotter.max_batch * self.hop_length
-        for first in range(0, len(audio), piece):
-            probabilities, self.state = self.spotter._run_stream(
-                audio[first : first + piece], self.state
-            )
-            rows.append(probabilities)
-        return np.concatenate(rows).astype(np.float64)

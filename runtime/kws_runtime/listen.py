@@ -1,9 +1,9 @@
-"""``python -m kws.runtime listen MODEL.onnx``: keywords heard by a microphone, live, no torch.
+"""``python -m kws_runtime listen MODEL.onnx``: keywords heard by a microphone, live, no torch.
 
-An input device is opened through PortAudio (``sounddevice``, the ``listen`` extra:
-``pip install 'kws[listen]'``, and the PortAudio library: ``apt-get install libportaudio2``) at
-the model's sample rate when it takes it, else at its own rate, converted as training converts a
-recording (``kws.data.audio.MonoConverter``: the channels' mean, soxr, then 16-bit).
+An input device is opened through PortAudio (``sounddevice``, kws-runtime's ``listen`` extra,
+and the PortAudio library: ``apt-get install libportaudio2``) at the model's sample rate when
+it takes it, else at its own rate, converted as training converts a recording
+(``kws_runtime.audio.MonoConverter``: the channels' mean, soxr, then 16-bit).
 A device that offers mono is read in mono; another is read with all its channels, averaged.
 Its blocks go through a queue to the main thread, where a ``StreamingDetector`` (built with
 ``from_runtime``) scores them; the audio callback only copies. Each detection is printed on
@@ -24,37 +24,45 @@ a closing line on stderr: the audio heard, the detections and the overruns.
   folder data set's ``data.negatives`` cuts a recording into clip-long pieces from its start, so
   the window that fired is exactly its second piece. ``--save-free N`` also saves about N random
   detection-free stretches of the same length an hour to ``DIR/background/free_<time>.wav``.
-  Every file is 16-bit mono at the model's rate, written atomically (``kws.io.atomic_write``).
+  Every file is 16-bit mono at the model's rate, written atomically
+  (``kws_runtime.io.atomic_write``).
 * ``--record FILE`` writes everything heard, as the detector heard it, to one WAV file.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import queue
-import re
-import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any, NamedTuple, TextIO
 
 import numpy as np
 import soundfile as sf
 
-from kws.checks import check_number
-from kws.data.audio import MonoConverter
-from kws.io import atomic_write
-from kws.runtime.spotter import Spotter
-from kws.streaming.detector import StreamingDetector
-from kws.streaming.posterior import Detection, PosteriorSettings
+from kws_runtime.audio import MonoConverter
+from kws_runtime.checks import check_number
+from kws_runtime.detector import BATCH_SIZE, StreamingDetector
+from kws_runtime.devices import ListenError, input_device, input_devices, sounddevice, stream_format
+from kws_runtime.io import atomic_write
+from kws_runtime.posterior import Detection
+from kws_runtime.saving import (
+    BACKGROUND_FOLDER,
+    MAX_FREE_PER_HOUR,
+    NEGATIVES_FOLDER,
+    Clock,
+    History,
+    Saver,
+    make_folder,
+)
+from kws_runtime.scan import AUTO, DetectorConfig
+from kws_runtime.spotter import Spotter
 
 #: Milliseconds of audio per device block by default: a tenth of a second adds at most that
 #: much latency and wakes the detector ten times a second.
@@ -65,18 +73,7 @@ MAX_BACKLOG_SECONDS = 5.0
 #: block may take longer (a sound server's client connects, buffers fill: 1 to 2 s on a busy CPU).
 SILENCE_TIMEOUT_SECONDS = 3.0
 FIRST_BLOCK_TIMEOUT_SECONDS = 10.0
-#: ``--save``'s folders: detections (for ``data.negatives``) and keyword-free stretches.
-NEGATIVES_FOLDER = "negatives"
-BACKGROUND_FOLDER = "background"
-#: The most keyword-free stretches saved an hour (``--save-free``): one a second on average.
-MAX_FREE_PER_HOUR = 3600.0
-#: ``threshold``'s value for the model's calibrated settings.
-AUTO = "auto"
 _WAIT_SECONDS = 0.25  # how long the main loop waits for a block before checking the device
-
-
-class ListenError(RuntimeError):
-    """Listening cannot start or go on; ``str()`` is one line saying why."""
 
 
 @dataclass
@@ -119,227 +116,6 @@ class _Block(NamedTuple):
 _FINISHED = _Block(None, False, 0.0)  # the stream has finished: the device stopped
 
 
-def sounddevice() -> ModuleType:
-    """The ``sounddevice`` module, imported on first use.
-
-    Raises:
-        ListenError: it is not installed, or the PortAudio library cannot be loaded.
-    """
-    try:
-        import sounddevice as sd
-    except ImportError:
-        raise ListenError(
-            "listening needs the sounddevice package: pip install 'kws[listen]'"
-        ) from None
-    except OSError as error:  # sounddevice's import loads the PortAudio library
-        raise ListenError(
-            f"the PortAudio library cannot be loaded ({error}): install it (Debian: "
-            "apt-get install libportaudio2)"
-        ) from None
-    return sd
-
-
-def input_devices(sd: ModuleType) -> str:
-    """The input devices PortAudio sees, on one line, for messages.
-
-    Args:
-        sd: the ``sounddevice`` module.
-    """
-    try:
-        devices = sd.query_devices()
-    except sd.PortAudioError as error:
-        return f"the devices cannot be listed ({error})"
-    found = [
-        f"{index} {device['name']!r} ({device['max_input_channels']} ch, "
-        f"{device['default_samplerate']:g} Hz)"
-        for index, device in enumerate(devices)
-        if device["max_input_channels"] > 0
-    ]
-    if not found:
-        return "no input devices (no microphone, or no sound server running)"
-    return "input devices: " + ", ".join(found)
-
-
-class _History:
-    """The last ``capacity`` samples heard, by session sample index; zeros stand for samples
-    not held: before the session or the last gap (``restart``)."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.audio = np.zeros(0, dtype=np.int16)
-        self.end = 0  # session index just past the last sample
-        self.first = 0  # session index where the contiguous audio starts
-
-    def add(self, samples: np.ndarray) -> None:
-        self.audio = np.concatenate([self.audio, samples])[-self.capacity :]
-        self.end += len(samples)
-
-    def restart(self) -> None:
-        """A gap: what was held is no longer contiguous with what comes."""
-        self.audio = self.audio[:0]
-        self.first = self.end
-
-    def take(self, start: int, stop: int) -> np.ndarray:
-        """Samples ``start:stop`` (``stop <= end``), zeros where not held."""
-        out = np.zeros(stop - start, dtype=np.int16)
-        held = self.end - len(self.audio)
-        lo = max(start, held)
-        if lo < stop:
-            out[lo - start :] = self.audio[lo - held : stop - held]
-        return out
-
-
-class _Clock:
-    """Wall-clock time of session samples, from when the latest block arrived (so the device's
-    clock drifting from the computer's does not add up)."""
-
-    def __init__(self, rate: int) -> None:
-        self.rate = rate
-        self.end, self.arrival = 0, time.time()
-
-    def tick(self, end: int, arrival: float) -> None:
-        self.end, self.arrival = end, arrival
-
-    def at(self, sample: int) -> datetime:
-        return datetime.fromtimestamp(self.arrival - (self.end - sample) / self.rate)
-
-
-def _file_label(label: str) -> str:
-    """A class name as part of a file name: characters other than letters, digits, ``-`` and
-    ``_`` become ``_`` (a model's class names are its author's)."""
-    return re.sub(r"[^A-Za-z0-9_-]", "_", label)
-
-
-def _stamp(when: datetime) -> str:
-    """A file name's time: ``YYYYmmdd-HHMMSS-mmm``."""
-    return when.strftime("%Y%m%d-%H%M%S-") + f"{when.microsecond // 1000:03d}"
-
-
-class _Saver:
-    """``--save``: the audio around detections, and random keyword-free stretches.
-
-    A detection whose window starts at ``s`` saves samples ``s - clip`` to ``s + clip``; a
-    stretch ``a`` to ``a + 2 clip`` is saved once every window that overlaps it has been
-    scored (``a + 3 clip`` heard), if none of them fired, all of it is contiguous audio and it
-    is not digital silence. Starts are drawn ``Exp(3600 / per_hour)`` seconds apart.
-
-    Args:
-        folder: ``--save``'s folder, holding ``NEGATIVES_FOLDER`` (and ``BACKGROUND_FOLDER``
-            when ``per_hour``).
-        rate: the model's sample rate.
-        clip: the model's clip, in samples.
-        per_hour: keyword-free stretches an hour on average; 0: none.
-        rng: draws the stretches' starts. Default: a new unseeded generator.
-    """
-
-    def __init__(
-        self,
-        folder: Path,
-        rate: int,
-        clip: int,
-        per_hour: float,
-        rng: np.random.Generator | None = None,
-    ) -> None:
-        self.negatives = folder / NEGATIVES_FOLDER
-        self.background = folder / BACKGROUND_FOLDER
-        self.rate, self.clip = rate, clip
-        self.mean_gap = 3600.0 * rate / per_hour if per_hour > 0 else math.inf
-        self.rng = np.random.default_rng() if rng is None else rng
-        self.fired: list[int] = []  # recent detections' window starts
-        self.next_free = self._after(0)
-
-    def _after(self, sample: int) -> float:
-        """The next stretch's start after ``sample``."""
-        if not math.isfinite(self.mean_gap):
-            return math.inf
-        return sample + self.rng.exponential(self.mean_gap)
-
-    def _write(self, path: Path, samples: np.ndarray) -> Path:
-        """``samples`` as a 16-bit WAV file at ``path``, atomically."""
-        with atomic_write(path, "wb") as handle:
-            sf.write(handle, samples, self.rate, subtype="PCM_16", format="WAV")
-        return path
-
-    def detection(self, label: str, start: int, history: _History, clock: _Clock) -> Path:
-        """Save the audio around a detection whose window starts at ``start``."""
-        if math.isfinite(self.mean_gap):
-            self.fired.append(start)
-        name = f"{_file_label(label)}_{_stamp(clock.at(start))}.wav"
-        audio = history.take(start - self.clip, start + self.clip)
-        return self._write(self.negatives / name, audio)
-
-    def free(self, history: _History, clock: _Clock) -> list[Path]:
-        """Save the keyword-free stretches that ``history`` now completes."""
-        saved = []
-        clip = self.clip
-        while self.next_free + 3 * clip <= history.end:
-            start = math.ceil(self.next_free)
-            self.fired = [s for s in self.fired if s > start - clip]
-            stretch = history.take(start, start + 2 * clip)
-            if (
-                start >= history.first
-                and not any(start - clip < s < start + 2 * clip for s in self.fired)
-                and stretch.any()
-            ):
-                name = f"free_{_stamp(clock.at(start))}.wav"
-                saved.append(self._write(self.background / name, stretch))
-                start += 2 * clip
-            self.next_free = self._after(start)
-        return saved
-
-
-def _device(sd: ModuleType, device: int | str | None) -> tuple[int, dict[str, Any]]:
-    """The input device ``device`` names (None: the default), its index and description."""
-    try:
-        info = sd.query_devices(device, "input")
-    except (ValueError, sd.PortAudioError) as error:
-        what = "no default input device" if device is None else f"no input device {device!r}"
-        raise ListenError(f"{what} ({error}); {input_devices(sd)}") from None
-    return int(info["index"]), info
-
-
-def _stream_format(
-    sd: ModuleType, index: int, info: dict[str, Any], model_rate: int, rate: int | None
-) -> tuple[int, int]:
-    """The rate and channel count to read the device at: ``rate`` if given, else the model's
-    rate if the device takes it, else its own; mono if it offers it, else all its channels.
-
-    Raises:
-        ListenError: the device takes none of them.
-    """
-    rates = [rate] if rate else list(dict.fromkeys([model_rate, round(info["default_samplerate"])]))
-    channel_counts = list(dict.fromkeys([1, int(info["max_input_channels"])]))
-    problem = ""
-    for candidate in rates:
-        for channels in channel_counts:
-            try:
-                sd.check_input_settings(index, channels, "int16", samplerate=candidate)
-            except (ValueError, sd.PortAudioError) as error:
-                problem = str(error)
-                continue
-            return candidate, channels
-    raise ListenError(
-        f"input device {index} {info['name']!r} takes none of {', '.join(map(str, rates))} Hz "
-        f"with {' or '.join(map(str, channel_counts))} channel(s) of 16-bit samples ({problem}); "
-        f"{input_devices(sd)}"
-    )
-
-
-def _threshold_settings(
-    threshold: float | str, spotter: Spotter
-) -> tuple[PosteriorSettings | None, str]:
-    """The detector's settings for ``threshold`` (None: the model's calibrated ones, which
-    ``from_runtime`` takes) and a line saying where its threshold comes from."""
-    if threshold != AUTO:
-        settings = PosteriorSettings(threshold=float(threshold))
-        return settings, f"threshold {settings.threshold:g} (--threshold)"
-    calibration = spotter.calibration
-    if calibration is None:
-        default = PosteriorSettings().threshold
-        return None, f"threshold {default:g} (TensorFlow's default: the model is not calibrated)"
-    return None, f"threshold {calibration.threshold:.4g} (calibrated: {calibration.describe()})"
-
-
 def _check_settings(
     threshold: float | str,
     free_per_hour: float,
@@ -356,15 +132,6 @@ def _check_settings(
     check_number("--block-ms", block_ms, 1.0, 1000.0)
     if seconds is not None:
         check_number("--seconds", seconds, 0.0, math.inf, low_open=True, high_open=True)
-
-
-def _folder(path: Path, what: str) -> Path:
-    """``path`` made if missing; a ``ListenError`` naming ``what`` if it cannot be."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ListenError(f"{what} {path}: cannot be made ({error.strerror})") from None
-    return path
 
 
 class _Session:
@@ -385,8 +152,8 @@ class _Session:
         self,
         detector: StreamingDetector,
         convert: MonoConverter,
-        history: _History,
-        saver: _Saver | None,
+        history: History,
+        saver: Saver | None,
         recording: sf.SoundFile | None,
         out: TextIO,
         log: TextIO,
@@ -395,7 +162,7 @@ class _Session:
         self.saver, self.recording = saver, recording
         self.out, self.log = out, log
         self.rate = detector.sample_rate
-        self.clock = _Clock(self.rate)
+        self.clock = Clock(self.rate)
         self.summary = ListenSummary()
         self.segment = 0  # the session index where the detector's stream starts
         self.in_gap = False  # the last block was dropped
@@ -557,8 +324,10 @@ def listen(
     if record_path is not None and (record_path.is_dir() or not record_path.parent.is_dir()):
         raise ListenError(f"--record {record_path}: a folder, or in a folder that does not exist")
     spotter = Spotter.from_file(model_path)
-    settings, threshold_note = _threshold_settings(threshold, spotter)
+    posterior = {} if threshold == AUTO else {"threshold": threshold}
     try:
+        config = DetectorConfig(stride_ms, BATCH_SIZE, posterior)
+        settings, threshold_note = config.settings_for(spotter.calibration, "--threshold")
         detector = StreamingDetector.from_runtime(spotter, stride_ms=stride_ms, settings=settings)
     except ValueError as error:
         raise ValueError(f"--stride-ms / --threshold: {error}") from None
@@ -566,14 +335,14 @@ def listen(
     saver = None
     if save_dir is not None:
         folder = Path(save_dir)
-        _folder(folder / NEGATIVES_FOLDER, "--save")
+        make_folder(folder / NEGATIVES_FOLDER, "--save")
         if free_per_hour:
-            _folder(folder / BACKGROUND_FOLDER, "--save")
-        saver = _Saver(folder, model_rate, clip, free_per_hour)
+            make_folder(folder / BACKGROUND_FOLDER, "--save")
+        saver = Saver(folder, model_rate, clip, free_per_hour)
     sd = sounddevice()
-    index, info = _device(sd, device)
+    index, info = input_device(sd, device)
     name = f"input device {index} {info['name']!r}"
-    device_rate, channels = _stream_format(sd, index, info, model_rate, rate)
+    device_rate, channels = stream_format(sd, index, info, model_rate, rate)
     block_frames = max(1, round(block_ms * device_rate / 1000))
     max_blocks = max(2, math.ceil(MAX_BACKLOG_SECONDS * 1000 / block_ms))
     blocks: queue.SimpleQueue[_Block] = queue.SimpleQueue()
@@ -591,7 +360,7 @@ def listen(
         )  # fmt: skip
     except (ValueError, sd.PortAudioError) as error:
         raise ListenError(f"{name} cannot be opened ({error}); {input_devices(sd)}") from None
-    history = _History(4 * clip + 2 * math.ceil(block_frames * model_rate / device_rate))
+    history = History(4 * clip + 2 * math.ceil(block_frames * model_rate / device_rate))
     with ExitStack() as stack:
         recording = None
         if record_path is not None:
@@ -621,96 +390,3 @@ def listen(
             lost = None
         session.summary.device_lost = lost
     return session.summary
-
-
-def _threshold(text: str) -> float | str:
-    """An argparse type: ``auto`` or a number in (0, 1]."""
-    if text == AUTO:
-        return AUTO
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not 'auto' or a number: {text!r}") from None
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be 'auto' or a number in (0, 1], got {text}")
-    return value
-
-
-def _device_arg(text: str) -> int | str:
-    """An argparse type: a device index (digits) or part of a device name."""
-    return int(text) if text.isdigit() else text
-
-
-def _parser() -> argparse.ArgumentParser:
-    """The command line's parser."""
-    parser = argparse.ArgumentParser(
-        prog="python -m kws.runtime listen",
-        description="Print the keywords an exported kws model (ONNX) hears on a microphone.",
-    )
-    parser.add_argument("model", help="the exported .onnx model")
-    parser.add_argument(
-        "--device",
-        type=_device_arg,
-        help="input device: its index or part of its name (default: the default input device)",
-    )
-    parser.add_argument(
-        "--threshold", type=_threshold, default=AUTO,
-        help="'auto' (default: the model's calibrated threshold) or a number in (0, 1]",
-    )  # fmt: skip
-    parser.add_argument(
-        "--save", metavar="DIR",
-        help="save 2 clips of audio around each detection to DIR/negatives (data.negatives)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--save-free", type=float, default=0.0, metavar="N",
-        help="also save about N random detection-free stretches an hour to DIR/background",
-    )  # fmt: skip
-    parser.add_argument("--record", metavar="FILE", help="write everything heard to a WAV file")
-    parser.add_argument(
-        "--rate",
-        type=int,
-        help="read the device at this rate in Hz (default: the model's if the device takes it)",
-    )
-    parser.add_argument(
-        "--stride-ms", type=float, default=30.0, help="ms between scored windows (default 30)"
-    )
-    parser.add_argument(
-        "--block-ms", type=float, default=BLOCK_MS,
-        help=f"ms of audio per device block (default {BLOCK_MS:g})",
-    )  # fmt: skip
-    parser.add_argument("--seconds", type=float, help="stop after this many seconds")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Listen until Ctrl-C (or SIGTERM, or ``--seconds``); the exit status: 0 when stopped, 1
-    when the device stopped delivering audio, 2 when listening could not start.
-
-    Args:
-        argv: the arguments after ``python -m kws.runtime listen``; ``None`` (default): the
-            command line's.
-    """
-    args = _parser().parse_args(argv)
-    stop = threading.Event()
-    signals = (signal.SIGINT, signal.SIGTERM)
-    handlers = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in signals}
-    try:
-        summary = listen(
-            args.model, device=args.device, threshold=args.threshold, save_dir=args.save,
-            free_per_hour=args.save_free, record=args.record, rate=args.rate,
-            stride_ms=args.stride_ms, block_ms=args.block_ms, seconds=args.seconds, stop=stop,
-        )  # fmt: skip
-    except (ValueError, ListenError) as error:  # ModelInfoError is a ValueError
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except (OSError, sf.SoundFileError) as error:  # a file could not be written mid-session
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-    print(summary.closing_line(), file=sys.stderr)
-    if summary.device_lost:
-        print(f"error: {summary.device_lost}", file=sys.stderr)
-        return 1
-    return 0

@@ -18,8 +18,10 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from kws.data.layout import MAX_CLIP_SAMPLES
-from kws.streaming.calibration import Calibration
+from kws_runtime.calibration import Calibration
+
+#: The longest clip a checkpoint or an exported model may ask for: 60 s at 16 kHz.
+MAX_CLIP_SAMPLES = 60 * 16_000
 
 #: The format tag of an exported kws model; a reader refuses any other.
 EXPORT_FORMAT = "kws-export-1"

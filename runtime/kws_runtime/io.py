@@ -1,6 +1,6 @@
 """Writing results so that a file on disk is either whole or absent, never half-written.
 
-Standard library only, so torch-free code (``kws.runtime``, the stream generator) can use it.
+Standard library only, so torch-free code (``kws_runtime``, the stream generator) can use it.
 
 Every file is written under a hidden temporary name in its own folder and renamed into place
 when complete: a rename within one file system is atomic, so a reader finds the old file, the new
@@ -61,3 +61,17 @@ def write_json(path: str | Path, data: Any) -> None:
     """
     with atomic_write(path) as file:
         file.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+class BadFileError(ValueError):
+    """One file that cannot be used as it is; ``str()`` is ``"<path>: <problem>"``.
+
+    Args:
+        path: the file.
+        problem: what is wrong with it.
+    """
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
