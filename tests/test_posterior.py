@@ -328,6 +328,9 @@ def test_bad_pushes_are_refused():
         PosteriorHandler(("yes", "yes"))
 
 
-def test_the_package_imports_no_torch():
-    code = "import sys, kws.streaming; assert 'torch' not in sys.modules, 'torch imported'"
+def test_the_runtime_s_streaming_imports_no_torch():
+    """The posterior handling, the detector and a recording's scan live in kws_runtime, whose
+    imports load no torch."""
+    modules = "kws_runtime.posterior, kws_runtime.firing, kws_runtime.detector, kws_runtime.scan"
+    code = f"import sys, {modules}; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)

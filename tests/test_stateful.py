@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from kws.frontend import MelSpectrogram
+from kws.frontend.protocol import frame_stft_of
 from kws.models import BCResNet, KeywordSpotter
 from kws.streaming import StreamingDetector, TorchScorer
-from kws.streaming.detector import frame_stft
 from kws.streaming.stateful import StatefulSpotter, stateful_problem
 from kws_runtime.detector import FrameScorer
 
@@ -67,7 +67,7 @@ def _whole_stream(spotter: KeywordSpotter, stream: torch.Tensor) -> torch.Tensor
     stream after ``n_fft - hop`` zeros, then the head's logits at every frame, as
     probabilities ``(frames, classes)``."""
     frontend = copy.deepcopy(spotter.frontend)
-    frame_stft(frontend).center = False
+    frame_stft_of(frontend).center = False
     with torch.no_grad():
         features = frontend(F.pad(stream, (TAIL, 0)))  # (1, 40, frames)
         return spotter.head.frames(features)[0][0].T.softmax(-1)

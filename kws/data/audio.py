@@ -38,6 +38,7 @@ from kws_runtime.audio import (
 
 _CHUNK = 64  # files per thread task: few enough for a lively progress bar, many enough to be cheap
 
+
 def _header_vouches(handle: sf.SoundFile) -> bool:
     """Whether checking the header alone shows the samples can be read: integer PCM in a
     RIFF/WAVE file, whose cut-off ``_riff_truncation`` finds. Other files are decoded to know

@@ -25,7 +25,6 @@ ONSET_FRAME_SAMPLES = SAMPLE_RATE // 100
 ONSET_DB = 30.0
 
 
-
 def window_start(samples: np.ndarray, length: int, align: Align) -> int:
     """Where the row of ``length`` samples starts in a recording (``ClipFormat.align``).
 

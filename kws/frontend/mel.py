@@ -258,6 +258,11 @@ class MelSpectrogram(nn.Module):
         with torch.no_grad():
             return self.centre_frequencies(self.initial_mel_basis), self.centre_frequencies()
 
+    def frame_stft(self) -> STFT | None:
+        """Its ``STFT``, unless ``top_db`` (per clip) or PCEN (a smoother over frames) makes a
+        frame depend on more than its own samples."""
+        return None if self.top_db is not None or self.pcen is not None else self.stft
+
     def drift(self) -> dict[str, torch.Tensor]:
         """How far the basis moved: relative Frobenius changes and per-filter centre shift (Hz),
         and with ``compression="pcen"`` PCEN's relative change."""

@@ -70,6 +70,10 @@ class MFCC(nn.Module):
         with torch.autocast(device_type=log_mel.device.type, enabled=False):
             return torch.matmul(self.dct, log_mel)  # (batch, n_mfcc, frames)
 
+    def frame_stft(self) -> nn.Module | None:
+        """The Mel layer's (``MelSpectrogram.frame_stft``): the DCT mixes bands, not frames."""
+        return self.mel.frame_stft()
+
     def drift(self) -> dict[str, torch.Tensor]:
         """The Mel layer's drift plus the relative Frobenius change of the DCT."""
         return {**self.mel.drift(), DCT_CHANGE: relative_change(self.dct, self.initial_dct)}

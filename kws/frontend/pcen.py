@@ -16,7 +16,7 @@ values). ``M(0) = E(0)`` starts the smoother as if the first frame had always be
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
@@ -148,6 +148,9 @@ class PCEN(nn.Module):
         ValueError: a value out of range, named (``PCEN alpha must be in [0, 1], got 1.5``).
     """
 
+    #: Each frame is normalised by a smoother carried over the frames before it.
+    per_frame: ClassVar[bool] = False
+
     def __init__(
         self,
         n_channels: int,
@@ -220,6 +223,9 @@ class LogCompression(nn.Module):
     Args:
         eps: added inside the log, in ``(0, 1]`` (a frontend's ``log_eps``). Default 1e-6.
     """
+
+    #: Each frame is compressed from its own energies alone.
+    per_frame: ClassVar[bool] = True
 
     def __init__(self, eps: float = 1e-6) -> None:
         super().__init__()

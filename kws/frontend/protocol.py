@@ -59,14 +59,17 @@ DRIFT_LABELS: dict[str, str] = {
 class Frontend(Protocol):
     """Waveforms to features: what ``KeywordSpotter`` and the training code need of a frontend.
 
-    Any ``nn.Module`` whose forward does this qualifies. Three methods are optional, and read
-    only through ``drift_of``, ``trainable_parts`` and ``filter_centres_of``:
+    Any ``nn.Module`` whose forward does this qualifies. Four methods are optional, and read
+    only through ``drift_of``, ``trainable_parts``, ``filter_centres_of`` and ``frame_stft_of``:
     ``drift() -> dict[str, Tensor]`` (how far each part moved from its initial basis, keyed by
     ``DRIFT_LABELS``' keys), ``trainable_parts() -> dict[str, bool]`` (whether each part trains,
     keyed by the drift key of its relative change: ``STFT_KERNEL_CHANGE``, ``MEL_BASIS_CHANGE``,
     ``FILTERBANK_CHANGE``, ``PCEN_CHANGE``, ``DCT_CHANGE``) and
     ``filter_centres() -> tuple[Tensor, Tensor]`` (each filter's initial and current centre in
-    Hz, each ``(n_filters,)``).
+    Hz, each ``(n_filters,)``) and ``frame_stft() -> STFT | None`` (the ``STFT`` whose frames
+    the features follow, one feature frame from each of its frames' samples alone, or None: a
+    stream's frames are then those of its windows, which streaming detection reuses and a
+    causal model streams frame by frame).
     """
 
     def __call__(self, waveform: torch.Tensor) -> torch.Tensor:
@@ -79,6 +82,18 @@ class Frontend(Protocol):
             ``(batch, n_features, frames)``.
         """
         ...
+
+
+def frame_stft_of(frontend: nn.Module) -> nn.Module | None:
+    """The ``STFT`` whose frames ``frontend``'s features follow frame by frame, or None where
+    a feature frame depends on more than its own samples (``top_db``, PCEN) or the frontend
+    does not say.
+
+    Args:
+        frontend: any frontend module; its ``frame_stft()`` is called where it has one.
+    """
+    method = getattr(frontend, "frame_stft", None)
+    return method() if callable(method) else None
 
 
 def drift_of(frontend: nn.Module) -> dict[str, torch.Tensor]:
@@ -205,6 +220,13 @@ class FilterbankFrontend(nn.Module, ABC):
     def filter_centres(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Each filter's initial and current centre in Hz, each ``(n_filters,)``."""
         return self.initial_centres, self.centres().detach().float()
+
+    def frame_stft(self) -> nn.Module | None:
+        """The spectrogram's ``STFT`` where the compression keeps frames apart (not PCEN, whose
+        smoother carries each frame into the next), else None."""
+        if not getattr(self.compression, "per_frame", False):
+            return None
+        return frame_stft_of(self.spectrogram)
 
     def drift(self) -> dict[str, torch.Tensor]:
         """How far the filterbank moved (relative Frobenius change of the power responses on

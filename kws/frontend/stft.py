@@ -304,6 +304,10 @@ class STFT(nn.Module):
             return torch.complex(spectrum[:, : self.n_freqs], spectrum[:, self.n_freqs :])
         return stacked_power(spectrum)  # (batch, freq, frames)
 
+    def frame_stft(self) -> STFT:
+        """Itself: each frame is computed from its own samples."""
+        return self
+
     def drift(self) -> dict[str, torch.Tensor]:
         """Relative Frobenius change of the Fourier kernels from their initial values."""
         return {STFT_KERNEL_CHANGE: relative_change(self.kernels, self.initial_kernels)}

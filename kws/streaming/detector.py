@@ -5,14 +5,14 @@
   every sample through ``kws.streaming.stateful.StatefulSpotter`` once, and a window's score is
   the model's output at the frame where the window ends, so the work per window is a stride's
   frames, not a clip's.
-* Otherwise ``TorchScorer``: when the frontend is per frame (an ``STFT``, ``MelSpectrogram`` or
-  ``MFCC`` without ``top_db`` and with a pad mode other than ``circular``) and the stride is a
-  whole number of hops, the stream's features are computed once per frame and kept in a short
-  buffer. A window's frames away from its edges are those of the stream at the same place; the
-  few frames whose ``n_fft`` span reaches past the window's edges (where ``center`` pads the
-  window with its own reflection) are computed from the window's first and last few hundred
-  samples. Otherwise every window runs through the frontend on its own. The feature buffer
-  holds one batch of windows' frames.
+* Otherwise ``TorchScorer``: when the frontend is per frame (its ``frame_stft()`` names the
+  ``STFT`` it follows, ``kws.frontend.protocol.frame_stft_of``; a pad mode other than
+  ``circular``) and the stride is a whole number of hops, the stream's features are computed
+  once per frame and kept in a short buffer. A window's frames away from its edges are those of
+  the stream at the same place; the few frames whose ``n_fft`` span reaches past the window's
+  edges (where ``center`` pads the window with its own reflection) are computed from the
+  window's first and last few hundred samples. Otherwise every window runs through the frontend
+  on its own. The feature buffer holds one batch of windows' frames.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kws.frontend.protocol import frame_stft_of
 from kws.streaming.scoring import ScoredStream
 from kws_runtime import detector as runtime_detector
 from kws_runtime.calibration import Calibration
@@ -36,26 +37,6 @@ from kws_runtime.posterior import PosteriorSettings
 
 if TYPE_CHECKING:
     import torch
-
-
-def frame_stft(frontend: Any) -> Any:
-    """The ``STFT`` layer of a per-frame frontend, or ``None`` where frames are not computed
-    independently of each other (``top_db``, PCEN, an unknown frontend).
-
-    Args:
-        frontend: a frontend module.
-    """
-    from kws.frontend import MFCC, STFT, MelSpectrogram
-
-    if isinstance(frontend, MFCC):
-        frontend = frontend.mel
-    if isinstance(frontend, MelSpectrogram):
-        if frontend.top_db is not None or frontend.compression == "pcen":
-            return None  # frames that depend on the whole clip, not only their own samples
-        return frontend.stft
-    if isinstance(frontend, STFT):
-        return frontend
-    return None
 
 
 class TorchScorer:
@@ -84,7 +65,7 @@ class TorchScorer:
         self.clip_samples = clip_samples
         param = next(iter(spotter.parameters()), None)
         self.device = param.device if param is not None else torch.device("cpu")
-        stft = frame_stft(spotter.frontend) if cache else None
+        stft = frame_stft_of(spotter.frontend) if cache else None
         self.cached = stft is not None and self._plan(stft, clip_samples, stride_samples)
         self.reset()
 

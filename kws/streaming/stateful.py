@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from kws.streaming.detector import frame_stft
+from kws.frontend.protocol import frame_stft_of
 
 
 def stateful_problem(frontend: nn.Module, head: nn.Module) -> str | None:
@@ -42,11 +42,12 @@ def stateful_problem(frontend: nn.Module, head: nn.Module) -> str | None:
     """
     if not getattr(head, "causal", False):
         return f"its head {type(head).__name__} is not causal (model.causal=true)"
-    stft = frame_stft(frontend)
+    stft = frame_stft_of(frontend)
     if stft is None:
         return (
-            f"its frontend {type(frontend).__name__} does not compute each frame from "
-            "that frame's samples alone (STFT, MelSpectrogram or MFCC without top_db or PCEN do)"
+            f"its frontend {type(frontend).__name__} does not compute each frame from that "
+            "frame's samples alone (its frame_stft() names no STFT: top_db, PCEN, or a "
+            "spectrogram other than an STFT)"
         )
     if stft.n_fft <= stft.hop_length:
         return f"its frontend's n_fft={stft.n_fft} is not above hop_length={stft.hop_length}"
@@ -57,7 +58,8 @@ class StatefulSpotter(nn.Module):
     """A causal ``KeywordSpotter`` as a streaming model with external state.
 
     Args:
-        frontend: a per-frame frontend (``STFT``, ``MelSpectrogram`` or ``MFCC`` without
+        frontend: a per-frame frontend (``frame_stft()`` names its ``STFT``: ``STFT``,
+            ``MelSpectrogram``, ``MFCC``, the triangular and Sinc filterbanks, without
             ``top_db`` or PCEN); copied, and the copy computes frames without centre padding.
         head: a causal head with ``frames(x, past)`` and ``state_shapes(batch)``
             (``BCResNet(causal=True)``); used as it is (not copied).
@@ -72,7 +74,7 @@ class StatefulSpotter(nn.Module):
         if problem:
             raise ValueError(f"the spotter cannot stream frame by frame: {problem}")
         self.frontend = copy.deepcopy(frontend)
-        stft = frame_stft(self.frontend)
+        stft = frame_stft_of(self.frontend)
         stft.center = False
         self.head = head
         self.hop_length = stft.hop_length
