@@ -287,7 +287,7 @@ def test_the_command_line_scores_wavs_with_it_without_torch(exported, tmp_path) 
     # the detector, in a process where torch cannot be imported
     script = (
         "import numpy as np, soundfile as sf, sys; from kws_runtime import Spotter; "
-        "from kws.streaming import StreamingDetector; "
+        "from kws_runtime.detector import StreamingDetector; "
         f"d = StreamingDetector.from_runtime(Spotter.from_file({str(model)!r})); "
         f"audio = sf.read({str(wav)!r}, dtype='float32')[0]; "
         "print(type(d.scorer).__name__, len(d.detect(audio))); "
