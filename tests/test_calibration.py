@@ -45,6 +45,21 @@ def test_the_threshold_is_the_highest_with_the_least_false_rejects_within_budget
     assert calibrate(CURVE, 6.0, SETTINGS, 30.0).threshold == 0.5
 
 
+def test_a_slack_of_standard_errors_takes_a_higher_threshold_the_keywords_cannot_tell_apart():
+    """With 40 keywords the lowest rate within budget is 2.5%: its standard error is
+    sqrt(0.025 * 0.975 / 40) = 2.47%, taken as one keyword, 2.5%. One error of slack ties
+    rates up to 5%, two up to 7.5%: 0.9 (10%) ties only at 3 errors."""
+    curve = [*CURVE[:5], point(0.85, 0.05, 0.0), *CURVE[5:]]
+    chosen = {k: calibrate(curve, 0.5, SETTINGS, 30.0, frr_slack_se=k) for k in (0, 1, 2, 3)}
+    assert [c.threshold for c in chosen.values()] == [0.8, 0.85, 0.85, 0.9]
+    assert chosen[1].false_reject_rate == 0.05 and chosen[1].met
+    # Ten errors (25%) reach 0.9 but not 0.99 (50%); a threshold over the budget (0.5, which
+    # misses nothing) never ties, whatever the slack.
+    assert calibrate(curve, 0.5, SETTINGS, 30.0, frr_slack_se=10).threshold == 0.9
+    with pytest.raises(ValueError, match="frr_slack_se"):
+        calibrate(curve, 0.5, SETTINGS, 30.0, frr_slack_se=-1)
+
+
 def test_a_budget_no_detecting_threshold_meets_is_said():
     rows = [(0.5, 0.0, 9.0), (0.9, 0.2, 3.0), (1.0, 1.0, 0.0)]
     noisy = [point(t, frr, fa) for t, frr, fa in rows]

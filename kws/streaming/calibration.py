@@ -32,13 +32,18 @@ def calibrate(
     settings: PosteriorSettings,
     stride_ms: float,
     epoch: int = -1,
+    frr_slack_se: float = 0.0,
 ) -> Calibration:
     """The threshold for a false-accept budget, from a (pooled) DET curve.
 
     Of the thresholds within the budget that detect something (false-reject rate below 1), those
-    with the lowest false-reject rate tie, and the highest of them is chosen: the validation
-    audio is too short to see the rarest false accepts, and a higher threshold keeps further
-    from them at no cost to the false-reject rate measured. When none is within the budget, the
+    whose false-reject rate is the lowest, or within ``frr_slack_se`` standard errors of it,
+    tie, and the highest of them is chosen: the validation audio is too short to see the rarest
+    false accepts, and a higher threshold keeps further from them at no cost to the false-reject
+    rate measured, or at a cost the validation keywords are too few to tell from chance (the
+    one-standard-error rule of model selection: the standard error of a rate ``p`` over ``n``
+    keywords, ``sqrt(p (1 - p) / n)``, taken as at least one keyword, ``1 / n``). When none is
+    within the budget, the
     threshold with the fewest false accepts per hour that still detects (ties: the lowest
     false-reject rate, then the highest threshold; when nothing is detected at all, 1: no
     detection) is kept and ``met`` is False.
@@ -49,18 +54,22 @@ def calibrate(
         settings: the posterior settings the curve was swept with (its threshold is not used).
         stride_ms: the detector's stride.
         epoch: the model's training epoch. Default -1: not known.
+        frr_slack_se: how many standard errors above the lowest false-reject rate still tie,
+            ``>= 0``. Default 0: only the lowest.
 
     Returns:
         The calibration.
 
     Raises:
-        ValueError: a budget out of range, or a curve with no keyword to measure false rejects
-            on.
+        ValueError: a budget or slack out of range, or a curve with no keyword to measure false
+            rejects on.
     """
     if not (math.isfinite(target_fa_per_hour) and target_fa_per_hour > 0):
         raise ValueError(
             f"target_fa_per_hour must be a finite number > 0, got {target_fa_per_hour!r}"
         )
+    if not (math.isfinite(frr_slack_se) and frr_slack_se >= 0):
+        raise ValueError(f"frr_slack_se must be a finite number >= 0, got {frr_slack_se!r}")
     points = sorted(points, key=lambda p: p.threshold)
     if not points or not points[0].keywords:
         raise ValueError("calibration needs a stream with keywords to count false rejects on")
@@ -69,7 +78,10 @@ def calibrate(
     met = bool(within)
     if met:
         best = min(p.false_reject_rate for p in within)
-        chosen = max((p for p in within if p.false_reject_rate == best), key=lambda p: p.threshold)
+        keywords = within[0].keywords
+        slack = frr_slack_se * max(math.sqrt(best * (1 - best) / keywords), 1 / keywords)
+        tied = [p for p in within if p.false_reject_rate <= best + slack + 1e-12]
+        chosen = max(tied, key=lambda p: p.threshold)
         threshold = chosen.threshold
     else:
         pool = detecting or points

@@ -98,6 +98,9 @@ class StreamValidation(pl.Callback):
             (``PosteriorSettings``; TensorFlow's defaults).
         batch_size: windows scored together, 1 to ``MAX_BATCH_SIZE``. Default 256.
         seed: the streams' seed. Default 0.
+        frr_slack_se: the calibration's slack (``kws.streaming.calibration.calibrate``): the
+            highest threshold within the budget whose false-reject rate is within this many
+            standard errors of the lowest. Default 0: the lowest rate only.
         ramp_negative_weight: double the negative rows' loss weight after each validation whose
             ``val/fa_per_hour`` is above the target. Default False.
         max_negative_weight: the most it is ramped to. Default 16.
@@ -119,6 +122,7 @@ class StreamValidation(pl.Callback):
         minimum_count: int = 4,
         batch_size: int = 256,
         seed: int = 0,
+        frr_slack_se: float = 0.0,
         ramp_negative_weight: bool = False,
         max_negative_weight: float = 16.0,
     ) -> None:
@@ -137,6 +141,7 @@ class StreamValidation(pl.Callback):
                 f"weight), got {max_negative_weight!r}"
             )
         check_number(key + "speech_fraction", speech_fraction, 0.0, 1.0)
+        check_number(key + "frr_slack_se", frr_slack_se, 0.0, 10.0)
         check_number(key + "batch_size", batch_size, 1, MAX_BATCH_SIZE, integer=True)
         try:
             self.settings = PosteriorSettings(
@@ -152,6 +157,7 @@ class StreamValidation(pl.Callback):
         self.stride_ms = float(stride_ms)
         self.batch_size = batch_size
         self.seed = seed
+        self.frr_slack_se = float(frr_slack_se)
         self.ramp_negative_weight = ramp_negative_weight
         self.max_negative_weight = float(max_negative_weight)
         self._streams: list[RenderedStream] | None = None
@@ -233,8 +239,9 @@ class StreamValidation(pl.Callback):
             det_curves(scored, names, self.settings.suppression_ms, [self.settings.threshold])
         )
         calibration = calibrate(
-            points, self.target_fa_per_hour, self.settings, self.stride_ms, epoch
-        )
+            points, self.target_fa_per_hour, self.settings, self.stride_ms, epoch,
+            self.frr_slack_se,
+        )  # fmt: skip
         reference = next(p for p in points if p.threshold == self.settings.threshold)
         metrics = {
             "val/fa_per_hour": reference.false_accepts_per_hour,
