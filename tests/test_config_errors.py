@@ -54,6 +54,7 @@ ROOT = Path(__file__).resolve().parents[1]
         ("module.optimizer._target_=torch.optim.Nope", r"module\.optimizer\._target_"),
         ("module.scheduler.warmup_epochs=abc", r"module\.scheduler"),
         ("model._target_=os.system", r"model\._target_: 'os\.system' is not one of"),
+        ("frontend.sample_rate=22050", r"frontend\.sample_rate=22050 but the data's clips are 16"),
     ],
 )
 def test_a_bad_setting_fails_before_the_data_is_looked_at(

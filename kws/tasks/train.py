@@ -10,7 +10,7 @@ from typing import Any
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
-from kws.data.layout import CLIP_SAMPLES
+from kws.data.layout import CLIP_SAMPLES, SAMPLE_RATE
 from kws.frontend import drift_of, drift_summary
 from kws.tasks.common import compile_model, instantiate_config, make_trainer, process_settings
 from kws.training import KWSModule, check_resume
@@ -26,15 +26,30 @@ def _first(results: list[dict[str, float]]) -> dict[str, float]:
 
 
 def build_module(
-    cfg: DictConfig, class_names: list[str], clip_samples: int = CLIP_SAMPLES
+    cfg: DictConfig,
+    class_names: list[str],
+    clip_samples: int = CLIP_SAMPLES,
+    sample_rate: int = SAMPLE_RATE,
 ) -> KWSModule:
-    """The configured ``KWSModule``: ``cfg.module`` with ``cfg.frontend`` and ``cfg.model``.
+    """The configured ``KWSModule``: ``cfg.module`` with ``cfg.frontend`` and ``cfg.model``,
+    sized for the data's clips.
 
     Args:
         cfg: the composed ``conf/train.yaml``.
         class_names: the data's classes, in label order.
         clip_samples: the data's samples per clip. Default ``CLIP_SAMPLES`` (one second).
+        sample_rate: the data's sample rate, in Hz. Default ``SAMPLE_RATE`` (16 kHz).
+
+    Raises:
+        ValueError: ``frontend.sample_rate`` is not the data's rate (its filters and the
+            exported model's metadata would describe audio the model never hears).
     """
+    rate = cfg.frontend.get("sample_rate", sample_rate)
+    if rate != sample_rate:
+        raise ValueError(
+            f"frontend.sample_rate={rate} but the data's clips are {sample_rate} Hz: set "
+            f"frontend.sample_rate={sample_rate}"
+        )
     return instantiate_config(
         cfg.module,
         frontend=OmegaConf.to_container(cfg.frontend, resolve=True),
@@ -107,7 +122,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     # Lightning calls prepare_data (download, cache build) on one process per node only.
     datamodule = instantiate_config(cfg.data, _convert_="all")
-    module = build_module(cfg, datamodule.class_names, datamodule.clip_samples)
+    module = build_module(
+        cfg, datamodule.class_names, datamodule.clip_samples, datamodule.sample_rate
+    )
     callbacks = [instantiate_config(c) for c in (cfg.get("callbacks") or {}).values()]
     if cfg.get("ckpt_path"):
         check_resume(cfg.ckpt_path, module, dict(datamodule.hparams), callbacks)

@@ -20,7 +20,7 @@ from kws.data.augment import Augmentation
 from kws.data.batches import ClipBatches
 from kws.data.cache import ClipCache
 from kws.data.datasets import ClipDataset
-from kws.data.layout import SILENCE
+from kws.data.layout import SAMPLE_RATE, SILENCE
 from kws.data.noise import read_rirs, rir_bank, synthesise_rooms
 from kws.data.prepare import ClipSource, prepare_cache
 from kws.data.protocol import SPLITS, SplitIndex
@@ -76,6 +76,12 @@ class ClipDataModule(pl.LightningDataModule):
     def clip_samples(self) -> int:
         """Samples per clip (16 kHz): what the model's input is sized for."""
         return self.index_builder.clip_format.clip_samples
+
+    @property
+    def sample_rate(self) -> int:
+        """The clips' sample rate in Hz (every source is read or converted to it): what the
+        frontend must be built for."""
+        return SAMPLE_RATE
 
     @property
     def batches(self) -> ClipBatches:
