@@ -11,11 +11,9 @@ import atexit
 import functools
 import math
 import numbers
-import random
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
@@ -27,6 +25,7 @@ from kws.frontend import drift_of, drift_summary
 from kws.models import KeywordSpotter
 from kws.models.sizes import unset_sizes
 from kws.training.registry import ConfigError, build, is_plain_data, partial
+from kws.training.rng import capture_rng_states, restore_rng_states
 from kws.training.scores import ClassificationReport, Scores
 from kws_runtime.calibration import Calibration
 from kws_runtime.checks import SettingError, check_number
@@ -373,34 +372,6 @@ def _check_optimizer_numbers(key: str, settings: Mapping[str, Any]) -> None:
         for item in value if isinstance(value, list | tuple) else [value]:
             if isinstance(item, int | float) and not isinstance(item, bool):
                 check_number(f"{key}.{name}", item, -math.inf, math.inf)
-
-
-def capture_rng_states() -> dict[str, Any]:
-    """torch (CPU and CUDA), numpy and Python random states, as tensors and plain values only,
-    so the checkpoint still loads with ``weights_only=True``."""
-    numpy_state = np.random.get_state()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": [numpy_state[0], torch.from_numpy(numpy_state[1].astype(np.int64)),
-                  *numpy_state[2:]],
-        "python": random.getstate(),
-    }  # fmt: skip
-
-
-def restore_rng_states(states: dict[str, Any]) -> None:
-    """Undo ``capture_rng_states``.
-
-    Args:
-        states: what ``capture_rng_states`` returned.
-    """
-    torch.set_rng_state(states["torch"])
-    if states["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-    name, keys, *rest = states["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
-    version, internal, gauss = states["python"]
-    random.setstate((version, tuple(internal), gauss))
 
 
 @functools.cache
