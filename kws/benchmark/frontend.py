@@ -220,7 +220,7 @@ def plot_speed_ups(timings: list[Timing], path: str) -> None:
     """
     from matplotlib.figure import Figure
 
-    from kws.reporting.figures import save_figures
+    from kws.plotting.images import save_figures
 
     settings = sorted({(t.n_fft, t.case, t.mode) for t in timings}, key=str)
     peers = sorted({t.impl for t in timings} - {"kws"})

@@ -9,7 +9,7 @@ curve as ``det_curve.csv`` and ``det_curve.png``.
   (``write_det_curve``).
 
 The numbers come from ``kws.streaming.scoring``. Nothing here imports torch until the figure is
-written (``write_det_curve`` uses ``kws.reporting.figures``).
+written (``write_det_curve``, with ``kws.plotting.images``).
 """
 
 from kws.streaming.report.det_figure import (

@@ -1,8 +1,7 @@
 """The DET curve drawn and written: ``det_curve.png`` (``det_curve_figure``) and ``det_curve.csv``
 (``write_det_curve``).
 
-Nothing here imports torch until the figure is written (``write_det_curve`` uses
-``kws.reporting.figures``).
+Nothing here imports torch (the PNG is written by ``kws.plotting.images``).
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from matplotlib.axis import Axis
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator
 
+from kws.plotting.images import save_figures
 from kws.streaming.scoring import FA_PER_HOUR_TARGETS, DetPoint, frr_at_false_accepts
 from kws_runtime.io import atomic_write
 from kws_runtime.posterior import PosteriorSettings
@@ -194,8 +194,6 @@ def write_det_curve(
     Returns:
         The two paths.
     """
-    from kws.reporting.figures import save_figures  # imports torch: only when writing
-
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     csv_path = directory / "det_curve.csv"
