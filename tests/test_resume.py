@@ -14,6 +14,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 
+from kws.data import FolderDataModule, SpeechCommandsDataModule
 from kws.tasks import train
 from kws.tasks.train import build_module
 from kws.training import CheckpointError, KWSModule, check_resume
@@ -252,3 +253,29 @@ def test_resume_refuses_a_crafted_score_naming_the_file_and_the_callback(
     with pytest.raises(CheckpointError, match=rf"^{re.escape(str(last))}: .*{reason}"):
         train(compose_config([*base, "trainer.max_epochs=2", f"ckpt_path={last}"]))
     assert sorted(p.name for p in run.rglob("*")) == before
+
+
+def test_a_data_source_names_the_settings_a_resume_must_keep(linear, tmp_path):
+    """check_resume compares the settings the data source's own ``RESUME_KEYS`` name: a folder
+    data set's split percentages among them (its splits are drawn from them), Speech Commands'
+    official test set among its own."""
+    assert "validation_percentage" in FolderDataModule.RESUME_KEYS
+    assert "test_set" in SpeechCommandsDataModule.RESUME_KEYS
+    assert "negatives" in FolderDataModule.PATH_KEYS
+    module, checkpoint = linear
+    saved = {"root": "/data/words", "seed": 0, "validation_percentage": 10.0}
+    torch.save({**checkpoint, "datamodule_hyper_parameters": saved}, tmp_path / "last.ckpt")
+
+    class Folder:  # a configured data source: its class's keys, its hyper-parameters
+        RESUME_KEYS = FolderDataModule.RESUME_KEYS
+
+        def __init__(self, **settings: object) -> None:
+            self.hparams = settings
+
+    check_resume(tmp_path / "last.ckpt", module, Folder(**saved))
+    with pytest.raises(
+        CheckpointError, match=r"cannot resume.*data\.validation_percentage: checkpoint 10\.0, "
+    ):
+        check_resume(
+            tmp_path / "last.ckpt", module, Folder(**{**saved, "validation_percentage": 20.0})
+        )

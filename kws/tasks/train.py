@@ -127,7 +127,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     )
     callbacks = [instantiate_config(c) for c in (cfg.get("callbacks") or {}).values()]
     if cfg.get("ckpt_path"):
-        check_resume(cfg.ckpt_path, module, dict(datamodule.hparams), callbacks)
+        check_resume(cfg.ckpt_path, module, datamodule, callbacks)
     compile_model(module.spotter, cfg.get("compile"))
     loggers = [instantiate_config(c) for c in (cfg.get("logger") or {}).values()]
     trainer = make_trainer(cfg, callbacks=callbacks, logger=loggers or False)

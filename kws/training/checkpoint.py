@@ -36,9 +36,6 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[0] if lines else ''}"
 
 
-#: The data settings a resumed run must share with its checkpoint: which clips, in which split.
-RESUME_DATA_KEYS = ("root", "test_root", "test_set", "protocol", "seed")
-
 #: The most parameters a checkpoint's model may have (200 MB of float32): 150 times
 #: BC-ResNet-8's 321 K.
 MAX_PARAMETERS = 50_000_000
@@ -329,28 +326,40 @@ def saved_datamodule(ckpt_path: str, saved: dict[str, Any]) -> Any:
         CheckpointError: a data path is relative, or the settings name no registered DataModule
             or do not fit its arguments; the message names the checkpoint.
     """
-    paths = {k: saved.get(k) for k in ("root", "test_root", "noise_dir", "rir_dir")}
-    paths |= {f"negatives[{i}]": p for i, p in enumerate(saved.get("negatives") or [])}
+    settings = {k: v for k, v in saved.items() if k != "cache_dir"}  # default: beside root
+
+    def unusable(error: Exception) -> CheckpointError:
+        return CheckpointError(
+            f"{ckpt_path}: its data settings cannot be used ({error}); pass data=... to evaluate it"
+        )
+
+    try:
+        source = check(settings, "data")[0]
+    except ConfigError as error:
+        raise unusable(error) from None
+    paths: dict[str, Any] = {}
+    for key in source.PATH_KEYS:  # the data source names its own path settings
+        value = saved.get(key)
+        if isinstance(value, list):
+            paths |= {f"{key}[{i}]": item for i, item in enumerate(value)}
+        else:
+            paths[key] = value
     relative = [k for k, p in paths.items() if p and not os.path.isabs(str(p))]
     if relative:
         raise CheckpointError(
             f"{ckpt_path}: its data.{relative[0]} is not an absolute path; pass data=... to "
             "evaluate it"
         )
-    settings = {k: v for k, v in saved.items() if k != "cache_dir"}  # default: beside root
     try:
-        offline = check(settings, "data")[0].OFFLINE  # nothing downloaded or generated
-        return build(settings, "data", **offline)
+        return build(settings, "data", **source.OFFLINE)  # nothing downloaded or generated
     except (ConfigError, TypeError, ValueError) as error:  # ValueError: a retired setting, say
-        raise CheckpointError(
-            f"{ckpt_path}: its data settings cannot be used ({error}); pass data=... to evaluate it"
-        ) from None
+        raise unusable(error) from None
 
 
 def check_resume(
     path: str | Path,
     module: KWSModule,
-    data_settings: dict[str, Any] | None = None,
+    datamodule: Any = None,
     callbacks: Sequence[pl.Callback] = (),
 ) -> None:
     """Refuse to resume training ``module`` from a checkpoint of another model, class list or
@@ -359,10 +368,9 @@ def check_resume(
     Args:
         path: the checkpoint to resume from.
         module: the freshly configured module the run would continue.
-        data_settings: the configured DataModule's hyper-parameters; those of
-            ``RESUME_DATA_KEYS`` must equal the checkpoint's (another data set, protocol or
-            unknown draw would change what the best score is compared against). Default None:
-            not checked.
+        datamodule: the configured DataModule; its hyper-parameters named by its
+            ``RESUME_KEYS`` must equal the checkpoint's (another data set, protocol or split
+            would change what the best score is compared against). Default None: not checked.
         callbacks: the run's callbacks; each must take its state saved in the checkpoint (a
             copy of each is loaded; the callbacks themselves are left as they are). Default
             none.
@@ -383,11 +391,12 @@ def check_resume(
         if saved[key] != ours[key]
     ]
     saved_data = checkpoint.get("datamodule_hyper_parameters")
-    if data_settings is not None and isinstance(saved_data, dict):
+    if datamodule is not None and isinstance(saved_data, dict):
+        ours_data = dict(datamodule.hparams)
         differences += [
-            f"data.{key}: checkpoint {saved_data.get(key)!r}, config {data_settings.get(key)!r}"
-            for key in RESUME_DATA_KEYS
-            if saved_data.get(key) != data_settings.get(key)
+            f"data.{key}: checkpoint {saved_data.get(key)!r}, config {ours_data.get(key)!r}"
+            for key in type(datamodule).RESUME_KEYS
+            if saved_data.get(key) != ours_data.get(key)
         ]
     if differences:
         raise CheckpointError(

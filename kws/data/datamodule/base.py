@@ -45,9 +45,15 @@ class ClipDataModule(pl.LightningDataModule):
             generating anything, the keyword-free training stream included, and without the
             training augmentation (its room impulse responses): evaluation from a checkpoint
             passes them.
+        PATH_KEYS: the settings that name files or folders (a list: each of its entries),
+            which a checkpoint's saved settings must give as absolute paths to be rebuilt.
+        RESUME_KEYS: the settings a resumed run must share with its checkpoint: which clips,
+            in which split.
     """
 
     OFFLINE: ClassVar[dict[str, Any]] = {"stream_examples": None, "augment": False}
+    PATH_KEYS: ClassVar[tuple[str, ...]] = ("root", "rir_dir")
+    RESUME_KEYS: ClassVar[tuple[str, ...]] = ("root", "protocol", "seed")
     index_builder: ClipSource
     cache_dir: Path
     augmentation: Augmentation | None

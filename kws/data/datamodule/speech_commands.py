@@ -115,6 +115,8 @@ class SpeechCommandsDataModule(ClipDataModule):
     OFFLINE: ClassVar[dict[str, Any]] = {
         "download": False, "generate_synthetic": False, "stream_examples": None, "augment": False,
     }  # fmt: skip
+    PATH_KEYS: ClassVar[tuple[str, ...]] = ("root", "test_root", "rir_dir")
+    RESUME_KEYS: ClassVar[tuple[str, ...]] = ("root", "test_root", "test_set", "protocol", "seed")
 
     def __init__(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -72,6 +72,13 @@ class FolderDataModule(ClipDataModule):
     Raises:
         ValueError: a setting out of range, naming its config key (``data.clip_seconds``, ...).
     """
+
+    PATH_KEYS: ClassVar[tuple[str, ...]] = ("root", "negatives", "noise_dir", "rir_dir")
+    #: the splits are drawn by speaker from these, beside the root, protocol and seed
+    RESUME_KEYS: ClassVar[tuple[str, ...]] = (
+        "root", "protocol", "seed", "speaker_pattern", "validation_percentage",
+        "testing_percentage",
+    )  # fmt: skip
 
     def __init__(
         self,
