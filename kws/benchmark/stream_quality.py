@@ -42,6 +42,7 @@ from kws.streaming.scoring import (
     frr_at_false_accepts,
     pool_det_curves,
 )
+from kws_runtime.detector import BATCH_SIZE
 from kws_runtime.io import write_json
 from kws_runtime.scan import DetectorConfig
 
@@ -117,7 +118,7 @@ def listen(
     from kws.training import load_checkpoint
 
     module = load_checkpoint(checkpoint)
-    settings, note = DetectorConfig(stride_ms, 256, {}).settings_for(module.calibration)
+    settings, note = DetectorConfig(stride_ms, BATCH_SIZE, {}).settings_for(module.calibration)
     names = module.class_names
     scored = []
     for stream in streams:

@@ -239,8 +239,9 @@ def detect_main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         spotter = Spotter.from_file(args.model, threads=args.threads)
-        posterior = {} if args.threshold == AUTO else {"threshold": args.threshold}
-        config = DetectorConfig(args.stride_ms, 256, posterior)
+        config = DetectorConfig.from_config(
+            {"stride_ms": args.stride_ms, "threshold": args.threshold}
+        )
         settings, note = config.settings_for(spotter.calibration, "--threshold")
         detector = StreamingDetector.from_runtime(spotter, args.stride_ms, settings)
     except ValueError as error:  # ModelInfoError is a ValueError

@@ -48,7 +48,7 @@ import soundfile as sf
 
 from kws_runtime.audio import MonoConverter
 from kws_runtime.checks import check_number
-from kws_runtime.detector import BATCH_SIZE, StreamingDetector
+from kws_runtime.detector import StreamingDetector
 from kws_runtime.devices import ListenError, input_device, input_devices, sounddevice, stream_format
 from kws_runtime.io import atomic_write
 from kws_runtime.posterior import Detection
@@ -324,9 +324,8 @@ def listen(
     if record_path is not None and (record_path.is_dir() or not record_path.parent.is_dir()):
         raise ListenError(f"--record {record_path}: a folder, or in a folder that does not exist")
     spotter = Spotter.from_file(model_path)
-    posterior = {} if threshold == AUTO else {"threshold": threshold}
     try:
-        config = DetectorConfig(stride_ms, BATCH_SIZE, posterior)
+        config = DetectorConfig.from_config({"stride_ms": stride_ms, "threshold": threshold})
         settings, threshold_note = config.settings_for(spotter.calibration, "--threshold")
         detector = StreamingDetector.from_runtime(spotter, stride_ms=stride_ms, settings=settings)
     except ValueError as error:
