@@ -11,9 +11,9 @@ import torch
 from omegaconf import OmegaConf, open_dict
 from torch import nn
 
+from kws.registry import REGISTRY
 from kws.reporting.figures import frontend_figures
 from kws.tasks import evaluate, train
-from kws.training.registry import REGISTRY
 
 TARGET = f"{__name__}.FrameEnergy"
 

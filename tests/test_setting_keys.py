@@ -16,9 +16,9 @@ import yaml
 from kws.data import SpeechCommandsDataModule
 from kws.frontend import LEAF, SincFilterbank, TriangularFilterbank
 from kws.models.sizes import unset_sizes
+from kws.registry import build
 from kws.tasks import train
 from kws.tasks.common import make_trainer
-from kws.training.registry import build
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 #: Settings that take whole numbers (``2.5`` is refused for them).

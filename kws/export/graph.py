@@ -27,7 +27,7 @@ from torch import nn
 
 from kws.data.download import sha256_of
 from kws.data.layout import SAMPLE_RATE
-from kws.frontend import STFT, MelSpectrogram
+from kws.frontend import prepare_export
 from kws.training import KWSModule
 from kws_runtime.model_info import ModelInfo
 
@@ -35,12 +35,13 @@ from kws_runtime.model_info import ModelInfo
 def inference_frontend(frontend: nn.Module) -> nn.Module:
     """A frozen copy of a trained frontend, set up to be exported.
 
-    The copy is in eval mode with no gradients. Each Mel basis is stored clamped at zero, as
-    ``MelSpectrogram.filterbank()`` applies it, so the exported basis is the one the model was
-    trained with. Each ``STFT`` computes with the FFT (``implementation="fft"``, exported as an
-    ONNX ``DFT`` with no kernels stored) where its kernels hold the analytic Fourier basis
-    (``STFT.holds_fourier_basis``), else convolves with its kernels (``"conv"``, the trained
-    kernels stored as ``Conv`` weights).
+    The copy is in eval mode with no gradients, and each of its layers is set up by its own
+    ``prepare_export()`` (``kws.frontend.prepare_export``): each Mel basis is stored clamped at
+    zero, as ``MelSpectrogram.filterbank()`` applies it, so the exported basis is the one the
+    model was trained with; each ``STFT`` computes with the FFT (``implementation="fft"``,
+    exported as an ONNX ``DFT`` with no kernels stored) where its kernels hold the analytic
+    Fourier basis (``STFT.holds_fourier_basis``), else convolves with its kernels (``"conv"``,
+    the trained kernels stored as ``Conv`` weights).
 
     Args:
         frontend: the trained frontend, any module (copied; the original is left as it is).
@@ -49,12 +50,7 @@ def inference_frontend(frontend: nn.Module) -> nn.Module:
         The copy, ``(batch, samples)`` waveforms to features as the original computes them.
     """
     frontend = copy.deepcopy(frontend).eval().requires_grad_(False)
-    for layer in frontend.modules():
-        if isinstance(layer, STFT):
-            layer.implementation = "fft" if layer.holds_fourier_basis() else "conv"
-        if isinstance(layer, MelSpectrogram):
-            with torch.no_grad():
-                layer.mel_basis.clamp_(min=0.0)
+    prepare_export(frontend)
     return frontend
 
 

@@ -34,6 +34,8 @@ from kws.frontend.protocol import (
     drift_of,
     drift_summary,
     filter_centres_of,
+    frame_stft_of,
+    prepare_export,
     trainable_parts,
 )
 from kws.frontend.sinc import SincFilterbank
@@ -63,10 +65,12 @@ __all__ = [
     "drift_of",
     "drift_summary",
     "filter_centres_of",
+    "frame_stft_of",
     "fourier_kernels",
     "hz_to_mel",
     "make_window",
     "mel_filterbank",
     "mel_to_hz",
+    "prepare_export",
     "trainable_parts",
 ]

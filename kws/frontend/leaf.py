@@ -38,6 +38,7 @@ from torch import nn
 from kws.frontend.functional import KEY, check_framing, fft_frequencies, pad_both_ends
 from kws.frontend.pcen import Compression, make_compression
 from kws.frontend.protocol import FilterbankFrontend, mel_points
+from kws.registry import register
 from kws_runtime.checks import check_number
 
 #: The widest Gaussian pooling window, as a fraction of half its support: wider, it is all but
@@ -112,6 +113,7 @@ class GaussianPooling(nn.Module):
             return (spectrum.real.square() + spectrum.imag.square()).transpose(1, 2)
 
 
+@register("frontend")
 class LEAF(FilterbankFrontend):
     """Waveform ``(batch, samples)`` to LEAF features ``(batch, n_mels, frames)``: Gabor filter
     energies, Gaussian-pooled, PCEN-compressed (see the module docstring for how).

@@ -33,6 +33,7 @@ from kws.frontend.functional import (
 from kws.frontend.pcen import PCEN, Compression
 from kws.frontend.protocol import MEL_BASIS_CHANGE, MEL_CENTRE_SHIFT_HZ, drift_of, trainable_parts
 from kws.frontend.stft import STFT, Implementation
+from kws.registry import register
 from kws_runtime.checks import check_number
 
 MelInit = Literal["mel", "random", "linear"]
@@ -47,6 +48,7 @@ MAX_POWER = 8.0
 MAX_SEED = 2**63 - 1
 
 
+@register("frontend")
 class MelSpectrogram(nn.Module):
     """Waveform ``(batch, samples)`` to (log-)Mel spectrogram ``(batch, n_mels, frames)``.
 
@@ -257,6 +259,12 @@ class MelSpectrogram(nn.Module):
         each ``(n_mels,)``."""
         with torch.no_grad():
             return self.centre_frequencies(self.initial_mel_basis), self.centre_frequencies()
+
+    def prepare_export(self) -> None:
+        """Set a frozen copy up to be exported: the Mel basis stored clamped at zero, as
+        ``filterbank()`` applies it, so the exported basis is the one the model trained with."""
+        with torch.no_grad():
+            self.mel_basis.clamp_(min=0.0)
 
     def frame_stft(self) -> STFT | None:
         """Its ``STFT``, unless ``top_db`` (per clip) or PCEN (a smoother over frames) makes a

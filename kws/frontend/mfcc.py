@@ -10,9 +10,11 @@ from torch import nn
 from kws.frontend.functional import KEY, dct_matrix, relative_change
 from kws.frontend.mel import MelSpectrogram
 from kws.frontend.protocol import DCT_CHANGE
+from kws.registry import register
 from kws_runtime.checks import check_number
 
 
+@register("frontend")
 class MFCC(nn.Module):
     """Waveform ``(batch, samples)`` to MFCCs ``(batch, n_mfcc, frames)``.
 

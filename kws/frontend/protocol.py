@@ -59,17 +59,22 @@ DRIFT_LABELS: dict[str, str] = {
 class Frontend(Protocol):
     """Waveforms to features: what ``KeywordSpotter`` and the training code need of a frontend.
 
-    Any ``nn.Module`` whose forward does this qualifies. Four methods are optional, and read
-    only through ``drift_of``, ``trainable_parts``, ``filter_centres_of`` and ``frame_stft_of``:
-    ``drift() -> dict[str, Tensor]`` (how far each part moved from its initial basis, keyed by
-    ``DRIFT_LABELS``' keys), ``trainable_parts() -> dict[str, bool]`` (whether each part trains,
-    keyed by the drift key of its relative change: ``STFT_KERNEL_CHANGE``, ``MEL_BASIS_CHANGE``,
-    ``FILTERBANK_CHANGE``, ``PCEN_CHANGE``, ``DCT_CHANGE``) and
-    ``filter_centres() -> tuple[Tensor, Tensor]`` (each filter's initial and current centre in
-    Hz, each ``(n_filters,)``) and ``frame_stft() -> STFT | None`` (the ``STFT`` whose frames
-    the features follow, one feature frame from each of its frames' samples alone, or None: a
-    stream's frames are then those of its windows, which streaming detection reuses and a
-    causal model streams frame by frame).
+    Any ``nn.Module`` whose forward does this qualifies. Five methods are optional, each read
+    only through its function here, so callers never ask which kind of frontend they hold:
+
+    - ``drift() -> dict[str, Tensor]`` (``drift_of``): how far each part moved from its initial
+      basis, keyed by ``DRIFT_LABELS``' keys;
+    - ``trainable_parts() -> dict[str, bool]`` (``trainable_parts``): whether each part trains,
+      keyed by the drift key of its relative change (``STFT_KERNEL_CHANGE``,
+      ``MEL_BASIS_CHANGE``, ``FILTERBANK_CHANGE``, ``PCEN_CHANGE``, ``DCT_CHANGE``);
+    - ``filter_centres() -> tuple[Tensor, Tensor]`` (``filter_centres_of``): each filter's
+      initial and current centre in Hz, each ``(n_filters,)``;
+    - ``frame_stft() -> STFT | None`` (``frame_stft_of``): the ``STFT`` whose frames the
+      features follow, one feature frame from each of its frames' samples alone, or None: a
+      stream's frames are then those of its windows, which streaming detection reuses and a
+      causal model streams frame by frame;
+    - ``prepare_export() -> None`` (``prepare_export``, called on every submodule that has
+      it): set a frozen copy up to be exported (``STFT``, ``MelSpectrogram``).
     """
 
     def __call__(self, waveform: torch.Tensor) -> torch.Tensor:
@@ -94,6 +99,21 @@ def frame_stft_of(frontend: nn.Module) -> nn.Module | None:
     """
     method = getattr(frontend, "frame_stft", None)
     return method() if callable(method) else None
+
+
+def prepare_export(frontend: nn.Module) -> None:
+    """Set each layer of a frozen copy of ``frontend`` up to be exported, in place: every
+    submodule with a ``prepare_export()`` (an ``STFT`` picks the FFT or its kernels, a
+    ``MelSpectrogram`` clamps its basis) calls it, so a frontend built of kws's layers exports
+    as they do, and a new layer with needs of its own says so in its own ``prepare_export()``.
+
+    Args:
+        frontend: a copy of the trained frontend, in eval mode (changed in place).
+    """
+    for layer in frontend.modules():
+        method = getattr(layer, "prepare_export", None)
+        if callable(method):
+            method()
 
 
 def drift_of(frontend: nn.Module) -> dict[str, torch.Tensor]:

@@ -38,9 +38,11 @@ from kws.frontend.functional import KEY, PadMode, fft_frequencies
 from kws.frontend.pcen import Compression, make_compression
 from kws.frontend.protocol import FilterbankFrontend, mel_points
 from kws.frontend.stft import STFT
+from kws.registry import register
 from kws_runtime.checks import check_number
 
 
+@register("frontend")
 class SincFilterbank(FilterbankFrontend):
     """Waveform ``(batch, samples)`` to compressed Sinc band energies ``(batch, n_mels, frames)``.
 

@@ -35,6 +35,7 @@ from kws.frontend.functional import (
     stacked_power,
 )
 from kws.frontend.protocol import STFT_KERNEL_CHANGE
+from kws.registry import register
 
 Output = Literal["power", "magnitude", "complex"]
 Implementation = Literal["auto", "fft", "conv"]
@@ -59,6 +60,7 @@ def _float32_convolutions(x: torch.Tensor) -> Iterator[None]:
         yield
 
 
+@register("frontend")
 class STFT(nn.Module):
     """Spectrogram of ``(batch, samples)`` or ``(samples,)`` audio as ``(batch, freq, frames)``.
 
@@ -303,6 +305,12 @@ class STFT(nn.Module):
         if self.output == "complex":
             return torch.complex(spectrum[:, : self.n_freqs], spectrum[:, self.n_freqs :])
         return stacked_power(spectrum)  # (batch, freq, frames)
+
+    def prepare_export(self) -> None:
+        """Set a frozen copy up to be exported: the FFT (``implementation="fft"``, an ONNX
+        ``DFT`` with no kernels stored) while the kernels hold the analytic Fourier basis, else
+        their convolution (``"conv"``, the trained kernels stored as ``Conv`` weights)."""
+        self.implementation = "fft" if self.holds_fourier_basis() else "conv"
 
     def frame_stft(self) -> STFT:
         """Itself: each frame is computed from its own samples."""

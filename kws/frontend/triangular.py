@@ -30,8 +30,10 @@ from kws.frontend.protocol import (
     mel_points,
 )
 from kws.frontend.stft import STFT
+from kws.registry import register
 
 
+@register("frontend")
 class TriangularFilterbank(FilterbankFrontend):
     """Waveform ``(batch, samples)`` to compressed triangular filterbank energies
     ``(batch, n_mels, frames)``, each triangle's centre and bandwidth trainable.

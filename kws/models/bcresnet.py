@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kws.models.sizes import KEY, MAX_SIZE, check_sizes
+from kws.registry import register
 from kws_runtime.checks import check_number
 
 # Table 1 of the paper, one entry per stage of BC-ResBlocks.
@@ -203,6 +204,7 @@ class BCResBlock(nn.Module):
         return torch.relu(out)
 
 
+@register("model")
 class BCResNet(nn.Module):
     """BC-ResNet-tau: log-Mel ``(batch, n_mels, frames)`` to logits ``(batch, num_classes)``.
 

@@ -4,8 +4,10 @@ import torch
 from torch import nn
 
 from kws.models.sizes import check_sizes
+from kws.registry import register
 
 
+@register("model")
 class LinearClassifier(nn.Module):
     """Features ``(batch, n_features, frames)``, flattened, to logits ``(batch, num_classes)``
     through one ``nn.Linear``.

@@ -5,6 +5,7 @@ import math
 import torch
 from torch import nn
 
+from kws.registry import register
 from kws_runtime.checks import check_number
 
 #: The most masks of each kind per example (each is a loop over the batch's masks).
@@ -29,6 +30,7 @@ def _band_mask(
     return mask
 
 
+@register("spec_augment")
 class SpecAugment(nn.Module):
     """Random frequency and time masks on ``(B, F, T)`` spectrograms during training only.
 

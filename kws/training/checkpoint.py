@@ -1,7 +1,7 @@
 """Reading kws checkpoints as hostile input, with the data they name, and checking one before a
 resume.
 
-No pickled code runs, nothing is written, and only ``kws.training.registry``'s exact names are
+No pickled code runs, nothing is written, and only what ``kws.registry`` holds for each part is
 built, with plain-data arguments; a model that would not fit in memory, or weights that are not
 finite numbers, are refused before the model is built.
 """
@@ -21,8 +21,8 @@ from torch import nn
 
 from kws.frontend.functional import MAX_N_FFT
 from kws.models.sizes import unset_sizes
+from kws.registry import ConfigError, build, check
 from kws.training.module import CHECKPOINT_FORMAT, HPARAM_KEYS, KWSModule, saved_negative_weight
-from kws.training.registry import ConfigError, build, check
 from kws_runtime.calibration import Calibration
 from kws_runtime.model_info import MAX_CLIP_SAMPLES
 
@@ -104,7 +104,7 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def _hparams_problem(hparams: dict[str, Any]) -> str | None:
     """What is wrong with a checkpoint's hyper-parameters, or None; their configs must name
-    registered targets with plain-data arguments (``kws.training.registry.check``)."""
+    registered targets with plain-data arguments (``kws.registry.check``)."""
     if set(hparams) != HPARAM_KEYS:
         return f"hyper-parameters {sorted(map(str, hparams))}, expected {sorted(HPARAM_KEYS)}"
     names = hparams["class_names"]
@@ -230,7 +230,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """Rebuild a trained ``KWSModule`` from a checkpoint file alone, in eval mode.
 
     No pickled code runs, nothing is written, and only the registered frontends, heads,
-    optimisers and schedules of ``kws.training.registry`` are built, with plain-data arguments.
+    optimisers and schedules of ``kws.registry`` are built, with plain-data arguments.
 
     Args:
         path: the ``.ckpt`` file.

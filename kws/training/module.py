@@ -2,7 +2,7 @@
 
 Frontend, head and SpecAugment arrive as plain ``_target_`` dicts and are stored as such in the
 checkpoint's hyper-parameters, with the class names, so ``kws.training.checkpoint`` can rebuild
-the spotter from the file alone, through ``kws.training.registry``.
+the spotter from the file alone, through ``kws.registry``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from kws.data.stream_examples import TrainingBatch
 from kws.frontend import drift_of, drift_summary
 from kws.models import KeywordSpotter
 from kws.models.sizes import unset_sizes
-from kws.training.registry import ConfigError, build, is_plain_data, partial
+from kws.registry import ConfigError, build, is_plain_data, partial
 from kws.training.rng import capture_rng_states, restore_rng_states
 from kws.training.scores import ClassificationReport, Scores
 from kws_runtime.calibration import Calibration
@@ -75,8 +75,8 @@ def saved_negative_weight(checkpoint: Mapping[str, Any]) -> float:
 class KWSModule(pl.LightningModule):
     """Cross-entropy training of a ``KeywordSpotter``, scored by ``kws.training.scores``.
 
-    Every config is a ``{"_target_": name, **arguments}`` dict naming an entry of
-    ``kws.training.registry``.
+    Every config is a ``{"_target_": name, **arguments}`` dict naming a class or function
+    registered in ``kws.registry`` for its part.
 
     Args:
         frontend: the frontend's config (waveform to features).

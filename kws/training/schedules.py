@@ -1,4 +1,5 @@
-"""Learning-rate schedules stepped once per optimisation step."""
+"""Learning-rate schedules stepped once per optimisation step, and the optimisers and schedules a
+config or checkpoint may name (``kws.registry``: ``module.optimizer``, ``module.scheduler``)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,14 @@ import math
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
+from kws.registry import register
 from kws_runtime.checks import check_number
 
+for _optimizer in (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW):
+    register("optimizer", f"torch.optim.{_optimizer.__name__}")(_optimizer)
 
+
+@register("scheduler")
 def warmup_cosine(
     optimizer: torch.optim.Optimizer,
     total_steps: int,

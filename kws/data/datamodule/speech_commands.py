@@ -33,6 +33,7 @@ from kws.data.sources import DataFolder, fetch_missing, require
 from kws.data.stream_audio import SplitClips, find_clips
 from kws.data.stream_examples import make_stream_examples
 from kws.data.synthetic import DEFAULT_SPEAKERS, SECONDS_PER_SPEAKER, generate
+from kws.registry import register
 
 #: The import path saved as ``_target_`` in the hyper-parameters, to rebuild a saved DataModule.
 TARGET = "kws.data.SpeechCommandsDataModule"
@@ -57,6 +58,7 @@ def _check_settings(
         )
 
 
+@register("data")
 class SpeechCommandsDataModule(ClipDataModule):
     """Speech Commands v0.02 under ``root``: splits from the official lists, 12-class protocol.
 

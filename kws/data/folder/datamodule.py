@@ -19,11 +19,13 @@ from kws.data.layout import UNKNOWN
 from kws.data.protocol import Protocol
 from kws.data.stream_audio import SplitClips
 from kws.data.stream_examples import make_stream_examples
+from kws.registry import register
 
 #: The import path saved as ``_target_`` in the hyper-parameters, to rebuild a saved DataModule.
 TARGET = "kws.data.FolderDataModule"
 
 
+@register("data")
 class FolderDataModule(ClipDataModule):
     """A folder of one's own recordings as a LightningDataModule (``FolderIndex``): decoded once
     into the cache, converted to 16 kHz mono clips of ``clip_seconds``, served and augmented
