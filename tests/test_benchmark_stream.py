@@ -15,7 +15,7 @@ import torch
 from kws.benchmark.__main__ import main
 from kws.benchmark.stream import (
     StreamSettings,
-    build_spotter,
+    build_untrained,
     detectors,
     keyword_latencies,
     peak_rss_mb,
@@ -114,11 +114,13 @@ def test_stream_command_times_every_window_and_writes_json(tmp_path, capsys):
 
 
 def test_a_causal_head_is_timed_frame_by_frame_and_by_windows():
-    causal = detectors(build_spotter("bcresnet"), 30.0, 16)
+    module = build_untrained("bcresnet")
+    causal = detectors(module.spotter, module.clip_format, 30.0, 16)
     assert list(causal) == ["frames", "windows"]
     assert isinstance(causal["frames"].scorer, FrameScorer)
     assert isinstance(causal["windows"].scorer, TorchScorer)
-    linear = detectors(build_spotter("linear"), 30.0, 16)
+    module = build_untrained("linear")
+    linear = detectors(module.spotter, module.clip_format, 30.0, 16)
     assert list(linear) == ["windows"] and isinstance(linear["windows"].scorer, TorchScorer)
 
 

@@ -52,7 +52,12 @@ def test_detect_writes_the_detectors_findings_and_their_metrics(
     module = load_checkpoint(linear_checkpoint)
     settings = PosteriorSettings(threshold=0.5)
     detector = StreamingDetector.from_spotter(
-        module.spotter, module.class_names, stride_ms=20, settings=settings, keep_track=True
+        module.spotter,
+        module.class_names,
+        module.clip_format.clip_samples,
+        stride_ms=20,
+        settings=settings,
+        keep_track=True,
     )
     audio, rate = sf.read(stream.wav, dtype="float32")
     expected = detector.detect(audio)

@@ -121,23 +121,30 @@ def test_a_new_frontend_is_one_file_and_one_config(
 
     audio = np.random.default_rng(1).normal(0, 0.1, 4 * 16000).astype(np.float32)
     settings = PosteriorSettings(threshold=0.3)
-    names = module.class_names
+    names, clip = module.class_names, module.clip_format.clip_samples
 
     def scores(detector: StreamingDetector) -> np.ndarray:
         detector.detect(audio)
         return detector.scores()[1]
 
     cached = StreamingDetector.from_spotter(
-        module.spotter, names, settings=settings, stateful=False, keep_scores=True
+        module.spotter, names, clip, settings=settings, stateful=False, keep_scores=True
     )
     assert cached.scorer.cached, "the stream's frames are reused (frame_stft())"
     uncached = StreamingDetector.from_spotter(
-        module.spotter, names, settings=settings, stateful=False, cache=False, keep_scores=True
+        module.spotter,
+        names,
+        clip,
+        settings=settings,
+        stateful=False,
+        cache=False,
+        keep_scores=True,
     )
     np.testing.assert_allclose(scores(cached), scores(uncached), rtol=0, atol=1e-5)
 
-    frames = StreamingDetector.from_spotter(module.spotter, names, settings=settings,
-                                            keep_scores=True)  # fmt: skip
+    frames = StreamingDetector.from_spotter(
+        module.spotter, names, clip, settings=settings, keep_scores=True
+    )
     runtime = StreamingDetector.from_runtime(
         Spotter.from_file(out / FILE_NAMES["stream"]), settings=settings, keep_scores=True
     )

@@ -88,7 +88,7 @@ def run_folder(compose_config, synthetic_overrides, tmp_path) -> Path:
     """A run folder holding an (untrained) BC-ResNet-1 checkpoint on the 12 classes."""
     cfg = compose_config(synthetic_overrides)
     datamodule = instantiate(cfg.data, _convert_="all")
-    module = build_module(cfg, datamodule.class_names)
+    module = build_module(cfg, datamodule.class_names, datamodule.clip_format)
     run = tmp_path / "trained"
     (run / "checkpoints").mkdir(parents=True)
     (run / "config.yaml").write_text("seed: 0\n")

@@ -13,6 +13,7 @@ import torch
 from hydra.utils import get_object, instantiate
 from omegaconf import OmegaConf
 
+from kws.data.clip_format import SPEECH_COMMANDS_CLIPS
 from kws.frontend import drift_of
 from kws.tasks import common, evaluate, train
 from kws.tasks.train import build_module
@@ -170,7 +171,7 @@ def test_every_frontend_config_builds_a_model_that_runs(compose_config, frontend
     for trainable in (False, True) if switch else (None,):
         if switch:
             cfg.frontend[switch] = trainable
-        module = build_module(cfg, ["a", "b", "c"])
+        module = build_module(cfg, ["a", "b", "c"], SPEECH_COMMANDS_CLIPS)
         logits = module(0.1 * torch.randn(2, 16000))
         assert logits.shape == (2, 3) and torch.isfinite(logits).all()
         assert drift_of(module.spotter.frontend)  # every kws frontend reports its drift
@@ -179,4 +180,4 @@ def test_every_frontend_config_builds_a_model_that_runs(compose_config, frontend
 def test_a_head_that_does_not_fit_the_frontend_fails_at_construction(compose_config):
     cfg = compose_config(["frontend=stft"])  # 257 bins: BC-ResNet needs 40 (or 80) mels
     with pytest.raises(ValueError, match=r"BCResNet does not take .*\(257, 101\)"):
-        build_module(cfg, ["a", "b"])
+        build_module(cfg, ["a", "b"], SPEECH_COMMANDS_CLIPS)

@@ -25,7 +25,7 @@ import numpy as np
 import soundfile as sf
 
 from kws.data.clip_format import SPEECH_COMMANDS_CLIPS, ClipFormat, window_start
-from kws.data.layout import CLIP_SAMPLES, SAMPLE_RATE
+from kws.data.layout import SAMPLE_RATE
 from kws_runtime.audio import (
     BadAudioError,
     MonoConverter,
@@ -54,14 +54,15 @@ _MARGIN_SECONDS = 0.01
 _converters = threading.local()  # per decoding thread: {(rate, channels): MonoConverter}
 
 
-def _mono_16k(samples: np.ndarray, rate: int) -> np.ndarray:
+def _mono(samples: np.ndarray, rate: int, clip_format: ClipFormat) -> np.ndarray:
     """int16 ``(frames,)`` or ``(frames, channels)`` at ``rate`` as int16 ``(samples,)`` mono at
-    ``SAMPLE_RATE`` (``MonoConverter``); each thread keeps one converter per format, cleared
-    after every clip, so that soxr's filter is designed once rather than for every clip."""
+    ``clip_format.sample_rate`` (``MonoConverter``); each thread keeps one converter per format,
+    cleared after every clip, so that soxr's filter is designed once rather than for every
+    clip."""
     converters = _converters.__dict__.setdefault("by_format", {})
-    key = (rate, 1 if samples.ndim == 1 else samples.shape[1])
+    key = (rate, 1 if samples.ndim == 1 else samples.shape[1], clip_format.sample_rate)
     if key not in converters:
-        converters[key] = MonoConverter(rate, SAMPLE_RATE, key[1])
+        converters[key] = MonoConverter(rate, key[2], key[1])
     try:
         return converters[key](samples, last=True)
     finally:
@@ -112,7 +113,7 @@ def read_clip(
         if piece:
             raise ValueError(f"piece {piece} of {path}: pieces are read with align 'cut' only")
         with open_checked(path, clip_format.problem) as handle:
-            samples = _mono_16k(read_int16(handle, path), handle.samplerate)
+            samples = _mono(read_int16(handle, path), handle.samplerate, clip_format)
         samples = samples[window_start(samples, clip_format.clip_samples, clip_format.align) :]
         return _padded(samples, clip_format.clip_samples)
     with open_checked(path, clip_format.problem) as handle:
@@ -122,10 +123,10 @@ def read_clip(
         if not 0 <= start < handle.frames:
             raise BadAudioError(path, f"has no piece {piece} of {span:g} frames")
         handle.seek(start)
-        native = rate == SAMPLE_RATE and handle.channels == 1
+        native = rate == clip_format.sample_rate and handle.channels == 1
         margin = 0 if native else math.ceil(_MARGIN_SECONDS * rate)
         frames = min(handle.frames - start, math.ceil(span) + margin)
-        samples = _mono_16k(read_int16(handle, path, frames), rate)
+        samples = _mono(read_int16(handle, path, frames), rate, clip_format)
     return _padded(samples, clip_format.clip_samples)
 
 
@@ -180,11 +181,11 @@ def read_noise(path: Path, clip_format: ClipFormat = SPEECH_COMMANDS_CLIPS) -> n
 
     def problem(handle: sf.SoundFile) -> str | None:
         shortest = math.ceil(clip_format.row_frames(handle.samplerate) - 1e-6)
-        rate = None if clip_format.convert else SAMPLE_RATE
+        rate = None if clip_format.convert else clip_format.sample_rate
         return format_problem(handle, None, rate, shortest)
 
     with open_checked(path, problem) as handle:
-        samples = _mono_16k(read_int16(handle, path), handle.samplerate)
+        samples = _mono(read_int16(handle, path), handle.samplerate, clip_format)
     return samples.astype(np.float32) / np.float32(32768.0)
 
 
@@ -273,9 +274,9 @@ def inspect_clips(
 def read_clips(
     paths: Sequence[Path | None],
     write: Callable[[int, np.ndarray], None],
+    read: Callable[[Path], np.ndarray],
+    clip_samples: int,
     description: str = "decoding clips",
-    read: Callable[[Path], np.ndarray] = read_clip,
-    clip_samples: int = CLIP_SAMPLES,
 ) -> dict[str, str]:
     """Decode the files in parallel, a block of consecutive rows at a time, and hand each block on.
 
@@ -286,8 +287,8 @@ def read_clips(
             rows of bad files zeros. An exception it raises stops the decoding and propagates.
         description: the progress bar's label.
         read: makes one row from a path, ``(clip_samples,)`` int16, or raises
-            ``BadAudioError``. Default ``read_clip`` (a Speech Commands clip).
-        clip_samples: samples per row. Default ``CLIP_SAMPLES``.
+            ``BadAudioError`` (e.g. ``read_clip`` with the source's ``ClipFormat``).
+        clip_samples: samples per row (the source's ``ClipFormat.clip_samples``).
 
     Returns:
         ``{path: problem}`` for every bad file.

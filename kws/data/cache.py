@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from kws.data.audio import read_clip, read_clips
+from kws.data.audio import read_clips
 from kws.data.files import replace_folder, staging_folder
 from kws.data.layout import CLIP_SAMPLES
 from kws.data.protocol import SplitIndex
@@ -156,8 +156,8 @@ class ClipCache:
         noise: np.ndarray,
         skipped: dict[str, str],
         about: dict[str, Any],
-        read: Callable[[Path], np.ndarray] = read_clip,
-        clip_samples: int = CLIP_SAMPLES,
+        read: Callable[[Path], np.ndarray],
+        clip_samples: int,
     ) -> ClipCache:
         """Decode every split into a new cache that replaces ``folder`` when whole.
 
@@ -174,9 +174,8 @@ class ClipCache:
                 so that opening the cache can report them.
             about: the settings the index was made with, kept in the manifest.
             read: makes one row, ``(clip_samples,)`` int16, from a split's root joined with
-                an index path; raises ``BadAudioError``. Default ``read_clip`` (Speech
-                Commands' clips).
-            clip_samples: samples per row. Default ``CLIP_SAMPLES`` (one second).
+                an index path; raises ``BadAudioError`` (the source's ``read``).
+            clip_samples: samples per row (the source's ``ClipFormat.clip_samples``).
 
         Raises:
             CacheWriteError: naming ``folder`` and the bytes the cache needs, when the disk has
@@ -319,9 +318,9 @@ def _write_clips(
         return read_clips(
             [source.root / path if path else None for path in paths],
             write,
-            f"decoding {path.stem}",
             read,
             clip_samples,
+            f"decoding {path.stem}",
         )
 
 

@@ -1,6 +1,11 @@
-"""``ClipFormat``: what a source file must be to make cache rows, and which part of a longer
-recording makes its row (``window_start``: the loudest window, from where the sound starts, or
-the start).
+"""``ClipFormat``: what a clip is (its sample rate and samples), what a source file must be to
+make cache rows, and which part of a longer recording makes its row (``window_start``: the
+loudest window, from where the sound starts, or the start).
+
+The data module owns one (``ClipDataModule.clip_format``) and hands it on: to the module
+(``kws.tasks.train.build_module``, which checks the frontend's rate against it), whose
+checkpoints keep it (``KWSModule.clip_format``), and from there to export and the detector.
+Where a model meets data, ``ClipFormat.mismatch`` is the one rule.
 """
 
 from __future__ import annotations
@@ -53,14 +58,15 @@ def window_start(samples: np.ndarray, length: int, align: Align) -> int:
 
 @dataclass(frozen=True)
 class ClipFormat:
-    """What a source file must be to make cache rows, and how it makes them: int16 at 16 kHz
-    (``SAMPLE_RATE``) mono, ``clip_samples`` long, zero-padded at the end.
+    """What a clip is, and what a source file must be to make cache rows and how it makes them:
+    int16 at ``sample_rate`` mono, ``clip_samples`` long, zero-padded at the end.
 
     Args:
-        clip_samples: samples per row, at 16 kHz. Default ``CLIP_SAMPLES`` (one second).
+        clip_samples: samples per row, at ``sample_rate``. Default ``CLIP_SAMPLES`` (one
+            second).
         convert: take any sample rate and channel count soundfile reads: mix down to mono (the
-            channels' mean) and resample to 16 kHz with soxr (``RESAMPLE_QUALITY``). Default False:
-            16 kHz mono files only; others are bad.
+            channels' mean) and resample to ``sample_rate`` with soxr (``RESAMPLE_QUALITY``).
+            Default False: mono files at ``sample_rate`` only; others are bad.
         min_seconds: the shortest recording taken, in seconds. Default 0: any with a frame.
         max_seconds: the longest recording taken, in seconds; None: any length. Of a
             recording longer than a row, ``read_clip`` reads the row ``align`` chooses, or
@@ -68,6 +74,8 @@ class ClipFormat:
         align: which row of a recording longer than a row is read (``window_start``), after
             the conversion: ``loudest``, ``start`` (leading silence left out: for a shorter
             recording too) or ``cut`` (default: the first; only the row is read from the file).
+        sample_rate: the clips' rate, in Hz. Default ``SAMPLE_RATE`` (16 kHz, every kws data
+            source's).
 
     Raises:
         ValueError: ``clip_samples`` below 1, ``max_seconds`` shorter than a row, or ``align``
@@ -79,17 +87,43 @@ class ClipFormat:
     min_seconds: float = 0.0
     max_seconds: float | None = CLIP_SAMPLES / SAMPLE_RATE
     align: Align = "cut"
+    sample_rate: int = SAMPLE_RATE
 
     def __post_init__(self) -> None:
         if self.clip_samples < 1:
             raise ValueError(f"clip_samples must be at least 1, got {self.clip_samples}")
         if self.align not in ALIGNS:
             raise ValueError(f"align must be one of {ALIGNS}, got {self.align!r}")
-        if self.max_seconds is not None and self.max_seconds * SAMPLE_RATE < self.clip_samples:
+        if self.max_seconds is not None and self.max_seconds * self.sample_rate < self.clip_samples:
             raise ValueError(
                 f"max_seconds {self.max_seconds} is shorter than a row of {self.clip_samples} "
-                f"samples at {SAMPLE_RATE} Hz"
+                f"samples at {self.sample_rate} Hz"
             )
+
+    @property
+    def seconds(self) -> float:
+        """A clip's length, in seconds."""
+        return self.clip_samples / self.sample_rate
+
+    def mismatch(self, data: ClipFormat) -> str | None:
+        """Why a model that takes these clips cannot take ``data``'s, naming the setting that
+        makes them, or None.
+
+        Args:
+            data: the data's clips (``ClipDataModule.clip_format``).
+        """
+        if self.sample_rate != data.sample_rate:
+            return (
+                f"the model hears {self.sample_rate} Hz, the data's clips are "
+                f"{data.sample_rate} Hz (frontend.sample_rate)"
+            )
+        if self.clip_samples != data.clip_samples:
+            return (
+                f"the model takes clips of {self.clip_samples} samples ({self.seconds:g} s), the "
+                f"data's are {data.clip_samples} samples ({data.seconds:g} s); use data of its "
+                "own clip length (a folder's data.clip_seconds)"
+            )
+        return None
 
     def problem(self, handle: sf.SoundFile) -> str | None:
         """Why an open file cannot make rows (its rate, channels or length), or None.
@@ -100,7 +134,7 @@ class ClipFormat:
         rate = handle.samplerate
         longest = None if self.max_seconds is None else math.floor(self.max_seconds * rate + 1e-6)
         shortest = max(1, math.ceil(self.min_seconds * rate - 1e-6))
-        return format_problem(handle, longest, None if self.convert else SAMPLE_RATE, shortest)
+        return format_problem(handle, longest, None if self.convert else self.sample_rate, shortest)
 
     def row_frames(self, rate: int) -> float:
         """The frames of a file at ``rate`` that make one row.
@@ -108,7 +142,7 @@ class ClipFormat:
         Args:
             rate: the file's sample rate, in Hz.
         """
-        return self.clip_samples * rate / SAMPLE_RATE
+        return self.clip_samples * rate / self.sample_rate
 
     def pieces(self, frames: int, rate: int) -> int:
         """The rows a recording of ``frames`` at ``rate`` makes when cut into row-long pieces:

@@ -22,7 +22,7 @@ import torch
 from kws.data.audio import read_clip, read_noise
 from kws.data.augment import crops
 from kws.data.clip_format import SPEECH_COMMANDS_CLIPS, ClipFormat
-from kws.data.layout import CLIP_SAMPLES, SAMPLE_RATE
+from kws.data.layout import SAMPLE_RATE
 from kws.data.tree import scan_tree
 from kws_runtime.audio import BadAudioError
 from kws_runtime.io import BadFileError
@@ -90,7 +90,7 @@ def stack_noise(noises: Sequence[np.ndarray], folder: Path) -> np.ndarray:
 
 
 def fixed_noise_clips(
-    noise: np.ndarray, count: int, rng: np.random.Generator, clip_samples: int = CLIP_SAMPLES
+    noise: np.ndarray, count: int, rng: np.random.Generator, clip_samples: int
 ) -> np.ndarray:
     """``count`` int16 silence clips: random crops of the float noise bank at volume U(0, 1).
 
@@ -99,7 +99,7 @@ def fixed_noise_clips(
             ``clip_samples``.
         count: clips to make.
         rng: what to draw the files, crops and volumes from.
-        clip_samples: samples per clip. Default ``CLIP_SAMPLES`` (one second).
+        clip_samples: samples per clip (the source's ``ClipFormat.clip_samples``).
 
     Returns:
         ``(count, clip_samples)`` int16.

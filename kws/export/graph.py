@@ -26,7 +26,6 @@ import torch
 from torch import nn
 
 from kws.data.download import sha256_of
-from kws.data.layout import SAMPLE_RATE
 from kws.frontend import prepare_export
 from kws.training import KWSModule
 from kws_runtime.model_info import ModelInfo
@@ -103,8 +102,8 @@ def model_info(module: KWSModule, checkpoint: str | Path | None = None) -> Model
         source["epoch"] = metadata["epoch"]
     return ModelInfo(
         class_names=tuple(module.class_names),
-        sample_rate=int(hparams["frontend"].get("sample_rate", SAMPLE_RATE)),
-        clip_samples=int(hparams["clip_samples"]),
+        sample_rate=module.clip_format.sample_rate,
+        clip_samples=module.clip_format.clip_samples,
         frontend=dict(hparams["frontend"]),
         head=dict(hparams["model"]),
         data=metadata.get("datamodule"),

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kws.data.layout import SAMPLE_RATE
 from kws.frontend.protocol import frame_stft_of
 from kws.streaming.scoring import ScoredStream
 from kws_runtime import detector as runtime_detector
@@ -176,8 +177,8 @@ class StreamingDetector(runtime_detector.StreamingDetector):
         cls,
         spotter: torch.nn.Module,
         class_names: Sequence[str],
-        sample_rate: int | None = None,
-        clip_samples: int | None = None,
+        clip_samples: int,
+        sample_rate: int = SAMPLE_RATE,
         stride_ms: float = 30.0,
         settings: PosteriorSettings | None = None,
         cache: bool = True,
@@ -190,8 +191,9 @@ class StreamingDetector(runtime_detector.StreamingDetector):
         Args:
             spotter: the trained ``KeywordSpotter``.
             class_names: its classes, in the order of its logits.
-            sample_rate: Hz; ``None``: the frontend's ``sample_rate``, else 16000.
-            clip_samples: window length; ``None``: one second.
+            clip_samples: window length, the model's clip (``KWSModule.clip_format``).
+            sample_rate: Hz, the model's (``KWSModule.clip_format``). Default ``SAMPLE_RATE``,
+                every kws data source's rate.
             stride_ms: see the class. Default 30.
             settings: see the class; None: ``calibration``'s, else TensorFlow's defaults.
             cache: reuse the stream's frames where exact (window scoring). Default True.
@@ -206,11 +208,6 @@ class StreamingDetector(runtime_detector.StreamingDetector):
             ValueError: ``stateful=True`` for a model that cannot stream frame by frame, or
                 settings the class refuses.
         """
-        if sample_rate is None:
-            frontend = spotter.frontend
-            frontend = getattr(frontend, "mel", frontend)
-            sample_rate = int(getattr(frontend, "sample_rate", 16000))
-        clip_samples = sample_rate if clip_samples is None else clip_samples
         settings = posterior_settings(settings, calibration)
         # Checked before the scorer is built on it (the class checks it the same way).
         stride = stride_samples(stride_ms, sample_rate, settings)

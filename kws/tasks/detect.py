@@ -95,9 +95,11 @@ def make_detector(
         "batch_size": config.batch_size,
     }
     if isinstance(model, KWSModule):
+        clips = model.clip_format
         detector = StreamingDetector.from_spotter(
-            model.spotter, model.class_names, clip_samples=model.hparams.clip_samples, **common
-        )
+            model.spotter, model.class_names, clip_samples=clips.clip_samples,
+            sample_rate=clips.sample_rate, **common,
+        )  # fmt: skip
     else:
         detector = StreamingDetector.from_runtime(model, **common)
     return detector, note

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from omegaconf import DictConfig
 
+from kws.data.clip_format import ClipFormat
 from kws.data.layout import SAMPLE_RATE
 from kws.data.stream_audio import (
     DEFAULT_NOISE_VOLUME,
@@ -72,11 +73,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if ckpt_path is not None:
         module = model
         classes, saved_data = module.class_names, module.checkpoint_metadata["datamodule"]
-        epoch, clip_samples = module.checkpoint_metadata["epoch"], module.hparams.clip_samples
+        epoch, clips = module.checkpoint_metadata["epoch"], module.clip_format
     else:
         exported = model
         classes, saved_data = list(exported.class_names), exported.info.data
-        epoch, clip_samples = exported.info.source.get("epoch"), exported.clip_samples
+        epoch = exported.info.source.get("epoch")
+        clips = ClipFormat(
+            exported.clip_samples, max_seconds=None, sample_rate=exported.sample_rate
+        )
     if cfg.get("data") is not None:
         datamodule = instantiate_config(cfg.data, _convert_="all")
     elif saved_data:
@@ -88,13 +92,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             f"{source}: the model's classes {classes} differ from the data's "
             f"{datamodule.class_names}"
         )
-    if datamodule.clip_samples != clip_samples:
-        raise ValueError(
-            f"{source}: the model takes clips of {clip_samples} samples "
-            f"({clip_samples / SAMPLE_RATE:g} s), the data's are {datamodule.clip_samples} samples "
-            f"({datamodule.clip_samples / SAMPLE_RATE:g} s); evaluate it on data of its own clip "
-            "length (a folder's data.clip_seconds)"
-        )
+    mismatch = clips.mismatch(datamodule.clip_format)
+    if mismatch:
+        raise ValueError(f"{source}: {mismatch}")
     if ckpt_path is not None:
         trainer = make_trainer(cfg, logger=False)
         run = trainer.test if cfg.split == "test" else trainer.validate

@@ -10,7 +10,7 @@ from typing import Any
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
-from kws.data.layout import CLIP_SAMPLES, SAMPLE_RATE
+from kws.data.clip_format import ClipFormat
 from kws.frontend import drift_of, drift_summary
 from kws.tasks.common import compile_model, instantiate_config, make_trainer, process_settings
 from kws.training import KWSModule, check_resume
@@ -25,37 +25,32 @@ def _first(results: list[dict[str, float]]) -> dict[str, float]:
     return {key: float(value) for key, value in results[0].items()}
 
 
-def build_module(
-    cfg: DictConfig,
-    class_names: list[str],
-    clip_samples: int = CLIP_SAMPLES,
-    sample_rate: int = SAMPLE_RATE,
-) -> KWSModule:
+def build_module(cfg: DictConfig, class_names: list[str], clip_format: ClipFormat) -> KWSModule:
     """The configured ``KWSModule``: ``cfg.module`` with ``cfg.frontend`` and ``cfg.model``,
     sized for the data's clips.
 
     Args:
         cfg: the composed ``conf/train.yaml``.
         class_names: the data's classes, in label order.
-        clip_samples: the data's samples per clip. Default ``CLIP_SAMPLES`` (one second).
-        sample_rate: the data's sample rate, in Hz. Default ``SAMPLE_RATE`` (16 kHz).
+        clip_format: the data's clips (``ClipDataModule.clip_format``): their length sizes the
+            model, their rate is the one the frontend must be built for.
 
     Raises:
         ValueError: ``frontend.sample_rate`` is not the data's rate (its filters and the
             exported model's metadata would describe audio the model never hears).
     """
-    rate = cfg.frontend.get("sample_rate", sample_rate)
-    if rate != sample_rate:
+    rate = cfg.frontend.get("sample_rate", clip_format.sample_rate)
+    if rate != clip_format.sample_rate:
         raise ValueError(
-            f"frontend.sample_rate={rate} but the data's clips are {sample_rate} Hz: set "
-            f"frontend.sample_rate={sample_rate}"
+            f"frontend.sample_rate={rate} but the data's clips are {clip_format.sample_rate} "
+            f"Hz: set frontend.sample_rate={clip_format.sample_rate}"
         )
     return instantiate_config(
         cfg.module,
         frontend=OmegaConf.to_container(cfg.frontend, resolve=True),
         model=OmegaConf.to_container(cfg.model, resolve=True),
         class_names=class_names,
-        clip_samples=clip_samples,
+        clip_samples=clip_format.clip_samples,
     )
 
 
@@ -122,9 +117,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     # Lightning calls prepare_data (download, cache build) on one process per node only.
     datamodule = instantiate_config(cfg.data, _convert_="all")
-    module = build_module(
-        cfg, datamodule.class_names, datamodule.clip_samples, datamodule.sample_rate
-    )
+    module = build_module(cfg, datamodule.class_names, datamodule.clip_format)
     callbacks = [instantiate_config(c) for c in (cfg.get("callbacks") or {}).values()]
     if cfg.get("ckpt_path"):
         check_resume(cfg.ckpt_path, module, datamodule, callbacks)

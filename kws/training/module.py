@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
-from kws.data.layout import SILENCE, UNKNOWN
+from kws.data.clip_format import SPEECH_COMMANDS_CLIPS, ClipFormat
+from kws.data.layout import SAMPLE_RATE, SILENCE, UNKNOWN
 from kws.data.stream_examples import TrainingBatch
 from kws.frontend import drift_of, drift_summary
 from kws.models import KeywordSpotter
@@ -90,7 +91,8 @@ class KWSModule(pl.LightningModule):
             ``optimizer``'s for the frontend's own parameter group. Default None: none.
         scheduler: a schedule's config, called as ``scheduler(optimizer, total_steps=...,
             steps_per_epoch=...)`` and stepped every optimisation step. Default None: none.
-        clip_samples: samples per clip. Default 16000.
+        clip_samples: samples per clip, the data's (``ClipDataModule.clip_format``). Default
+            Speech Commands' one second (``SPEECH_COMMANDS_CLIPS``).
 
     After each validation or test pass, ``reports[stage]`` holds its ``ClassificationReport``.
     """
@@ -104,7 +106,7 @@ class KWSModule(pl.LightningModule):
         spec_augment: Mapping[str, Any] | None = None,
         frontend_optimizer: Mapping[str, Any] | None = None,
         scheduler: Mapping[str, Any] | None = None,
-        clip_samples: int = 16000,
+        clip_samples: int = SPEECH_COMMANDS_CLIPS.clip_samples,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(
@@ -163,6 +165,14 @@ class KWSModule(pl.LightningModule):
         #: there is none; kept on the loss's device, so noting it never waits for the device
         #: (``_raise_if_diverged`` reads it). None before the first epoch.
         self._first_nonfinite: torch.Tensor | None = None
+
+    @property
+    def clip_format(self) -> ClipFormat:
+        """The clips the model takes, as its checkpoint keeps them: ``clip_samples`` at the
+        frontend's ``sample_rate`` (the data's, which training checked; a frontend without one
+        hears ``SAMPLE_RATE``). Export and the detector read it."""
+        rate = self.hparams.frontend.get("sample_rate", SAMPLE_RATE)
+        return ClipFormat(self.hparams.clip_samples, max_seconds=None, sample_rate=int(rate))
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         """Logits ``(batch, classes)`` of waveforms ``(batch, samples)``."""

@@ -55,7 +55,7 @@ from kws.benchmark.stream.workload import (
     MAX_LATENCY_MINUTES,
     WINDOWS,
     StreamSettings,
-    build_spotter,
+    build_untrained,
     detectors,
     stream_chunks,
 )
@@ -70,7 +70,7 @@ __all__ = [
     "add_parser",
     "bench_latency",
     "bench_stream",
-    "build_spotter",
+    "build_untrained",
     "detector_memory",
     "detectors",
     "format_latency",

@@ -46,11 +46,9 @@ def load_causal_checkpoint(path: str | Path) -> tuple[Any, Any]:
         raise ValueError(f"{path}: names no data set, so there is no test split to stream")
     datamodule = saved_datamodule(str(path), saved)
     clips = datamodule.stream_clips("test")
-    if module.hparams.clip_samples != clips.clip_format.clip_samples:
-        raise ValueError(
-            f"{path}: its clips are {module.hparams.clip_samples} samples, its data's "
-            f"{clips.clip_format.clip_samples}"
-        )
+    mismatch = module.clip_format.mismatch(clips.clip_format)
+    if mismatch:
+        raise ValueError(f"{path}: {mismatch}")
     return module, clips
 
 
@@ -116,13 +114,13 @@ def bench_latency(
     placed = [p for p in stream.placements if p.label != UNKNOWN]
     labels = [(p.label, float(p.start_ms)) for p in placed]
     ends_ms = _word_ends_ms(clips, placed)
-    clip_ms = 1000.0 * module.hparams.clip_samples / SAMPLE_RATE
+    clip_ms = 1000.0 * module.clip_format.seconds
     rows = []
     for stride_ms in strides_ms:
         settings, note = DetectorConfig(stride_ms, batch, {}).settings_for(module.calibration)
         by_scoring = detectors(
-            module.spotter, stride_ms, batch, module.class_names,
-            clip_samples=module.hparams.clip_samples, settings=settings, keep_scores=True,
+            module.spotter, module.clip_format, stride_ms, batch, module.class_names,
+            settings=settings, keep_scores=True,
         )  # fmt: skip
         scores = {}
         for kind, detector in by_scoring.items():

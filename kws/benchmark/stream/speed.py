@@ -9,6 +9,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -20,13 +21,16 @@ from kws.benchmark.stream.workload import (
     FRAMES,
     WINDOWS,
     StreamSettings,
-    build_spotter,
+    build_untrained,
     detectors,
     minutes_to_samples,
     stream_chunks,
 )
-from kws.data.layout import CLIP_SAMPLES, SAMPLE_RATE
+from kws.data.layout import SAMPLE_RATE
 from kws.streaming import StreamingDetector
+
+if TYPE_CHECKING:
+    from kws.training import KWSModule
 
 
 def _peers(
@@ -39,8 +43,9 @@ def _peers(
 ) -> dict[str, Callable[[], int]]:
     """Each peer over ``audio`` as a call that returns how many windows it scored: each detector
     pushed chunks of each of ``chunks`` samples, the head alone, the loop on a sample."""
-    stride = next(iter(by_scoring.values())).stride_samples
-    windows = sliding_window_view(audio, CLIP_SAMPLES)[::stride]  # (n, clip) view
+    deployed = next(iter(by_scoring.values()))
+    stride, clip = deployed.stride_samples, deployed.clip_samples  # the model's clip
+    windows = sliding_window_view(audio, clip)[::stride]  # (n, clip) view
     with torch.inference_mode():  # the features the head alone starts from: (n, F, T)
         features = torch.cat(
             [spotter.frontend(torch.from_numpy(windows[i : i + batch].copy()))
@@ -64,7 +69,7 @@ def _peers(
     def run_loop() -> int:
         with torch.inference_mode():
             for start in sample_starts:
-                window = torch.from_numpy(audio[None, start : start + CLIP_SAMPLES].copy())
+                window = torch.from_numpy(audio[None, start : start + clip].copy())
                 spotter(window).softmax(-1)
         return len(sample_starts)
 
@@ -91,18 +96,19 @@ def _ratios(timing: dict[str, float], over: dict[str, float], name: str) -> dict
 
 
 def _row(
-    spotter: torch.nn.Module, head: str, stride_ms: float, audio: np.ndarray,
-    settings: StreamSettings,
-) -> Report:  # fmt: skip
-    """One head at one stride: the peers' medians, their ratios, the detector's memory."""
-    by_scoring = detectors(spotter, stride_ms, settings.batch)
+    module: KWSModule, head: str, stride_ms: float, audio: np.ndarray, settings: StreamSettings
+) -> Report:
+    """One head (an untrained ``KWSModule``, ``build_untrained``) at one stride: the peers'
+    medians, their ratios, the detector's memory."""
+    spotter = module.spotter
+    by_scoring = detectors(spotter, module.clip_format, stride_ms, settings.batch)
     deployed = next(iter(by_scoring))
     chunks = tuple(minutes_to_samples(ms / 60_000) for ms in settings.chunks_ms)
     # Memory first, before the timed stream's features exist (and as the detector's warm-up).
     memory_lengths = tuple(sorted(minutes_to_samples(m) for m in settings.memory_minutes))
     memory = detector_memory(by_scoring[deployed], memory_lengths, max(chunks))
     stride = by_scoring[deployed].stride_samples
-    warm_up = audio[: CLIP_SAMPLES + settings.batch * stride]
+    warm_up = audio[: by_scoring[deployed].clip_samples + settings.batch * stride]
     for call in _peers(spotter, by_scoring, warm_up, chunks, settings.batch, 2).values():
         call()
     peers = _peers(spotter, by_scoring, audio, chunks, settings.batch, settings.loop_windows)
@@ -203,9 +209,9 @@ def bench_stream(settings: StreamSettings) -> Report:
     audio = np.concatenate(list(stream_chunks(minutes_to_samples(settings.minutes), SAMPLE_RATE)))
     rows = []
     for head in settings.heads:
-        spotter = build_spotter(head)
+        module = build_untrained(head)
         rows += [
-            _row(spotter, head, stride_ms, audio, settings) for stride_ms in settings.strides_ms
+            _row(module, head, stride_ms, audio, settings) for stride_ms in settings.strides_ms
         ]
     load.append(os.getloadavg()[0])
     return {

@@ -1,6 +1,6 @@
 """What the ``stream`` benchmark runs: its settings (``StreamSettings``, checked when made), the
 generated stream (``stream_chunks``), the untrained spotters built from ``conf/``
-(``build_spotter``) and the detectors a spotter is timed with (``detectors``)."""
+(``build_untrained``) and the detectors a spotter is timed with (``detectors``)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,20 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from kws.data.clip_format import SPEECH_COMMANDS_CLIPS, ClipFormat
 from kws.data.layout import CLIP_SAMPLES, KEYWORDS, SAMPLE_RATE
 from kws.data.protocol import class_names
 from kws.streaming import PosteriorSettings, StreamingDetector
 from kws_runtime.checks import check_number
 from kws_runtime.detector import BATCH_SIZE, stride_samples
+
+if TYPE_CHECKING:
+    from kws.training import KWSModule
 
 #: The model configs timed: ``conf/model/<name>.yaml``.
 HEADS = ("linear", "bcresnet")
@@ -91,10 +95,11 @@ def minutes_to_samples(minutes: float) -> int:
     return int(round(minutes * 60 * SAMPLE_RATE))
 
 
-def build_spotter(head: str) -> torch.nn.Module:
-    """An untrained ``KeywordSpotter`` of the 12-class task, in eval mode, built from
-    ``conf/train.yaml`` with ``frontend=mel`` and ``model=<head>`` as ``train.py`` builds it;
-    causal (``model.causal=true``) where the model has a causal form.
+def build_untrained(head: str) -> KWSModule:
+    """An untrained ``KWSModule`` of the 12-class task on Speech Commands' clips
+    (``SPEECH_COMMANDS_CLIPS``), its spotter in eval mode, built from ``conf/train.yaml`` with
+    ``frontend=mel`` and ``model=<head>`` as ``train.py`` builds it; causal
+    (``model.causal=true``) where the model has a causal form.
 
     Args:
         head: the name of a ``conf/model`` config, e.g. ``bcresnet`` (BC-ResNet-1).
@@ -108,7 +113,9 @@ def build_spotter(head: str) -> torch.nn.Module:
         cfg = compose("train", overrides=overrides)
         if "causal" in cfg.model:
             cfg = compose("train", overrides=[*overrides, "model.causal=true"])
-    return build_module(cfg, class_names(KEYWORDS, True)).spotter.eval()
+    module = build_module(cfg, class_names(KEYWORDS, True), SPEECH_COMMANDS_CLIPS)
+    module.spotter.eval()
+    return module
 
 
 def stream_chunks(samples: int, chunk: int, seed: int = 0) -> Iterator[np.ndarray]:
@@ -133,6 +140,7 @@ def stream_chunks(samples: int, chunk: int, seed: int = 0) -> Iterator[np.ndarra
 
 def detectors(
     spotter: torch.nn.Module,
+    clips: ClipFormat,
     stride_ms: float,
     batch: int,
     names: Sequence[str] | None = None,
@@ -144,10 +152,11 @@ def detectors(
 
     Args:
         spotter: a ``KeywordSpotter``.
+        clips: the clips it takes (``KWSModule.clip_format``): the detectors' windows.
         stride_ms: the detectors' stride.
         batch: their ``batch_size``.
         names: its classes; None (default): the 12-class task's.
-        **kwargs: ``from_spotter``'s other arguments (``settings``, ``clip_samples``, ...).
+        **kwargs: ``from_spotter``'s other arguments (``settings``, ``keep_scores``, ...).
     """
     from kws.streaming.stateful import stateful_problem
 
@@ -156,8 +165,8 @@ def detectors(
     names = class_names(KEYWORDS, True) if names is None else names
     return {
         kind: StreamingDetector.from_spotter(
-            spotter, names, stride_ms=stride_ms, batch_size=batch, stateful=kind == FRAMES,
-            **kwargs,
+            spotter, names, clip_samples=clips.clip_samples, sample_rate=clips.sample_rate,
+            stride_ms=stride_ms, batch_size=batch, stateful=kind == FRAMES, **kwargs,
         )
         for kind in kinds
     }  # fmt: skip

@@ -19,8 +19,9 @@ from torch.utils.data import DataLoader
 from kws.data.augment import Augmentation
 from kws.data.batches import ClipBatches
 from kws.data.cache import ClipCache
+from kws.data.clip_format import ClipFormat
 from kws.data.datasets import ClipDataset
-from kws.data.layout import SAMPLE_RATE, SILENCE
+from kws.data.layout import SILENCE
 from kws.data.noise import read_rirs, rir_bank, synthesise_rooms
 from kws.data.prepare import ClipSource, prepare_cache
 from kws.data.protocol import SPLITS, SplitIndex
@@ -79,15 +80,21 @@ class ClipDataModule(pl.LightningDataModule):
         return len(self.class_names)
 
     @property
+    def clip_format(self) -> ClipFormat:
+        """The clips' format, the one owner of their sample rate and length: every source file
+        is read or converted to it, the module is sized for it and the frontend checked
+        against it (``kws.tasks.train.build_module``)."""
+        return self.index_builder.clip_format
+
+    @property
     def clip_samples(self) -> int:
-        """Samples per clip (16 kHz): what the model's input is sized for."""
-        return self.index_builder.clip_format.clip_samples
+        """Samples per clip (``clip_format``'s): what the model's input is sized for."""
+        return self.clip_format.clip_samples
 
     @property
     def sample_rate(self) -> int:
-        """The clips' sample rate in Hz (every source is read or converted to it): what the
-        frontend must be built for."""
-        return SAMPLE_RATE
+        """The clips' sample rate in Hz (``clip_format``'s)."""
+        return self.clip_format.sample_rate
 
     @property
     def batches(self) -> ClipBatches:
