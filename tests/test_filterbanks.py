@@ -447,7 +447,7 @@ def test_a_trained_state_loads_with_its_initial_reference(frontend):
 @pytest.mark.parametrize(
     ("frontend", "settings", "message"),
     [
-        (TriangularFilterbank, {"compression": "db"}, "compression must be 'log' or 'pcen'"),
+        (TriangularFilterbank, {"compression": "db"}, "compression must be one of 'log', 'pcen'"),
         (TriangularFilterbank, {"n_mels": 0}, "n_mels"),
         (TriangularFilterbank, {"mel_scale": "bark"}, "mel_scale"),
         (SincFilterbank, {"kernel_size": 250}, "kernel_size must be odd"),

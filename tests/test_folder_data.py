@@ -460,7 +460,7 @@ def test_classes_and_their_sizes_follow_the_protocol(own_words, tmp_path, protoc
                 noise_dir=str(tmp_path / "noise"), cache_dir=str(tmp_path / "cache"))  # fmt: skip
     assert dm.class_names == [SILENCE, UNKNOWN, *KEYWORDS]
     dm.setup()
-    index = dm.index_builder
+    index = dm.clip_source
     clips = index.find(index.scan()).word_clips
     assert len(clips[str(tmp_path / "negatives")]) == 31
     on_disk = {split: Counter() for split in ("train", "val", "test")}  # by the speaker hash

@@ -66,8 +66,10 @@ import argparse
 
 from kws.benchmark import data, export, frontend, listen, stream, stream_quality, training, tts
 
-# Each module adds its commands with add_parser(commands), each command's ``run(args)`` set as a
-# default. A new benchmark: a module with add_parser, one entry here (and a paragraph above).
+# The one convention for a benchmark's command line: the benchmark's module (a package: its
+# ``command.py``) defines ``add_parser(commands)``, which adds its sub-command and options and sets
+# its ``run(args)`` as the default, beside what it times; this file only gathers them. A new
+# benchmark: such a module, one entry here (and a paragraph above).
 BENCHMARKS = (frontend, training, data, export, stream, stream_quality, tts, listen)
 
 

@@ -30,7 +30,7 @@ import numpy as np
 from kws.data.audio import read_clips
 from kws.data.files import replace_folder, staging_folder
 from kws.data.layout import CLIP_SAMPLES
-from kws.data.protocol import SplitIndex
+from kws.data.split_protocol import SplitIndex
 from kws_runtime.io import BadFileError
 
 CACHE_FORMAT = 2

@@ -1,9 +1,9 @@
 """Finding a Speech Commands tree's clips and building every split's index under the protocol.
 
-``IndexBuilder`` does the file-system work (listing the folders, reading the official lists,
-checking the official test set's class folders); ``kws.data.protocol`` decides, from relative
-paths alone, which clips make up each split and class. ``kws.data.prepare`` builds the cache
-from any source shaped like it (``kws.data.folder.FolderIndex`` is the other).
+``SpeechCommandsIndex`` does the file-system work (listing the folders, reading the official
+lists, checking the official test set's class folders); ``kws.data.split_protocol`` decides,
+from relative paths alone, which clips make up each split and class. ``kws.data.prepare`` builds
+the cache from any source shaped like it (``kws.data.folder.FolderIndex`` is the other).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 from kws.data.audio import inspect_clips, read_clip
 from kws.data.clip_format import SPEECH_COMMANDS_CLIPS, ClipFormat
 from kws.data.layout import BACKGROUND_NOISE, DATA_SET_CONTENTS, TESTING_LIST, VALIDATION_LIST
-from kws.data.protocol import (
+from kws.data.split_protocol import (
     SPLITS,
     Protocol,
     SplitIndex,
@@ -156,7 +156,7 @@ class FoundClips(NamedTuple):
 
 
 @dataclass(frozen=True)
-class IndexBuilder:
+class SpeechCommandsIndex:
     """Which clips, with which labels, make up every split of a Speech Commands tree.
 
     Args:
@@ -165,7 +165,7 @@ class IndexBuilder:
             test split; None: the test split is the clips named in ``testing_list.txt``.
         keywords: the words to spot, in class order.
         silence_and_unknown: add the ``_silence_`` and ``_unknown_`` classes (the 12-class task).
-        protocol: how many silence and unknown clips each split gets (``kws.data.protocol``).
+        protocol: how many silence and unknown clips each split gets (``kws.data.split_protocol``).
         seed: for the draw of the unknown clips.
     """
 

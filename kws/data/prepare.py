@@ -4,7 +4,7 @@ The cache folder is named after the index settings and belongs to one fingerprin
 files, so changing either makes a new one (``kws.data.cache``). Building checks every source file
 first and lists all the bad ones at once; with ``skip_bad_files`` they are left out instead.
 Any source shaped like ``ClipSource`` is built the same way: Speech Commands
-(``kws.data.index.IndexBuilder``) and a folder of one's own words (``kws.data.folder``).
+(``kws.data.index.SpeechCommandsIndex``) and a folder of one's own words (``kws.data.folder``).
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from kws.data.cache import BadFilesError, CacheDamagedError, ClipCache, SplitSou
 from kws.data.clip_format import ClipFormat
 from kws.data.index import FoundClips
 from kws.data.noise import fixed_noise_clips, read_noise_files, stack_noise
-from kws.data.protocol import SplitIndex
+from kws.data.split_protocol import SplitIndex
 
 log = logging.getLogger(__name__)
 
 
 class ClipSource(Protocol):
-    """What ``prepare_cache`` needs of a data source (``IndexBuilder`` is one).
+    """What ``prepare_cache`` needs of a data source (``SpeechCommandsIndex`` is one).
 
     Attributes:
         root: the data set folder; the cache folder is named after it.

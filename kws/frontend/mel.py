@@ -30,7 +30,7 @@ from kws.frontend.functional import (
     slaney_gains,
     top_edge,
 )
-from kws.frontend.pcen import PCEN, Compression
+from kws.frontend.pcen import PCEN, Compression, check_compression
 from kws.frontend.protocol import MEL_BASIS_CHANGE, MEL_CENTRE_SHIFT_HZ, drift_of, trainable_parts
 from kws.frontend.stft import STFT, Implementation
 from kws.registry import register
@@ -40,7 +40,6 @@ MelInit = Literal["mel", "random", "linear"]
 MelParam = Literal["additive", "multiplicative"]
 MEL_INITS = ("mel", "random", "linear")
 MEL_PARAMS = ("additive", "multiplicative")
-COMPRESSIONS = ("log", "pcen")
 #: The largest ``power`` (1, magnitude, and 2, power, are the usual ones): at 8 a full-scale
 #: square wave's mel energies at ``n_fft`` 8192 reach 1.2e27, well inside float32's 3.4e38.
 MAX_POWER = 8.0
@@ -165,7 +164,7 @@ class MelSpectrogram(nn.Module):
         )
         _check_choice("mel_init", mel_init, MEL_INITS)
         _check_choice("mel_param", mel_param, MEL_PARAMS)
-        _check_choice("compression", compression, COMPRESSIONS)
+        check_compression(compression)
         check_number(KEY + "init_seed", init_seed, 0, MAX_SEED, integer=True)
         self.sample_rate = sample_rate
         self.n_mels = n_mels

@@ -16,7 +16,7 @@ values). ``M(0) = E(0)`` starts the smoother as if the first frame had always be
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 import torch
 from torch import nn
@@ -26,6 +26,8 @@ from kws.frontend.protocol import PCEN_CHANGE
 from kws_runtime.checks import check_number
 
 Compression = Literal["log", "pcen"]
+#: The ``Compression`` values.
+COMPRESSIONS: tuple[str, ...] = get_args(Compression)
 
 #: The smallest ``delta`` and ``r`` PCEN applies: near zero, ``delta**r`` has a gradient in
 #: ``delta`` that grows without bound, and ``r = 0`` would make every output zero.
@@ -241,6 +243,22 @@ class LogCompression(nn.Module):
         return compress(energies, "log", self.eps)
 
 
+def check_compression(compression: Any) -> None:
+    """The one check of a frontend's ``compression`` setting, where it enters.
+
+    Args:
+        compression: the setting, as configured.
+
+    Raises:
+        ValueError: not one of ``COMPRESSIONS``, naming ``frontend.compression``.
+    """
+    if compression not in COMPRESSIONS:
+        raise ValueError(
+            f"{KEY}compression must be one of {', '.join(map(repr, COMPRESSIONS))}; "
+            f"got {compression!r}"
+        )
+
+
 def make_compression(compression: Compression, n_channels: int, log_eps: float) -> nn.Module:
     """The compression a frontend's ``compression`` setting names.
 
@@ -254,9 +272,8 @@ def make_compression(compression: Compression, n_channels: int, log_eps: float) 
     Raises:
         ValueError: ``compression`` or ``log_eps`` out of range, named as its config key.
     """
+    check_compression(compression)
     if compression == "log":
         return LogCompression(log_eps)
-    if compression == "pcen":
-        check_log_eps(log_eps)
-        return PCEN(n_channels)
-    raise ValueError(f"{KEY}compression must be 'log' or 'pcen', got {compression!r}")
+    check_log_eps(log_eps)
+    return PCEN(n_channels)

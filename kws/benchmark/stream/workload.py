@@ -15,7 +15,7 @@ import torch
 
 from kws.data.clip_format import SPEECH_COMMANDS_CLIPS, ClipFormat
 from kws.data.layout import CLIP_SAMPLES, KEYWORDS, SAMPLE_RATE
-from kws.data.protocol import class_names
+from kws.data.split_protocol import class_names
 from kws.streaming import PosteriorSettings, StreamingDetector
 from kws_runtime.checks import check_number
 from kws_runtime.detector import BATCH_SIZE, stride_samples

@@ -24,7 +24,7 @@ from kws.data.datasets import ClipDataset
 from kws.data.layout import SILENCE
 from kws.data.noise import read_rirs, rir_bank, synthesise_rooms
 from kws.data.prepare import ClipSource, prepare_cache
-from kws.data.protocol import SPLITS, SplitIndex
+from kws.data.split_protocol import SPLITS, SplitIndex
 from kws.data.stream_examples import StreamExamples, keyword_free_stream, stream_classes
 
 
@@ -34,7 +34,7 @@ class ClipDataModule(pl.LightningDataModule):
 
     A subclass's ``__init__`` calls ``super().__init__()``, saves its arguments as the
     hyper-parameters (``batch_size``, ``eval_batch_size``, ``num_workers``, ``on_device``,
-    ``skip_bad_files`` and ``rebuild_cache`` among them) and sets ``index_builder`` (the
+    ``skip_bad_files`` and ``rebuild_cache`` among them) and sets ``clip_source`` (the
     source, ``kws.data.prepare.ClipSource``), ``cache_dir``, ``augmentation`` and ``rir_dir``
     (``seed`` among the hyper-parameters draws the synthesised rooms); it may
     override ``_fetch`` and ``_require``, and sets ``stream_examples`` for stream-shaped training
@@ -55,7 +55,7 @@ class ClipDataModule(pl.LightningDataModule):
     OFFLINE: ClassVar[dict[str, Any]] = {"stream_examples": None, "augment": False}
     PATH_KEYS: ClassVar[tuple[str, ...]] = ("root", "rir_dir")
     RESUME_KEYS: ClassVar[tuple[str, ...]] = ("root", "protocol", "seed")
-    index_builder: ClipSource
+    clip_source: ClipSource
     cache_dir: Path
     augmentation: Augmentation | None
     rir_dir: Path | None = None
@@ -72,7 +72,7 @@ class ClipDataModule(pl.LightningDataModule):
     @property
     def class_names(self) -> list[str]:
         """The class names, in label order."""
-        return self.index_builder.class_names
+        return self.clip_source.class_names
 
     @property
     def num_classes(self) -> int:
@@ -84,7 +84,7 @@ class ClipDataModule(pl.LightningDataModule):
         """The clips' format, the one owner of their sample rate and length: every source file
         is read or converted to it, the module is sized for it and the frontend checked
         against it (``kws.tasks.train.build_module``)."""
-        return self.index_builder.clip_format
+        return self.clip_source.clip_format
 
     @property
     def clip_samples(self) -> int:
@@ -196,7 +196,7 @@ class ClipDataModule(pl.LightningDataModule):
         """The cache of this configuration (``prepare_cache``); notes the skipped files."""
         self._require()
         cache = prepare_cache(
-            self.index_builder,
+            self.clip_source,
             self.cache_dir,
             skip_bad_files=self.hparams.skip_bad_files,
             rebuild_cache=self.hparams.rebuild_cache,
@@ -207,7 +207,7 @@ class ClipDataModule(pl.LightningDataModule):
     def build_index(self) -> dict[str, SplitIndex]:
         """Relative clip paths and labels per split under the configured protocol, straight
         from the tree (the source's ``build_index``); the cache holds the same."""
-        return self.index_builder.build_index()
+        return self.clip_source.build_index()
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from kws.data.protocol import PROTOCOLS
+from kws.data.split_protocol import PROTOCOLS
 from kws_runtime.checks import check_number
 
 #: The most clips in a batch: 65,536 one-second clips are 2 GiB of int16 audio and 8 GiB of
@@ -27,7 +27,7 @@ def check_common_settings(
 
     Args:
         keywords: the words to spot: at least one, each once.
-        protocol: one of ``kws.data.protocol.PROTOCOLS``.
+        protocol: one of ``kws.data.split_protocol.PROTOCOLS``.
         batch_size: a whole number in ``[1, MAX_BATCH_SIZE]``.
         eval_batch_size: a whole number in ``[1, MAX_BATCH_SIZE]``, or None.
         num_workers: a whole number in ``[0, MAX_WORKERS]``.

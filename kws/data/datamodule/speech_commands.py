@@ -19,7 +19,7 @@ from kws.data.augment import Augmentation
 from kws.data.datamodule.base import ClipDataModule
 from kws.data.datamodule.settings import check_common_settings
 from kws.data.download import SPEECH_COMMANDS, SPEECH_COMMANDS_TEST, Archive
-from kws.data.index import IndexBuilder
+from kws.data.index import SpeechCommandsIndex
 from kws.data.layout import (
     DATA_SET_CONTENTS,
     DEFAULT_ROOT,
@@ -28,8 +28,8 @@ from kws.data.layout import (
     TEST_SET_FOLDER,
     WORDS,
 )
-from kws.data.protocol import Protocol
 from kws.data.sources import DataFolder, fetch_missing, require
+from kws.data.split_protocol import Protocol
 from kws.data.stream_audio import SplitClips, find_clips
 from kws.data.stream_examples import make_stream_examples
 from kws.data.synthetic import DEFAULT_SPEAKERS, SECONDS_PER_SPEAKER, generate
@@ -163,7 +163,7 @@ class SpeechCommandsDataModule(ClipDataModule):
         self.test_root = Path(test_root) if test_root else self.root.parent / TEST_SET_FOLDER
         self.cache_dir = Path(cache_dir) if cache_dir else self.root.parent / "cache"
         self.rir_dir = Path(rir_dir) if rir_dir else None
-        self.index_builder = IndexBuilder(
+        self.clip_source = SpeechCommandsIndex(
             root=self.root,
             test_root=self.test_root if test_set == "official" else None,
             keywords=tuple(keywords),
@@ -210,7 +210,7 @@ class SpeechCommandsDataModule(ClipDataModule):
             split: ``train``, ``val`` or ``test``.
         """
         official = self.hparams.test_set == "official" and split == "test"
-        builder = self.index_builder
+        builder = self.clip_source
         return find_clips(self.root, split, builder.keywords, self.test_root if official else None)
 
     def _require(self) -> None:

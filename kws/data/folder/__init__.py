@@ -10,12 +10,12 @@ ROOT/
 ```
 
 ``FolderIndex`` finds the clips and builds every split's index under the Speech Commands protocol
-(``kws.data.protocol``); ``kws.data.prepare`` checks them all and decodes them once into the same
-cache as Speech Commands, converting each to 16 kHz mono with soxr and keeping ``clip_seconds``
-of it, padded: of a longer take, its loudest ``clip_seconds`` by default (``align``,
-``kws.data.audio.ClipFormat``), so that a word anywhere in a take of a few seconds is kept whole.
-``FolderDataModule`` serves that cache as ``SpeechCommandsDataModule`` serves its own
-(``kws.data.datamodule.ClipDataModule``).
+(``kws.data.split_protocol``); ``kws.data.prepare`` checks them all and decodes them once into the
+same cache as Speech Commands, converting each to 16 kHz mono with soxr and keeping
+``clip_seconds`` of it, padded: of a longer take, its loudest ``clip_seconds`` by default
+(``align``, ``kws.data.clip_format.ClipFormat``), so that a word anywhere in a take of a few
+seconds is kept whole. ``FolderDataModule`` serves that cache as ``SpeechCommandsDataModule``
+serves its own (``kws.data.datamodule.ClipDataModule``).
 
 Splits come from the list files when ROOT has them, else from a hash of each clip's speaker,
 read from its path (relative to its word folder) by ``speaker_pattern``, as TensorFlow's

@@ -16,7 +16,7 @@ from kws.data.folder.index import FolderIndex
 from kws.data.folder.settings import REMOVED_SETTINGS, check_settings
 from kws.data.folder.speakers import DEFAULT_SPEAKER_PATTERN
 from kws.data.layout import UNKNOWN
-from kws.data.protocol import Protocol
+from kws.data.split_protocol import Protocol
 from kws.data.stream_audio import SplitClips
 from kws.data.stream_examples import make_stream_examples
 from kws.registry import register
@@ -53,7 +53,7 @@ class FolderDataModule(ClipDataModule):
         speaker_pattern: finds the speaker in a clip's path (``FolderIndex``).
         validation_percentage: share of the speakers in validation, without list files.
         testing_percentage: share of the speakers in testing, without list files.
-        protocol: ``bcresnet``, ``tensorflow`` or ``all_unknown`` (``kws.data.protocol``).
+        protocol: ``bcresnet``, ``tensorflow`` or ``all_unknown`` (``kws.data.split_protocol``).
         cache_dir: where decoded caches go; None: ``cache`` beside ``root``.
         batch_size: training clips per batch, in [1, 65536].
         eval_batch_size: validation and test clips per batch, in [1, 65536]; None: ``batch_size``.
@@ -129,7 +129,7 @@ class FolderDataModule(ClipDataModule):
         self.hparams["_target_"] = TARGET  # after saving: not an argument, not logged
         self.root = Path(root)
         self.cache_dir = Path(cache_dir) if cache_dir else self.root.parent / "cache"
-        self.index_builder = FolderIndex(
+        self.clip_source = FolderIndex(
             root=self.root,
             keywords=tuple(keywords),
             negatives=tuple(Path(path) for path in negatives),
@@ -161,7 +161,7 @@ class FolderDataModule(ClipDataModule):
         """
         if split not in self.split_index:
             raise RuntimeError("the data is not set up yet: call setup() first")
-        builder, names = self.index_builder, self.class_names
+        builder, names = self.clip_source, self.class_names
         by_label: dict[str, list[Path]] = {}
         index = self.split_index[split]
         for path, label in zip(index.paths, index.labels, strict=True):

@@ -27,7 +27,7 @@ from kws.data.folder.settings import MAX_WORD_SECONDS, MIN_CLIP_SECONDS
 from kws.data.folder.speakers import DEFAULT_SPEAKER_PATTERN, SpeakerSplits
 from kws.data.index import LISTED, FoundClips, check_links
 from kws.data.layout import SAMPLE_RATE, TESTING_LIST, VALIDATION_LIST
-from kws.data.protocol import SPLITS, Protocol, SplitIndex, class_names, protocol_index
+from kws.data.split_protocol import SPLITS, Protocol, SplitIndex, class_names, protocol_index
 from kws.data.tree import scan_tree
 
 #: Folder levels searched inside a word, negatives or noise folder (``word/speaker/day/x.wav``).
@@ -53,7 +53,7 @@ class FolderIndex:
             ``_silence_`` and the noise augmentation; None (default): no ``_silence_`` class,
             and the augmentation only shifts.
         unknown: add the ``_unknown_`` class. Default True.
-        protocol: how many silence and unknown clips each split gets (``kws.data.protocol``).
+        protocol: how many silence and unknown clips each split gets (``kws.data.split_protocol``).
         seed: for the draw of the unknown clips.
         clip_seconds: the clip length every recording is padded or cut to. Default 1.0.
         align: which ``clip_seconds`` of a longer word recording (up to ``MAX_WORD_SECONDS``)

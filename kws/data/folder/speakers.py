@@ -13,7 +13,7 @@ from pathlib import Path
 
 from kws.data.folder.paths import split_piece
 from kws.data.layout import TESTING_LIST, VALIDATION_LIST
-from kws.data.protocol import SPLITS, split_word_clips
+from kws.data.split_protocol import SPLITS, split_word_clips
 from kws.data.splits import speaker_set
 
 #: Speech Commands' file names, ``SPEAKER_nohash_N.wav``: the speaker is what precedes ``_nohash_``.

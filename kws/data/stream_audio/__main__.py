@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from kws.data.layout import DEFAULT_ROOT, KEYWORDS
-from kws.data.protocol import SPLITS
+from kws.data.split_protocol import SPLITS
 from kws.data.stream_audio import (
     DEFAULT_GAP_MS,
     DEFAULT_MINUTES,

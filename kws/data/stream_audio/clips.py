@@ -11,7 +11,7 @@ import numpy as np
 
 from kws.data.audio import inspect_clips, read_waveform
 from kws.data.clip_format import SPEECH_COMMANDS_CLIPS, ClipFormat
-from kws.data.index import IndexBuilder
+from kws.data.index import SpeechCommandsIndex
 from kws.data.layout import (
     BACKGROUND_NOISE,
     CLIP_SAMPLES,
@@ -22,7 +22,7 @@ from kws.data.layout import (
     UNKNOWN,
     VALIDATION_LIST,
 )
-from kws.data.protocol import split_word_clips
+from kws.data.split_protocol import split_word_clips
 from kws.data.stream_audio.settings import check_split_and_keywords
 from kws.data.tree import scan_tree
 from kws_runtime.audio import BadAudioError
@@ -112,7 +112,7 @@ def find_clips(
     official = split == "test" and test_root is not None
     if official:
         check_root(Path(test_root))
-    builder = IndexBuilder(root, Path(test_root) if official else None, tuple(keywords))
+    builder = SpeechCommandsIndex(root, Path(test_root) if official else None, tuple(keywords))
     found = builder.find(builder.scan())
     base = builder.split_root(split)
     if official:

@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 
 from kws.data.layout import SAMPLE_RATE
-from kws.data.protocol import SPLITS
+from kws.data.split_protocol import SPLITS
 
 # TensorFlow's generate_streaming_test_wav.py defaults.
 DEFAULT_MINUTES = 10.0  # 600 s
