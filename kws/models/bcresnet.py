@@ -8,8 +8,7 @@ spectrogram ``(B, F, T)`` (F = 40 in the paper); the model adds the channel dime
 convolution along time reads only the present and past frames (``PastFrames`` puts zeros, or a
 stream's previous frames, before them), and the global average pool becomes an average over the
 last ``window`` frames, so ``frames()`` gives logits at every frame that depend on no later one.
-A clip's logits are those of its last frame.
-"""
+A clip's logits are those of its last frame."""
 
 from collections.abc import Sequence
 

@@ -36,8 +36,7 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[0] if lines else ''}"
 
 
-#: The most parameters a checkpoint's model may have (200 MB of float32): 150 times
-#: BC-ResNet-8's 321 K.
+#: The most parameters a checkpoint's model may have: 200 MB of float32, 150x BC-ResNet-8's 321 K.
 MAX_PARAMETERS = 50_000_000
 #: The most bytes one tensor that a checkpoint's frontend or head makes of one clip may take
 #: (256 MiB): a 60 s clip's STFT at ``n_fft`` 8,192 and hop 160 takes 197 MB, BC-ResNet-8's
@@ -140,11 +139,6 @@ def _weights_problem(state_dict: dict[Any, Any]) -> str | None:
     return None
 
 
-def _arguments(config: dict[str, Any]) -> str:
-    """A config's arguments as ``name=value, ...``, for messages."""
-    return ", ".join(f"{key}={value!r}" for key, value in config.items() if key != "_target_")
-
-
 def _size_problem(hparams: dict[str, Any]) -> str | None:
     """What would make a checkpoint's model take more memory than any real keyword spotter, or
     None; read before anything big is allocated. Each setting may lie within its own bounds
@@ -159,8 +153,7 @@ def _size_problem(hparams: dict[str, Any]) -> str | None:
       at most ``MAX_PARAMETERS`` parameters, and its layers' outputs for one clip each at most
       ``MAX_CLIP_TENSOR_BYTES``.
 
-    A head that does not take the features is left to ``KWSModule``, which says so.
-    """
+    A head that does not take the features is left to ``KWSModule``, which says so."""
     frontend_config, model_config = hparams["frontend"], hparams["model"]
     samples = hparams["clip_samples"]
     for key in FRONTEND_SIZE_KEYS:
@@ -198,7 +191,8 @@ def _head_problem(
     """``_size_problem``'s check of the head, built on the ``meta`` device as ``KWSModule``
     builds it (its sizes set to None filled from the features)."""
     unset = unset_sizes(config, n_features, n_frames)
-    described = f"model {config['_target_']} ({_arguments(config)})"
+    arguments = ", ".join(f"{k}={v!r}" for k, v in config.items() if k != "_target_")
+    described = f"model {config['_target_']} ({arguments})"
     largest = 0
 
     def record(layer: nn.Module, inputs: Any, output: Any) -> None:
