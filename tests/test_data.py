@@ -138,6 +138,16 @@ def test_generating_missing_data_says_where_what_and_how_long(tmp_path, caplog):
     assert (root / "testing_list.txt").is_file()
 
 
+def test_augmentation_works_at_the_data_clip_rate_which_is_no_data_setting(
+    synthetic_root, datamodule
+):
+    dm = datamodule(synthetic_root, augmentation={"shift_s": 0.25})
+    assert dm.augmentation.sample_rate == dm.clip_format.sample_rate == 16000
+    assert dm.augmentation.max_shift == 4000
+    with pytest.raises(ValueError, match=r"^data\.augmentation\.sample_rate is not a setting"):
+        datamodule(synthetic_root, augmentation={"sample_rate": 8000})
+
+
 def test_saved_hyper_parameters_rebuild_the_datamodule(synthetic_root, datamodule):
     dm = datamodule(synthetic_root, batch_size=7)
     assert dm.hparams["_target_"] == "kws.data.SpeechCommandsDataModule"

@@ -3,8 +3,9 @@ noise mixing (at an amplitude or an SNR) and gain."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -126,7 +127,8 @@ class Augmentation:
         noise_prob: share of non-silence clips that get noise (and so a shift), 0 to 1.
         noise_volume: their largest noise amplitude, 0 to ``MAX_VOLUME``.
         silence_noise_volume: silence clips' largest noise amplitude, 0 to ``MAX_VOLUME``.
-        sample_rate: of the clips, to convert ``shift_s`` to samples, in Hz.
+        sample_rate: of the clips, to convert ``shift_s`` to samples, in Hz; a data module
+            sets it to its clips' rate (``for_clips``), so it is not a data setting.
         rir_prob: share of non-silence clips reverberated, 0 to 1; None (default): none, and no
             room impulse responses are read or made.
         rooms: rooms synthesised with pyroomacoustics (``pip install 'kws[rooms]'``) for the
@@ -170,6 +172,26 @@ class Augmentation:
             self.snr_db = check_span(key + "snr_db", self.snr_db, *SNR_DB_LIMITS)
         if self.gain_db is not None:
             self.gain_db = check_span(key + "gain_db", self.gain_db, *GAIN_DB_LIMITS)
+
+    @classmethod
+    def for_clips(cls, settings: Mapping[str, Any] | None, sample_rate: int) -> Augmentation:
+        """A data module's augmentation: ``data.augmentation``'s settings for clips of
+        ``sample_rate`` Hz (the data's ``ClipFormat``, its one owner).
+
+        Args:
+            settings: ``data.augmentation``; None: the defaults (BC-ResNet's).
+            sample_rate: the clips' rate, in Hz.
+
+        Raises:
+            ValueError: ``settings`` names ``sample_rate``, or a setting is out of range.
+        """
+        settings = dict(settings or {})
+        if "sample_rate" in settings:
+            raise SettingError(
+                "data.augmentation.sample_rate is not a setting: the augmentation works at the "
+                f"data's clip rate ({sample_rate} Hz)"
+            )
+        return cls(**settings, sample_rate=sample_rate)
 
     @property
     def max_shift(self) -> int:

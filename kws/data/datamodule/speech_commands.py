@@ -194,7 +194,9 @@ class SpeechCommandsDataModule(ClipDataModule):
                     alternative="data.test_set=list tests on testing_list.txt instead",
                 )
             )
-        self.augmentation = Augmentation(**(augmentation or {})) if augment else None
+        self.augmentation = (
+            Augmentation.for_clips(augmentation, self.sample_rate) if augment else None
+        )
         self.stream_examples = make_stream_examples(stream_examples, self.class_names)
 
     def _fetch(self) -> None:

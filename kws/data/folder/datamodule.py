@@ -143,7 +143,9 @@ class FolderDataModule(ClipDataModule):
             validation_percentage=float(validation_percentage),
             testing_percentage=float(testing_percentage),
         )
-        self.augmentation = Augmentation(**(augmentation or {})) if augment else None
+        self.augmentation = (
+            Augmentation.for_clips(augmentation, self.sample_rate) if augment else None
+        )
         self.rir_dir = Path(rir_dir) if rir_dir else None
         self.stream_examples = make_stream_examples(stream_examples, self.class_names)
 
