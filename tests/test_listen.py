@@ -211,7 +211,9 @@ def test_listen_hears_what_was_played(
     placed = np.zeros(len(heard), np.int16)
     placed[start : start + len(audio)] = audio[: len(heard) - start]
     reference = StreamingDetector.from_runtime(spotter, settings=settings).detect(placed)
-    assert len([d for d in reference if d.time_ms >= 1000 * start / RATE]) >= 2
+    # The file alone gives two or more (steady_threshold); a firing on the silence before it
+    # may suppress the first of them, so at least one is left whatever the start.
+    assert len([d for d in reference if d.time_ms >= 1000 * start / RATE]) >= 1
     assert [d.label for d in live] == [d.label for d in reference]
     shift = np.array([d.time_ms for d in live]) - np.array([d.time_ms for d in reference])
     assert np.abs(shift).max() <= 30 + BLOCK_MS, shift
