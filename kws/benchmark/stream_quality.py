@@ -42,7 +42,7 @@ from kws.streaming.scoring import (
     frr_at_false_accepts,
     pool_det_curves,
 )
-from kws_runtime.detector import BATCH_SIZE
+from kws_runtime.detector import BATCH_SIZE, STRIDE_MS
 from kws_runtime.io import write_json
 from kws_runtime.scan import DetectorConfig
 
@@ -187,7 +187,7 @@ def bench_stream_quality(
     out: Path,
     word_minutes: float = 10.0,
     free_minutes: float = 60.0,
-    stride_ms: float = 30.0,
+    stride_ms: float = STRIDE_MS,
     extra: tuple[str, ...] = (),
     window_scoring: bool = False,
 ) -> Report:
@@ -313,7 +313,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--word-minutes", type=float, default=10.0)
     parser.add_argument("--free-minutes", type=float, default=60.0)
-    parser.add_argument("--stride-ms", type=float, default=30.0)
+    parser.add_argument("--stride-ms", type=float, default=STRIDE_MS)
     parser.add_argument("--out", type=Path, default=Path("outputs/stream_quality"),
                         help="where the training runs go (%(default)s)")  # fmt: skip
     parser.add_argument("--extra", nargs="*", default=[],

@@ -28,6 +28,7 @@ from kws.streaming.scoring import ScoredStream
 from kws_runtime import detector as runtime_detector
 from kws_runtime.calibration import Calibration
 from kws_runtime.detector import (
+    STRIDE_MS,
     FrameScorer,
     WindowScorer,
     posterior_settings,
@@ -179,7 +180,7 @@ class StreamingDetector(runtime_detector.StreamingDetector):
         class_names: Sequence[str],
         clip_samples: int,
         sample_rate: int = SAMPLE_RATE,
-        stride_ms: float = 30.0,
+        stride_ms: float = STRIDE_MS,
         settings: PosteriorSettings | None = None,
         cache: bool = True,
         calibration: Calibration | None = None,

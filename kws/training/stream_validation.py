@@ -52,7 +52,7 @@ from kws.streaming.calibration import TARGET_FA_PER_HOUR, calibrate
 from kws.streaming.scoring import det_curves, pool_det_curves
 from kws_runtime.calibration import Calibration
 from kws_runtime.checks import check_number
-from kws_runtime.detector import MAX_BATCH_SIZE
+from kws_runtime.detector import MAX_BATCH_SIZE, STRIDE_MS
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +115,11 @@ class StreamValidation(pl.Callback):
         free_minutes: float = 6.0,
         speech_fraction: float = 0.5,
         target_fa_per_hour: float = TARGET_FA_PER_HOUR,
-        threshold: float = 0.7,
-        stride_ms: float = 30.0,
-        average_window_ms: float = 500.0,
-        suppression_ms: float = 500.0,
-        minimum_count: int = 4,
+        threshold: float = PosteriorSettings.threshold,
+        stride_ms: float = STRIDE_MS,
+        average_window_ms: float = PosteriorSettings.average_window_ms,
+        suppression_ms: float = PosteriorSettings.suppression_ms,
+        minimum_count: int = PosteriorSettings.minimum_count,
         batch_size: int = 256,
         seed: int = 0,
         frr_slack_se: float = 0.0,

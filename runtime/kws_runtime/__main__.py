@@ -30,7 +30,7 @@ import numpy as np
 import soundfile as sf
 
 from kws_runtime.audio import BadAudioError
-from kws_runtime.detector import StreamingDetector
+from kws_runtime.detector import STRIDE_MS, StreamingDetector
 from kws_runtime.devices import ListenError
 from kws_runtime.listen import BLOCK_MS, listen
 from kws_runtime.model_info import ModelInfoError
@@ -156,7 +156,10 @@ def _listen_parser() -> argparse.ArgumentParser:
         help="read the device at this rate in Hz (default: the model's if the device takes it)",
     )
     parser.add_argument(
-        "--stride-ms", type=float, default=30.0, help="ms between scored windows (default 30)"
+        "--stride-ms",
+        type=float,
+        default=STRIDE_MS,
+        help="ms between scored windows (default %(default)g)",
     )
     parser.add_argument(
         "--block-ms", type=float, default=BLOCK_MS,
@@ -215,7 +218,10 @@ def _detect_parser() -> argparse.ArgumentParser:
         help="'auto' (default: the model's calibrated threshold) or a number in (0, 1]",
     )  # fmt: skip
     parser.add_argument(
-        "--stride-ms", type=float, default=30.0, help="ms between scored windows (default 30)"
+        "--stride-ms",
+        type=float,
+        default=STRIDE_MS,
+        help="ms between scored windows (default %(default)g)",
     )
     parser.add_argument(
         "--threads", type=_positive, default=1, help="onnxruntime threads (default 1)"

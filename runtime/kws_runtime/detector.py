@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 #: Windows scored together by default.
 BATCH_SIZE = 256
+#: Milliseconds between scored windows by default (TensorFlow's streaming test's 30 ms).
+STRIDE_MS = 30.0
 #: The most windows scored together: past a few thousand a batch costs memory, not time.
 MAX_BATCH_SIZE = 4096
 
@@ -227,7 +229,7 @@ class StreamingDetector:
         class_names: Sequence[str],
         sample_rate: int,
         clip_samples: int,
-        stride_ms: float = 30.0,
+        stride_ms: float = STRIDE_MS,
         settings: PosteriorSettings | None = None,
         keep_track: bool = False,
         keep_scores: bool = False,
@@ -253,7 +255,7 @@ class StreamingDetector:
     def from_runtime(
         cls,
         spotter: Spotter,
-        stride_ms: float = 30.0,
+        stride_ms: float = STRIDE_MS,
         settings: PosteriorSettings | None = None,
         **kwargs: Any,
     ) -> StreamingDetector:

@@ -48,7 +48,7 @@ import soundfile as sf
 
 from kws_runtime.audio import MonoConverter
 from kws_runtime.checks import check_number
-from kws_runtime.detector import StreamingDetector
+from kws_runtime.detector import STRIDE_MS, StreamingDetector
 from kws_runtime.devices import ListenError, input_device, input_devices, sounddevice, stream_format
 from kws_runtime.io import atomic_write
 from kws_runtime.posterior import Detection
@@ -272,7 +272,7 @@ def listen(
     free_per_hour: float = 0.0,
     record: str | Path | None = None,
     rate: int | None = None,
-    stride_ms: float = 30.0,
+    stride_ms: float = STRIDE_MS,
     block_ms: float = BLOCK_MS,
     seconds: float | None = None,
     stop: threading.Event | None = None,

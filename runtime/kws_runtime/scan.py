@@ -23,7 +23,7 @@ import numpy as np
 from kws_runtime.audio import BadAudioError, MonoConverter, open_recording, read_blocks
 from kws_runtime.calibration import Calibration
 from kws_runtime.checks import check_number
-from kws_runtime.detector import BATCH_SIZE, MAX_BATCH_SIZE, StreamingDetector
+from kws_runtime.detector import BATCH_SIZE, MAX_BATCH_SIZE, STRIDE_MS, StreamingDetector
 from kws_runtime.io import atomic_write
 from kws_runtime.posterior import Detection, PosteriorSettings
 
@@ -82,7 +82,7 @@ class DetectorConfig:
                 f"detector.threshold must be a number in (0, 1] or {AUTO!r}, got "
                 f"{detector['threshold']!r}"
             )
-        stride_ms = detector.get("stride_ms", 30.0)
+        stride_ms = detector.get("stride_ms", STRIDE_MS)
         PosteriorSettings(**posterior).check_stride(stride_ms)  # checked now, before any work
         batch_size = detector.get("batch_size", BATCH_SIZE)
         check_number("detector.batch_size", batch_size, 1, MAX_BATCH_SIZE, integer=True)
