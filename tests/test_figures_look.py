@@ -182,6 +182,16 @@ def test_the_det_legend_stays_off_the_data_and_thresholds_are_marked():
     assert "calibrated threshold 0.83: 1 FA/h, FRR 11.0%" in legend_texts
 
 
+def test_threshold_labels_on_one_point_do_not_overlap():
+    # 0.7 and 0.75 both show the sweep's 0.7 point: their labels are written one below another.
+    figure = det_curve_figure({"all streams": CURVE}, thresholds={"calibrated": 0.75})
+    renderer = _drawn(figure).get_renderer()
+    [axis] = figure.axes
+    boxes = {t.get_text(): t.get_window_extent(renderer) for t in axis.texts}
+    default, calibrated = boxes["default 0.7"], boxes["calibrated 0.75"]
+    assert not default.overlaps(calibrated), (default, calibrated)
+
+
 def test_a_threshold_between_swept_ones_names_the_point_it_shows():
     figure = det_curve_figure({"stream": CURVE}, thresholds={"in use": 0.84})
     marker = _marker(figure.axes[0], "in use threshold 0.84")

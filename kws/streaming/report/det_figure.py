@@ -132,6 +132,7 @@ def det_curve_figure(
     names: dict[float, list[str]] = {}
     for name, threshold in {"default": DEFAULT_THRESHOLD, **(thresholds or {})}.items():
         names.setdefault(float(threshold), []).append(name)
+    stacked: dict[tuple[float, float], int] = {}  # labels at each point, written one below another
     for (threshold, named), marker in zip(names.items(), itertools.cycle(THRESHOLD_MARKERS)):
         point = _nearest(next(iter(scored.values())), threshold)
         if point is None:
@@ -146,8 +147,9 @@ def det_curve_figure(
         xy = (point.false_accepts_per_hour, point.false_reject_rate)
         axis.plot(*xy, marker=marker, markersize=10, markeredgecolor="black", linestyle="none",
                   zorder=4, label=label)  # fmt: skip
-        axis.annotate(f"{name} {threshold:.4g}", xy, xytext=(8, 6), textcoords="offset points",
-                      fontsize="small", zorder=5)  # fmt: skip
+        below = stacked[xy] = stacked.get(xy, -1) + 1
+        axis.annotate(f"{name} {threshold:.4g}", xy, xytext=(8, 6 - 12 * below),
+                      textcoords="offset points", fontsize="small", zorder=5)  # fmt: skip
     for k, target in enumerate(targets):
         axis.axvline(target, color="0.5", linestyle=":", linewidth=0.9,
                      label=f"budgets: {', '.join(f'{t:g}' for t in targets)} FA/h" if k == 0
