@@ -22,6 +22,7 @@ from kws.data.download import (
     download,
     download_and_extract,
     extract_tar,
+    sha256_of,
 )
 from kws.data.layout import KEYWORDS, SILENCE, UNKNOWN
 from kws.data.sources import DatasetNotFoundError
@@ -275,3 +276,12 @@ def test_a_data_set_that_cannot_be_had_names_the_folder_and_its_content(
     ) == download_enabled
     assert ("data.download is false" in message) != download_enabled
     assert not root.exists()
+
+
+def test_hashing_draws_no_progress_bar_off_a_terminal(tmp_path, capsys):
+    # A checkpoint's or archive's hash in a log or a pipe is one result, not \r-drawn bars.
+    path = tmp_path / "blob.bin"
+    path.write_bytes(b"kws" * 100_000)
+    assert sha256_of(path) == hashlib.sha256(b"kws" * 100_000).hexdigest()
+    captured = capsys.readouterr()
+    assert "verifying" not in captured.err + captured.out

@@ -220,7 +220,7 @@ def _in_blocks(
     problems: dict[str, str] = {}
     with (
         ThreadPoolExecutor(_workers()) as pool,
-        tqdm(total=count, desc=description, unit="clip", leave=False) as progress,
+        tqdm(total=count, desc=description, unit="clip", leave=False, disable=None) as progress,
     ):
         for rows, found in zip(blocks, pool.map(task, blocks), strict=True):
             problems |= found

@@ -74,7 +74,7 @@ class ArchiveError(ValueError):
 
 
 def sha256_of(path: Path) -> str:
-    """The sha256 hex digest of a file, read in blocks with a progress bar.
+    """The sha256 hex digest of a file, read in blocks with a progress bar on a terminal.
 
     Args:
         path: the file.
@@ -84,7 +84,12 @@ def sha256_of(path: Path) -> str:
     with (
         path.open("rb") as handle,
         tqdm(
-            total=size, unit="B", unit_scale=True, desc=f"verifying {path.name}", leave=False
+            total=size,
+            unit="B",
+            unit_scale=True,
+            desc=f"verifying {path.name}",
+            leave=False,
+            disable=None,  # a bar on a terminal only: none in a log or a pipe
         ) as progress,
     ):
         while block := handle.read(_BLOCK):
