@@ -279,6 +279,7 @@ def test_the_command_writes_what_the_function_writes(synthetic_root, tmp_path):
     assert done.returncode == 0, done.stderr
     assert re.fullmatch(r"wrote \S+test_stream\.wav \(15 s; \d+ keywords, \d+ non-keywords\) .*\n",
                         done.stdout)  # fmt: skip
+    assert "mixing" not in done.stderr  # no progress bar in a pipe
     assert names(out) == ["test_stream.json", "test_stream.wav", "test_stream_labels.csv"]
     same = make_stream(synthetic_root, tmp_path / "lib", minutes=0.25, seed=2)
     assert (out / "test_stream.wav").read_bytes() == same.wav.read_bytes()

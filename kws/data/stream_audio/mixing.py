@@ -46,13 +46,14 @@ def mix(
         placements: the words, in time order (``plan_words``).
         background: the background (``load_background``).
         clips: reads each word's clip (``read``) of ``clip_format.clip_samples`` at most.
-        progress: show a progress bar. Default False.
+        progress: show a progress bar, on a terminal only. Default False.
     """
     from tqdm.auto import tqdm
 
     starts = [p.start_ms * _SAMPLES_PER_MS for p in placements]
     words: dict[int, np.ndarray] = {}  # placement index -> clip, for the words of this block
-    for start in tqdm(range(0, samples, _BLOCK), desc="mixing", unit="block", disable=not progress):
+    bar = {"desc": "mixing", "unit": "block", "disable": None if progress else True}
+    for start in tqdm(range(0, samples, _BLOCK), **bar):
         block = np.zeros(min(_BLOCK, samples - start), dtype=np.float32)
         end = start + len(block)
         background.add(block, start)
