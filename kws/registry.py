@@ -39,6 +39,13 @@ HOMES = {
     "data": "kws.data",
 }
 
+#: The longest name looked for by importing (kws's own are at most 5 parts and 60 characters):
+#: a longer one is refused before Python's import machinery walks it.
+MAX_NAME_PARTS = 8
+MAX_NAME_CHARS = 200
+#: The deepest nesting of lists (and data settings' dicts) an argument may have.
+MAX_NESTING = 8
+
 #: Where each part sits in ``conf/train.yaml``, for messages that name the key to fix.
 CONFIG_KEYS = {
     "frontend": "frontend",
@@ -85,10 +92,14 @@ def register(part: str, *names: str) -> Callable[[T], T]:
 
 
 def _importable(name: str, home: str) -> bool:
-    """Whether ``name`` lies under ``home`` as dotted identifiers, none private."""
+    """Whether ``name`` lies under ``home`` as at most ``MAX_NAME_PARTS`` dotted identifiers
+    (``MAX_NAME_CHARS`` in all), none private."""
     parts = name.split(".")
-    return name.startswith(f"{home}.") and all(
-        part.isidentifier() and not part.startswith("_") for part in parts
+    return (
+        len(name) <= MAX_NAME_CHARS
+        and len(parts) <= MAX_NAME_PARTS
+        and name.startswith(f"{home}.")
+        and all(part.isidentifier() and not part.startswith("_") for part in parts)
     )
 
 
@@ -136,21 +147,33 @@ def registered(part: str) -> list[str]:
     return sorted(REGISTRY[part])
 
 
-def is_plain_data(value: Any, mappings: bool = False) -> bool:
-    """Whether ``value`` is a number, string, boolean, ``None``, or a list of such values.
+def _shown(value: Any, chars: int = 80) -> str:
+    """``repr(value)``, cut to ``chars`` characters for a message."""
+    text = repr(value)
+    return text if len(text) <= chars else f"{text[: chars - 3]}..."
+
+
+def is_plain_data(value: Any, mappings: bool = False, depth: int = MAX_NESTING) -> bool:
+    """Whether ``value`` is a number, string, boolean, ``None``, or a list of such values,
+    nested at most ``depth`` deep.
 
     Args:
         value: what to check.
         mappings: also accept dicts with string keys and such values (default ``False``).
+        depth: the deepest nesting accepted. Default ``MAX_NESTING``.
     """
     if value is None or isinstance(value, bool | int | float | str):
         return True
+    if depth < 1:
+        return False
     if isinstance(value, list | tuple):
-        return all(is_plain_data(item, mappings) for item in value)
+        return all(is_plain_data(item, mappings, depth - 1) for item in value)
     return (
         mappings
         and isinstance(value, dict)
-        and all(isinstance(k, str) and is_plain_data(v, mappings) for k, v in value.items())
+        and all(
+            isinstance(k, str) and is_plain_data(v, mappings, depth - 1) for k, v in value.items()
+        )
     )
 
 
@@ -173,19 +196,20 @@ def check(config: Mapping[str, Any], part: str) -> tuple[Callable[..., Any], dic
     found = lookup(part, target)
     if found is None:
         raise ConfigError(
-            f"{name}._target_: {target!r} is not one of {registered(part)} (a new one registers "
-            f"itself with kws.registry's @register({part!r}), in a module under {HOMES[part]})"
+            f"{name}._target_: {_shown(target)} is not one of {registered(part)} (a new one "
+            f"registers itself with kws.registry's @register({part!r}), in a module under "
+            f"{HOMES[part]})"
         )
     arguments = {}
     for key, value in config.items():
         if key == "_target_":
             continue
         if not isinstance(key, str) or not key.isidentifier() or key.startswith("_"):
-            raise ConfigError(f"{name}: {key!r} is not an argument name {target} may take")
+            raise ConfigError(f"{name}: {_shown(key)} is not an argument name {target} may take")
         if not is_plain_data(value, mappings=part == "data"):
             raise ConfigError(
-                f"{name}.{key}: only numbers, strings, booleans, null and lists of them are "
-                f"accepted, got {type(value).__name__}"
+                f"{name}.{key}: only numbers, strings, booleans, null and lists of them (at most "
+                f"{MAX_NESTING} deep) are accepted, got {type(value).__name__}"
             )
         arguments[key] = list(value) if isinstance(value, tuple) else value
     return found, arguments

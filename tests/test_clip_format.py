@@ -54,7 +54,7 @@ def test_the_module_export_and_detector_take_the_clips_the_module_was_built_for(
     info = model_info(module)
     assert (info.sample_rate, info.clip_samples) == (16000, 24000)
     detector = StreamingDetector.from_spotter(
-        module.spotter, module.class_names, module.clip_format.clip_samples
+        module.spotter, module.class_names, clip_samples=module.clip_format.clip_samples
     )
     assert detector.clip_samples == 24000
     assert len(detector.detect(np.zeros(24000 + 480, np.float32))) == 0
@@ -62,3 +62,23 @@ def test_the_module_export_and_detector_take_the_clips_the_module_was_built_for(
     with pytest.raises(TypeError, match="clip_samples"):
         StreamingDetector.from_spotter(module.spotter, module.class_names)  # no one-second guess
     assert torch.isfinite(module(torch.zeros(1, 24000))).all()
+
+
+def test_int8_export_refuses_data_of_another_rate_before_reading_it(synthetic_root):
+    """A checkpoint whose frontend hears 8 kHz (crafted, or made before the rate was checked)
+    is not calibrated on its 16 kHz training clips: export refuses by the one rule."""
+    from kws.export.checkpoint import training_data
+
+    module = KWSModule(
+        frontend={**MEL, "sample_rate": 8000}, model=LINEAR, optimizer=SGD,
+        class_names=["_silence_", "_unknown_", "yes"],
+    )  # fmt: skip
+    module.checkpoint_metadata = {
+        "datamodule": {
+            "_target_": "kws.data.SpeechCommandsDataModule",
+            "root": str(synthetic_root),
+            "test_set": "list",
+        }
+    }
+    with pytest.raises(ValueError, match=r"^crafted\.ckpt: the model hears 8000 Hz, the data's"):
+        training_data(module, "crafted.ckpt")

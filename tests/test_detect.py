@@ -54,7 +54,7 @@ def test_detect_writes_the_detectors_findings_and_their_metrics(
     detector = StreamingDetector.from_spotter(
         module.spotter,
         module.class_names,
-        module.clip_format.clip_samples,
+        clip_samples=module.clip_format.clip_samples,
         stride_ms=20,
         settings=settings,
         keep_track=True,

@@ -108,7 +108,7 @@ def test_cached_scores_equal_per_window(make) -> None:
         torch.manual_seed(0)
         spotter.head = LinearClassifier(40, frames, 12).eval()
     audio = _audio(3.0)
-    detector = StreamingDetector.from_spotter(spotter, NAMES, RATE, keep_scores=True)
+    detector = StreamingDetector.from_spotter(spotter, NAMES, clip_samples=RATE, keep_scores=True)
     assert detector.scorer.cached
     for size in (RATE // 10, len(audio)):  # several calls (the cache across them) and one
         detector.reset()
@@ -124,12 +124,16 @@ def test_cached_scores_equal_per_window(make) -> None:
 def test_fallbacks_score_like_the_cache() -> None:
     spotter = _linear()
     audio = _audio(2.0)
-    cached = StreamingDetector.from_spotter(spotter, NAMES, RATE, keep_scores=True)
-    plain = StreamingDetector.from_spotter(spotter, NAMES, RATE, keep_scores=True, cache=False)
-    top_db = StreamingDetector.from_spotter(
-        _linear(MelSpectrogram(log="db", top_db=80.0)), NAMES, RATE, keep_scores=True
+    cached = StreamingDetector.from_spotter(spotter, NAMES, clip_samples=RATE, keep_scores=True)
+    plain = StreamingDetector.from_spotter(
+        spotter, NAMES, clip_samples=RATE, keep_scores=True, cache=False
     )
-    odd = StreamingDetector.from_spotter(spotter, NAMES, RATE, stride_ms=25.0, keep_scores=True)
+    top_db = StreamingDetector.from_spotter(
+        _linear(MelSpectrogram(log="db", top_db=80.0)), NAMES, clip_samples=RATE, keep_scores=True
+    )
+    odd = StreamingDetector.from_spotter(
+        spotter, NAMES, clip_samples=RATE, stride_ms=25.0, keep_scores=True
+    )
     assert cached.scorer.cached
     assert not (plain.scorer.cached or top_db.scorer.cached or odd.scorer.cached)
     for detector in (cached, plain, top_db, odd):
@@ -143,7 +147,7 @@ def test_fallbacks_score_like_the_cache() -> None:
 @pytest.mark.parametrize("make", [_linear, _bcresnet], ids=["linear", "bcresnet"])
 def test_chunking_does_not_change_detections(make) -> None:
     audio = _audio(5.0)
-    detector = StreamingDetector.from_spotter(make(), NAMES, RATE, settings=LOW)
+    detector = StreamingDetector.from_spotter(make(), NAMES, clip_samples=RATE, settings=LOW)
     whole = detector.detect(audio)
     assert whole, "the test needs detections"
     rng = np.random.default_rng(1)
@@ -158,7 +162,7 @@ def test_chunking_does_not_change_detections(make) -> None:
 def test_short_chunks_at_the_start() -> None:
     audio = _audio(2.0)
     detector = StreamingDetector.from_spotter(
-        _linear(), NAMES, RATE, settings=LOW, keep_scores=True
+        _linear(), NAMES, clip_samples=RATE, settings=LOW, keep_scores=True
     )
     detector.detect(audio)
     whole_times, whole_scores = detector.scores()
@@ -177,7 +181,7 @@ def test_short_chunks_at_the_start() -> None:
 
 def test_int16_and_torch_chunks() -> None:
     audio = _audio(2.0)
-    detector = StreamingDetector.from_spotter(_linear(), NAMES, RATE, keep_scores=True)
+    detector = StreamingDetector.from_spotter(_linear(), NAMES, clip_samples=RATE, keep_scores=True)
     detector.detect(audio)
     expected = detector.scores()[1]
     detector.detect(torch.from_numpy(audio))
@@ -187,11 +191,11 @@ def test_int16_and_torch_chunks() -> None:
     with pytest.raises(ValueError):
         detector.push(np.zeros((2, 10), np.float32))
     with pytest.raises(ValueError):
-        StreamingDetector.from_spotter(_linear(), NAMES, RATE, stride_ms=30.03)
+        StreamingDetector.from_spotter(_linear(), NAMES, clip_samples=RATE, stride_ms=30.03)
 
 
 def test_audio_that_is_no_audio_is_refused_as_the_runtime_refuses_it() -> None:
-    detector = StreamingDetector.from_spotter(_linear(), NAMES, RATE)
+    detector = StreamingDetector.from_spotter(_linear(), NAMES, clip_samples=RATE)
     with pytest.raises(ValueError, match="1 NaN or infinite samples"):
         detector.push(np.array([0.1, np.nan, 0.2], np.float32))
     with pytest.raises(ValueError, match="reaches 50"):
@@ -199,7 +203,9 @@ def test_audio_that_is_no_audio_is_refused_as_the_runtime_refuses_it() -> None:
 
 
 def test_track_for_threshold_sweeps() -> None:
-    detector = StreamingDetector.from_spotter(_linear(), NAMES, RATE, settings=LOW, keep_track=True)
+    detector = StreamingDetector.from_spotter(
+        _linear(), NAMES, clip_samples=RATE, settings=LOW, keep_track=True
+    )
     detections = detector.detect(_audio(3.0))
     times, averaged = detector.track()
     assert averaged.shape == (len(times), len(NAMES))
@@ -226,14 +232,16 @@ def test_onnx_runtime_gives_the_same_detections(tmp_path: Path) -> None:
     onnx.save(to_onnx(InferenceGraph(spotter.frontend, spotter.head), info), path)
     runtime = StreamingDetector.from_runtime(Spotter.from_file(path), settings=LOW)
     audio = _audio(4.0)
-    expected = StreamingDetector.from_spotter(spotter, NAMES, RATE, settings=LOW).detect(audio)
+    expected = StreamingDetector.from_spotter(
+        spotter, NAMES, clip_samples=RATE, settings=LOW
+    ).detect(audio)
     assert expected
     _same(runtime.detect(audio), expected)
     _same(_pushed(runtime, audio, iter(lambda: 1000, None)), expected)
 
 
 def test_memory_is_flat() -> None:
-    detector = StreamingDetector.from_spotter(_linear(), NAMES, RATE, batch_size=64)
+    detector = StreamingDetector.from_spotter(_linear(), NAMES, clip_samples=RATE, batch_size=64)
     detector.detect(_audio(1.5))
     short = detector.buffer_capacity
     # 30 s in chunks of up to 5 s: far past one batch of strides (64 x 30 ms).
@@ -255,7 +263,7 @@ def test_memory_is_flat() -> None:
 @pytest.mark.parametrize("batch_size", [0, 4097, 10**8, 2.0])
 def test_a_batch_size_out_of_range_is_refused_before_any_memory_is_taken(batch_size) -> None:
     with pytest.raises(ValueError, match=r"^detector\.batch_size must be (in \[1, 4096\]|a whole)"):
-        StreamingDetector.from_spotter(_linear(), NAMES, RATE, batch_size=batch_size)
+        StreamingDetector.from_spotter(_linear(), NAMES, clip_samples=RATE, batch_size=batch_size)
 
 
 def test_the_detector_config_refuses_a_huge_batch_before_the_model_loads() -> None:

@@ -138,8 +138,9 @@ def test_the_export_scores_and_streams_as_pytorch_does(
     np.testing.assert_allclose(spotter.predict(clips), expected, rtol=0, atol=tolerance)
 
     audio = tones(6.0, seed=3)
-    torch_detector = StreamingDetector.from_spotter(module.spotter, CLASSES, RATE, settings=LOW,
-                                                    keep_scores=True)  # fmt: skip
+    torch_detector = StreamingDetector.from_spotter(
+        module.spotter, CLASSES, clip_samples=RATE, settings=LOW, keep_scores=True
+    )
     runtime = StreamingDetector.from_runtime(spotter, settings=LOW, keep_scores=True)
     found = torch_detector.detect(audio)
     assert len(found) >= 3 and len({d.label for d in found}) >= 2, "it must detect, and vary"
@@ -177,8 +178,9 @@ def test_a_causal_head_streams_frame_by_frame(tmp_path, name) -> None:
     runtime finds what the PyTorch stateful detector finds, each sample through the model once."""
     module = as_causal(frontend(name))
     export_checkpoint(save(module, tmp_path / "causal.ckpt"), tmp_path / "out", (), streaming=True)
-    torch_detector = StreamingDetector.from_spotter(module.spotter, CLASSES, RATE, settings=LOW,
-                                                    stateful=True)  # fmt: skip
+    torch_detector = StreamingDetector.from_spotter(
+        module.spotter, CLASSES, clip_samples=RATE, settings=LOW, stateful=True
+    )
     runtime = StreamingDetector.from_runtime(
         Spotter.from_file(tmp_path / "out" / FILE_NAMES["stream"]), settings=LOW
     )

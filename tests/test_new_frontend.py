@@ -128,13 +128,18 @@ def test_a_new_frontend_is_one_file_and_one_config(
         return detector.scores()[1]
 
     cached = StreamingDetector.from_spotter(
-        module.spotter, names, clip, settings=settings, stateful=False, keep_scores=True
+        module.spotter,
+        names,
+        clip_samples=clip,
+        settings=settings,
+        stateful=False,
+        keep_scores=True,
     )
     assert cached.scorer.cached, "the stream's frames are reused (frame_stft())"
     uncached = StreamingDetector.from_spotter(
         module.spotter,
         names,
-        clip,
+        clip_samples=clip,
         settings=settings,
         stateful=False,
         cache=False,
@@ -143,7 +148,7 @@ def test_a_new_frontend_is_one_file_and_one_config(
     np.testing.assert_allclose(scores(cached), scores(uncached), rtol=0, atol=1e-5)
 
     frames = StreamingDetector.from_spotter(
-        module.spotter, names, clip, settings=settings, keep_scores=True
+        module.spotter, names, clip_samples=clip, settings=settings, keep_scores=True
     )
     runtime = StreamingDetector.from_runtime(
         Spotter.from_file(out / FILE_NAMES["stream"]), settings=settings, keep_scores=True

@@ -92,3 +92,22 @@ def test_a_class_registers_by_its_definition_and_its_other_names(monkeypatch):
     assert lookup("frontend", "my.Head") is None
     with pytest.raises(KeyError):
         register("head")
+
+
+@pytest.mark.parametrize("part", ["frontend", "model", "data"])
+def test_a_name_too_deep_or_long_for_an_import_is_refused_in_one_line(part):
+    # 300 dotted parts took Python's import past its recursion limit (a RecursionError, no key).
+    home = {"frontend": "kws.frontend", "model": "kws.models", "data": "kws.data"}[part]
+    for name in (home + ".a" * 300 + ".X", f"{home}.{'a' * 300}.X"):
+        with pytest.raises(ConfigError, match=rf"^{part}\._target_: '{home}\.a.{{40,}}\.\.\. is"):
+            check({"_target_": name}, part)
+
+
+def test_arguments_nested_too_deep_are_refused_in_one_line():
+    deep: list = [1]
+    for _ in range(400):  # torch.save writes it; a recursive check ran out of stack on it
+        deep = [deep]
+    with pytest.raises(ConfigError, match=r"^frontend\.n_mels: only .* \(at most 8 deep\)"):
+        check({"_target_": "kws.frontend.MelSpectrogram", "n_mels": deep}, "frontend")
+    nested = [[[[[[[[1]]]]]]]]  # 8 deep: still plain data
+    assert check({"_target_": "kws.frontend.MelSpectrogram", "n_mels": nested}, "frontend")

@@ -170,7 +170,9 @@ def _trunk(head: BCResNet, features: torch.Tensor) -> torch.Tensor:
 def test_detector_streams_a_causal_model_frame_by_frame() -> None:
     spotter = _spotter()
     audio = _speechlike(8.0, seed=3)[0].numpy()
-    detector = StreamingDetector.from_spotter(spotter, CLASSES, 16000, keep_scores=True)
+    detector = StreamingDetector.from_spotter(
+        spotter, CLASSES, clip_samples=16000, keep_scores=True
+    )
     assert isinstance(detector.scorer, FrameScorer)
     detector.detect(audio)
     times, scores = detector.scores()
@@ -196,7 +198,7 @@ def test_window_scoring_differs_from_the_stream_by_its_zero_start() -> None:
     scores = {}
     for stateful in (True, False):
         detector = StreamingDetector.from_spotter(
-            spotter, CLASSES, 16000, keep_scores=True, stateful=stateful
+            spotter, CLASSES, clip_samples=16000, keep_scores=True, stateful=stateful
         )
         assert isinstance(detector.scorer, FrameScorer if stateful else TorchScorer)
         detector.detect(audio)
@@ -213,8 +215,8 @@ def test_models_that_cannot_stream_frame_by_frame_say_why() -> None:
     assert stateful_problem(frontend, BCResNet(causal=True)) is None
     plain = KeywordSpotter(frontend, BCResNet()).eval()
     with pytest.raises(ValueError, match="cannot stream frame by frame: .*model.causal=true"):
-        StreamingDetector.from_spotter(plain, CLASSES, 16000, stateful=True)
-    detector = StreamingDetector.from_spotter(plain, CLASSES, 16000)
+        StreamingDetector.from_spotter(plain, CLASSES, clip_samples=16000, stateful=True)
+    detector = StreamingDetector.from_spotter(plain, CLASSES, clip_samples=16000)
     assert isinstance(detector.scorer, TorchScorer)
 
 

@@ -191,7 +191,7 @@ def test_the_runtime_detector_finds_what_the_torch_stateful_detector_finds(expor
     module, out, *_ = exported
     audio = varied(12.0, seed=8)
     torch_detector = StreamingDetector.from_spotter(
-        module.spotter, CLASSES, 16000, settings=LOW, keep_scores=True
+        module.spotter, CLASSES, clip_samples=16000, settings=LOW, keep_scores=True
     )
     runtime = StreamingDetector.from_runtime(
         Spotter.from_file(out / FILE_NAMES["stream"]), settings=LOW, keep_scores=True

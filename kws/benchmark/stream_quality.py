@@ -123,7 +123,8 @@ def listen(
     scored = []
     for stream in streams:
         detector = StreamingDetector.from_spotter(
-            module.spotter, names, clip_samples=module.hparams.clip_samples,
+            module.spotter, names, clip_samples=module.clip_format.clip_samples,
+            sample_rate=module.clip_format.sample_rate,
             stride_ms=stride_ms, settings=settings, keep_track=True, stateful=stateful,
         )  # fmt: skip
         scored.append(detector.listen(stream.audio, stream.labels))

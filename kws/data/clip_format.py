@@ -78,8 +78,8 @@ class ClipFormat:
             source's).
 
     Raises:
-        ValueError: ``clip_samples`` below 1, ``max_seconds`` shorter than a row, or ``align``
-            not one of ``ALIGNS``.
+        ValueError: ``clip_samples`` below 1, ``sample_rate`` not a whole number >= 1,
+            ``max_seconds`` shorter than a row, or ``align`` not one of ``ALIGNS``.
     """
 
     clip_samples: int = CLIP_SAMPLES
@@ -92,6 +92,12 @@ class ClipFormat:
     def __post_init__(self) -> None:
         if self.clip_samples < 1:
             raise ValueError(f"clip_samples must be at least 1, got {self.clip_samples}")
+        if isinstance(self.sample_rate, bool) or not (
+            isinstance(self.sample_rate, int) and self.sample_rate >= 1
+        ):
+            raise ValueError(
+                f"sample_rate must be a whole number of Hz >= 1, got {self.sample_rate!r}"
+            )
         if self.align not in ALIGNS:
             raise ValueError(f"align must be one of {ALIGNS}, got {self.align!r}")
         if self.max_seconds is not None and self.max_seconds * self.sample_rate < self.clip_samples:

@@ -59,8 +59,8 @@ def training_data(module: KWSModule, checkpoint: str | Path, root: str | None = 
         A set-up ``SpeechCommandsDataModule`` (``datasets["train" | "val" | "test"]``).
 
     Raises:
-        ValueError: the checkpoint names no data, or the data cannot be read (the message
-            says which file or setting).
+        ValueError: the checkpoint names no data, the data cannot be read (the message says
+            which file or setting), or its clips are not the model's (``ClipFormat.mismatch``).
     """
     saved = module.checkpoint_metadata.get("datamodule")
     if not saved:
@@ -68,6 +68,9 @@ def training_data(module: KWSModule, checkpoint: str | Path, root: str | None = 
     if root is not None:
         saved = {**saved, "root": str(Path(root).resolve())}
     datamodule = saved_datamodule(str(checkpoint), saved)
+    mismatch = module.clip_format.mismatch(datamodule.clip_format)
+    if mismatch:
+        raise ValueError(f"{checkpoint}: {mismatch}")
     datamodule.setup("fit")
     return datamodule
 

@@ -178,6 +178,7 @@ class StreamingDetector(runtime_detector.StreamingDetector):
         cls,
         spotter: torch.nn.Module,
         class_names: Sequence[str],
+        *,
         clip_samples: int,
         sample_rate: int = SAMPLE_RATE,
         stride_ms: float = STRIDE_MS,

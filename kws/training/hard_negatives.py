@@ -156,7 +156,7 @@ class HardNegativeMining(pl.Callback):
         """
         stream = batches.keyword_free
         audio = stream.audio.cpu().numpy().astype(np.float32) / np.float32(32768.0)
-        clip = pl_module.hparams.clip_samples
+        clip = pl_module.clip_format.clip_samples
         rate = batches.sample_rate
         stride = max(1, round(self.stride_ms * rate / 1000))
         keywords = batches.stream_classes.keywords.numpy()

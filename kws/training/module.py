@@ -172,7 +172,9 @@ class KWSModule(pl.LightningModule):
         frontend's ``sample_rate`` (the data's, which training checked; a frontend without one
         hears ``SAMPLE_RATE``). Export and the detector read it."""
         rate = self.hparams.frontend.get("sample_rate", SAMPLE_RATE)
-        return ClipFormat(self.hparams.clip_samples, max_seconds=None, sample_rate=int(rate))
+        if isinstance(rate, float) and rate.is_integer():
+            rate = int(rate)
+        return ClipFormat(self.hparams.clip_samples, max_seconds=None, sample_rate=rate)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         """Logits ``(batch, classes)`` of waveforms ``(batch, samples)``."""

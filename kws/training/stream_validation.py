@@ -230,7 +230,8 @@ class StreamValidation(pl.Callback):
         scored = []
         for stream in self.streams(datamodule):
             detector = StreamingDetector.from_spotter(
-                pl_module.spotter, names, clip_samples=pl_module.hparams.clip_samples,
+                pl_module.spotter, names, clip_samples=pl_module.clip_format.clip_samples,
+                sample_rate=pl_module.clip_format.sample_rate,
                 stride_ms=self.stride_ms, settings=self.settings, keep_track=True,
                 batch_size=self.batch_size,
             )  # fmt: skip

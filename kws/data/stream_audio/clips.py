@@ -65,7 +65,7 @@ class SplitClips:
     @property
     def clip_ms(self) -> int:
         """A clip's length in whole milliseconds."""
-        return 1000 * self.clip_format.clip_samples // SAMPLE_RATE
+        return 1000 * self.clip_format.clip_samples // self.clip_format.sample_rate
 
 
 def check_root(root: Path) -> None:
