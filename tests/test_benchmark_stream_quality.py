@@ -76,3 +76,11 @@ def test_a_recipe_is_a_name_and_overrides():
     assert Recipe.parse("r=experiment=quickstart,seed=1") == Recipe(
         "r", ("experiment=quickstart", "seed=1")
     )
+    # A list value's commas are its own (they were taken for override separators: Hydra then
+    # stopped the run at "[0.1").
+    assert Recipe.parse("cut=experiment=quickstart,data.x=[0.1,0.7],y='a,b'").overrides == (
+        "experiment=quickstart", "data.x=[0.1,0.7]", "y='a,b'"
+    )  # fmt: skip
+    for bad in ("r", "r=", "r=a=[1,2"):
+        with pytest.raises(ValueError, match="a recipe is NAME=OVERRIDE"):
+            Recipe.parse(bad)

@@ -70,14 +70,28 @@ class Recipe:
 
     @classmethod
     def parse(cls, text: str) -> Recipe:
-        """``name=override,override,...``.
+        """``name=override,override,...``; a comma inside brackets or quotes belongs to its
+        override (``data.stream_examples.partial_cut=[0.1,0.7]``).
 
         Raises:
-            ValueError: no name or no override.
+            ValueError: no name, no override, or unbalanced brackets or quotes.
         """
         name, _, rest = text.partition("=")
-        overrides = tuple(o for o in rest.split(",") if o)
-        if not name or not overrides:
+        overrides, current, closing = [], "", []
+        for char in rest:
+            if closing and char == closing[-1]:
+                closing.pop()
+            elif closing and closing[-1] in "'\"":
+                pass  # inside quotes: nothing opens
+            elif char in "[({'\"":
+                closing.append({"[": "]", "(": ")", "{": "}"}.get(char, char))
+            elif char == "," and not closing:
+                overrides.append(current)
+                current = ""
+                continue
+            current += char
+        overrides = tuple(o for o in [*overrides, current] if o)
+        if not name or not overrides or closing:
             raise ValueError(f"a recipe is NAME=OVERRIDE[,OVERRIDE...], got {text!r}")
         return cls(name, overrides)
 
