@@ -125,6 +125,23 @@ def clip_main(argv: Sequence[str] | None = None) -> int:
     return 1 if failed else 0
 
 
+def add_detector_options(parser: argparse.ArgumentParser) -> None:
+    """The detector's options ``listen`` and ``detect`` share: ``--threshold`` and
+    ``--stride-ms``.
+
+    Args:
+        parser: the command's parser.
+    """
+    parser.add_argument(
+        "--threshold", type=_threshold, default=AUTO,
+        help="'auto' (default: the model's calibrated threshold) or a number in (0, 1]",
+    )  # fmt: skip
+    parser.add_argument(
+        "--stride-ms", type=float, default=STRIDE_MS,
+        help="ms between scored windows (default %(default)g)",
+    )  # fmt: skip
+
+
 def _listen_parser() -> argparse.ArgumentParser:
     """``listen``'s parser."""
     parser = argparse.ArgumentParser(
@@ -137,10 +154,7 @@ def _listen_parser() -> argparse.ArgumentParser:
         type=_device_arg,
         help="input device: its index or part of its name (default: the default input device)",
     )
-    parser.add_argument(
-        "--threshold", type=_threshold, default=AUTO,
-        help="'auto' (default: the model's calibrated threshold) or a number in (0, 1]",
-    )  # fmt: skip
+    add_detector_options(parser)
     parser.add_argument(
         "--save", metavar="DIR",
         help="save 2 clips of audio around each detection to DIR/negatives (data.negatives)",
@@ -154,12 +168,6 @@ def _listen_parser() -> argparse.ArgumentParser:
         "--rate",
         type=int,
         help="read the device at this rate in Hz (default: the model's if the device takes it)",
-    )
-    parser.add_argument(
-        "--stride-ms",
-        type=float,
-        default=STRIDE_MS,
-        help="ms between scored windows (default %(default)g)",
     )
     parser.add_argument(
         "--block-ms", type=float, default=BLOCK_MS,
@@ -213,16 +221,7 @@ def _detect_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "audio", nargs="+", metavar="AUDIO", help="recordings of any length, rate and channels"
     )
-    parser.add_argument(
-        "--threshold", type=_threshold, default=AUTO,
-        help="'auto' (default: the model's calibrated threshold) or a number in (0, 1]",
-    )  # fmt: skip
-    parser.add_argument(
-        "--stride-ms",
-        type=float,
-        default=STRIDE_MS,
-        help="ms between scored windows (default %(default)g)",
-    )
+    add_detector_options(parser)
     parser.add_argument(
         "--threads", type=_positive, default=1, help="onnxruntime threads (default 1)"
     )

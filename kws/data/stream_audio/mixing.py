@@ -52,8 +52,8 @@ def mix(
 
     starts = [p.start_ms * _SAMPLES_PER_MS for p in placements]
     words: dict[int, np.ndarray] = {}  # placement index -> clip, for the words of this block
-    bar = {"desc": "mixing", "unit": "block", "disable": None if progress else True}
-    for start in tqdm(range(0, samples, _BLOCK), **bar):
+    blocks = range(0, samples, _BLOCK)
+    for start in tqdm(blocks, desc="mixing", unit="block", disable=None if progress else True):
         block = np.zeros(min(_BLOCK, samples - start), dtype=np.float32)
         end = start + len(block)
         background.add(block, start)
